@@ -1,0 +1,457 @@
+// A real @grpc/grpc-js server with the interop TestService: the independent reference
+// peer for gateway tests and for validating the interop cases. Node only.
+import {
+  Metadata,
+  Server,
+  ServerCredentials,
+  status as GrpcStatus,
+  type MethodDefinition,
+  type ServerDuplexStream,
+  type ServerErrorResponse,
+  type ServerReadableStream,
+  type ServerStatusResponse,
+  type ServerSurfaceCall,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+  type sendUnaryData,
+} from "@grpc/grpc-js";
+import { create, fromBinary, toBinary, type DescService, type Message } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { TestService } from "../../../gen/grpc/testing/test_pb.js";
+import {
+  SimpleResponseSchema,
+  StreamingInputCallResponseSchema,
+  StreamingOutputCallResponseSchema,
+  type SimpleRequest,
+  type SimpleResponse,
+  type StreamingInputCallRequest,
+  type StreamingInputCallResponse,
+  type StreamingOutputCallRequest,
+  type StreamingOutputCallResponse,
+} from "../../../gen/grpc/testing/messages_pb.js";
+import { EmptySchema, type Empty } from "../../../gen/grpc/testing/empty_pb.js";
+import { makePayload, statusError, type TestServiceMethodName } from "./test-service.js";
+import { ECHO_INITIAL_KEY, ECHO_TRAILING_KEY, abortable, sleep } from "./util.js";
+
+/**
+ * A grpc-js ServiceDefinition for a protobuf-es service: path `/<package.Service>/<Method>`,
+ * stream flags from the method kind, protobuf-es binary (de)serialization. Keys are the
+ * proto method names ("UnaryCall"). `omit` leaves methods out, so the server answers
+ * UNIMPLEMENTED for them. Also usable with grpc-js `makeGenericClientConstructor`.
+ */
+export function createGrpcJsServiceDefinition(
+  service: DescService,
+  options?: { omit?: readonly string[] },
+): ServiceDefinition {
+  const def: Record<string, MethodDefinition<Message, Message>> = {};
+  for (const m of service.methods) {
+    if (options?.omit?.includes(m.name)) continue;
+    def[m.name] = {
+      path: `/${service.typeName}/${m.name}`,
+      requestStream: m.methodKind === "client_streaming" || m.methodKind === "bidi_streaming",
+      responseStream: m.methodKind === "server_streaming" || m.methodKind === "bidi_streaming",
+      requestSerialize: (value: Message) => Buffer.from(toBinary(m.input, value)),
+      requestDeserialize: (bytes: Buffer) => fromBinary(m.input, bytes),
+      responseSerialize: (value: Message) => Buffer.from(toBinary(m.output, value)),
+      responseDeserialize: (bytes: Buffer) => fromBinary(m.output, bytes),
+      originalName: m.localName,
+    };
+  }
+  return def;
+}
+
+/** One call as the grpc-js server saw it. */
+export interface GrpcJsCallRecord {
+  method: TestServiceMethodName;
+  /** Request metadata as received (binary values are Buffers). */
+  metadata: Metadata;
+  /** Absolute deadline in ms since epoch, Infinity when the client sent none. */
+  deadline: number;
+  startedAt: number;
+  /** Set when the client cancelled (RST_STREAM / connection gone) before the call ended. */
+  cancelledAt?: number;
+  /** Set when the call's deadline passed while the handler was still running. */
+  deadlineExceededAt?: number;
+}
+
+export interface GrpcJsTestServerEvents {
+  /** Method names in call start order. */
+  started: TestServiceMethodName[];
+  /** Method names of calls the client cancelled, in order. */
+  cancelled: TestServiceMethodName[];
+  /** Method names of calls whose deadline expired on the server, in order. */
+  deadlineExceeded: TestServiceMethodName[];
+  /** Per-call details, in start order. */
+  calls: GrpcJsCallRecord[];
+}
+
+export interface GrpcJsTestServer {
+  port: number;
+  /** "127.0.0.1:PORT" (host:port, as grpc-js clients take it). */
+  address: string;
+  /** "http://127.0.0.1:PORT", for HTTP/2 gRPC clients such as connect-node's createGrpcTransport. */
+  baseUrl: string;
+  events: GrpcJsTestServerEvents;
+  /**
+   * Resolves when a cancellation of `method` has been recorded that no earlier
+   * waitForCancel call has claimed (also if it happened before this call).
+   * Rejects after `timeoutMs` (default 1000).
+   */
+  waitForCancel(method: TestServiceMethodName, timeoutMs?: number): Promise<GrpcJsCallRecord>;
+  /** Same as waitForCancel, for server-side deadline expiry. */
+  waitForDeadline(method: TestServiceMethodName, timeoutMs?: number): Promise<GrpcJsCallRecord>;
+  /** Forgets all recorded events and claims. */
+  clearEvents(): void;
+  /** tryShutdown, then forceShutdown if calls are still open after a short grace period. */
+  close(): Promise<void>;
+}
+
+export interface GrpcJsTestServerOptions {
+  /** Default 0 (an ephemeral port). */
+  port?: number;
+  /** Default "127.0.0.1". */
+  host?: string;
+  /** Grace period for tryShutdown before forceShutdown, default 500 ms. */
+  shutdownGraceMs?: number;
+}
+
+type EventKind = "cancelled" | "deadlineExceeded";
+
+/** Starts a grpc-js server implementing grpc.testing.TestService (without UnimplementedMethod). */
+export async function startGrpcJsTestServer(options?: GrpcJsTestServerOptions): Promise<GrpcJsTestServer> {
+  const host = options?.host ?? "127.0.0.1";
+  const events: GrpcJsTestServerEvents = { started: [], cancelled: [], deadlineExceeded: [], calls: [] };
+  const records: Record<EventKind, GrpcJsCallRecord[]> = { cancelled: [], deadlineExceeded: [] };
+  const claimed: Record<EventKind, Set<GrpcJsCallRecord>> = { cancelled: new Set(), deadlineExceeded: new Set() };
+  const waiters = new Set<() => void>();
+  const notify = (): void => {
+    for (const w of [...waiters]) w();
+  };
+
+  function record(kind: EventKind, rec: GrpcJsCallRecord): void {
+    records[kind].push(rec);
+    events[kind].push(rec.method);
+    notify();
+  }
+
+  function waitFor(kind: EventKind, method: TestServiceMethodName, timeoutMs = 1000): Promise<GrpcJsCallRecord> {
+    return new Promise<GrpcJsCallRecord>((resolve, reject) => {
+      const check = (): boolean => {
+        const rec = records[kind].find((r) => r.method === method && !claimed[kind].has(r));
+        if (!rec) return false;
+        claimed[kind].add(rec);
+        cleanup();
+        resolve(rec);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(
+          new Error(
+            `grpc-js test server: no ${kind} event for ${method} within ${timeoutMs} ms ` +
+              `(${kind}: [${events[kind].join(", ")}], started: [${events.started.join(", ")}])`,
+          ),
+        );
+      }, timeoutMs);
+      const waiter = (): void => void check();
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        waiters.delete(waiter);
+      };
+      if (!check()) waiters.add(waiter);
+    });
+  }
+
+  /**
+   * Per-call bookkeeping: records the start, turns client cancel and deadline expiry
+   * into an AbortSignal so sleeping/waiting handlers stop, and records both events.
+   */
+  function track(method: TestServiceMethodName, call: ServerSurfaceCall): { signal: AbortSignal; done(): void } {
+    const ac = new AbortController();
+    const d = call.getDeadline();
+    const deadline = d instanceof Date ? d.getTime() : d;
+    const rec: GrpcJsCallRecord = { method, metadata: call.metadata.clone(), deadline, startedAt: Date.now() };
+    events.started.push(method);
+    events.calls.push(rec);
+    let finished = false;
+    const onDeadline = (): void => {
+      if (finished || rec.deadlineExceededAt !== undefined || rec.cancelledAt !== undefined) return;
+      rec.deadlineExceededAt = Date.now();
+      record("deadlineExceeded", rec);
+      ac.abort(new ConnectError("deadline exceeded", Code.DeadlineExceeded));
+    };
+    const onCancelled = (): void => {
+      if (finished || rec.deadlineExceededAt !== undefined || rec.cancelledAt !== undefined) return;
+      // grpc-js also reports a call as cancelled when its own deadline fires; count that as a deadline.
+      if (Date.now() >= deadline) {
+        onDeadline();
+        return;
+      }
+      rec.cancelledAt = Date.now();
+      record("cancelled", rec);
+      ac.abort(new ConnectError("cancelled by client", Code.Canceled));
+    };
+    call.on("cancelled", onCancelled);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    if (Number.isFinite(deadline)) {
+      timer = setTimeout(onDeadline, Math.max(0, deadline - Date.now()));
+      timer.unref?.();
+    }
+    // The event can fire before the handler runs (client gone already).
+    if (call.cancelled) onCancelled();
+    return {
+      signal: ac.signal,
+      done() {
+        finished = true;
+        if (timer) clearTimeout(timer);
+        call.off("cancelled", onCancelled);
+      },
+    };
+  }
+
+  const handlers = {
+    EmptyCall(call: ServerUnaryCall<Empty, Empty>, callback: sendUnaryData<Empty>) {
+      const t = track("EmptyCall", call);
+      const trailer = echoMetadata(call);
+      t.done();
+      callback(null, create(EmptySchema), trailer);
+    },
+
+    UnaryCall(call: ServerUnaryCall<SimpleRequest, SimpleResponse>, callback: sendUnaryData<SimpleResponse>) {
+      const t = track("UnaryCall", call);
+      const trailer = echoMetadata(call);
+      try {
+        const err = statusError(call.request.responseStatus);
+        if (err) throw err;
+        const res = create(SimpleResponseSchema, { payload: makePayload(call.request.responseType, call.request.responseSize) });
+        callback(null, res, trailer);
+      } catch (e) {
+        callback(toGrpcStatus(e, trailer));
+      } finally {
+        t.done();
+      }
+    },
+
+    StreamingOutputCall(call: ServerWritableStream<StreamingOutputCallRequest, StreamingOutputCallResponse>) {
+      const t = track("StreamingOutputCall", call);
+      const trailer = echoMetadata(call);
+      void (async () => {
+        try {
+          await respond(call, call.request, t.signal);
+          const err = statusError(call.request.responseStatus);
+          if (err) throw err;
+          call.end(trailer);
+        } catch (e) {
+          // After a cancel/deadline grpc-js has already closed the call; nothing to send.
+          if (!t.signal.aborted) call.emit("error", toGrpcStatus(e, trailer));
+        } finally {
+          t.done();
+        }
+      })();
+    },
+
+    StreamingInputCall(
+      call: ServerReadableStream<StreamingInputCallRequest, StreamingInputCallResponse>,
+      callback: sendUnaryData<StreamingInputCallResponse>,
+    ) {
+      const t = track("StreamingInputCall", call);
+      const trailer = echoMetadata(call);
+      void (async () => {
+        try {
+          let aggregatedPayloadSize = 0;
+          for await (const req of abortable(readMessages(call), t.signal)) {
+            aggregatedPayloadSize += req.payload?.body.length ?? 0;
+          }
+          callback(null, create(StreamingInputCallResponseSchema, { aggregatedPayloadSize }), trailer);
+        } catch (e) {
+          if (!t.signal.aborted) callback(toGrpcStatus(e, trailer));
+        } finally {
+          t.done();
+        }
+      })();
+    },
+
+    FullDuplexCall(call: ServerDuplexStream<StreamingOutputCallRequest, StreamingOutputCallResponse>) {
+      const t = track("FullDuplexCall", call);
+      const trailer = echoMetadata(call);
+      void (async () => {
+        try {
+          for await (const req of abortable(readMessages(call), t.signal)) {
+            await respond(call, req, t.signal);
+            // The status ends the call; later requests are not processed (spec: Echo Status).
+            const err = statusError(req.responseStatus);
+            if (err) throw err;
+          }
+          call.end(trailer);
+        } catch (e) {
+          if (!t.signal.aborted) call.emit("error", toGrpcStatus(e, trailer));
+        } finally {
+          t.done();
+        }
+      })();
+    },
+
+    HalfDuplexCall(call: ServerDuplexStream<StreamingOutputCallRequest, StreamingOutputCallResponse>) {
+      const t = track("HalfDuplexCall", call);
+      const trailer = echoMetadata(call);
+      void (async () => {
+        try {
+          const all: StreamingOutputCallRequest[] = [];
+          for await (const req of abortable(readMessages(call), t.signal)) all.push(req);
+          for (const req of all) {
+            await respond(call, req, t.signal);
+            const err = statusError(req.responseStatus);
+            if (err) throw err;
+          }
+          call.end(trailer);
+        } catch (e) {
+          if (!t.signal.aborted) call.emit("error", toGrpcStatus(e, trailer));
+        } finally {
+          t.done();
+        }
+      })();
+    },
+  };
+
+  const server = new Server();
+  server.addService(
+    createGrpcJsServiceDefinition(TestService, { omit: ["UnimplementedMethod"] }),
+    handlers as unknown as UntypedServiceImplementation,
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${host}:${options?.port ?? 0}`, ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    );
+  });
+  const hostForUrl = host.includes(":") ? `[${host}]` : host;
+  const grace = options?.shutdownGraceMs ?? 500;
+  let closed: Promise<void> | undefined;
+
+  return {
+    port,
+    address: `${hostForUrl}:${port}`,
+    baseUrl: `http://${hostForUrl}:${port}`,
+    events,
+    waitForCancel: (method, timeoutMs) => waitFor("cancelled", method, timeoutMs),
+    waitForDeadline: (method, timeoutMs) => waitFor("deadlineExceeded", method, timeoutMs),
+    clearEvents() {
+      for (const k of ["started", "cancelled", "deadlineExceeded", "calls"] as const) events[k].length = 0;
+      for (const k of ["cancelled", "deadlineExceeded"] as const) {
+        records[k].length = 0;
+        claimed[k].clear();
+      }
+    },
+    close() {
+      closed ??= new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, grace);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      return closed;
+    },
+  };
+}
+
+/** "Echo Metadata": initial value goes out as response headers now, the -bin value (a Buffer) is returned for the trailers. */
+function echoMetadata(call: ServerSurfaceCall): Metadata {
+  const initial = call.metadata.get(ECHO_INITIAL_KEY);
+  if (initial.length > 0) {
+    const md = new Metadata();
+    for (const v of initial) md.add(ECHO_INITIAL_KEY, v);
+    call.sendMetadata(md);
+  }
+  const trailer = new Metadata();
+  for (const v of call.metadata.get(ECHO_TRAILING_KEY)) trailer.add(ECHO_TRAILING_KEY, v);
+  return trailer;
+}
+
+function toGrpcStatus(e: unknown, trailer: Metadata): ServerStatusResponse | ServerErrorResponse {
+  const err = ConnectError.from(e);
+  // Connect's Code numbers are the gRPC status codes.
+  return { code: err.code as number as GrpcStatus, details: err.rawMessage, metadata: trailer };
+}
+
+/** Writes one response per response_parameters entry, honouring interval_us and write backpressure. */
+async function respond(
+  call: ServerWritableStream<StreamingOutputCallRequest, StreamingOutputCallResponse> | ServerDuplexStream<StreamingOutputCallRequest, StreamingOutputCallResponse>,
+  req: StreamingOutputCallRequest,
+  signal: AbortSignal,
+): Promise<void> {
+  for (const p of req.responseParameters) {
+    if (p.intervalUs > 0) await sleep(p.intervalUs / 1000, signal);
+    if (signal.aborted) return;
+    const res = create(StreamingOutputCallResponseSchema, { payload: makePayload(req.responseType, p.size) });
+    if (!call.write(res)) await drained(call, signal);
+  }
+}
+
+function drained(call: ServerSurfaceCall, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      call.off("drain", done);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    call.once("drain", done);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+type Readableish<T> = ServerSurfaceCall & {
+  pause(): unknown;
+  resume(): unknown;
+  on(event: "data", listener: (m: T) => void): unknown;
+};
+
+/**
+ * The incoming messages of a grpc-js call as an AsyncIterable, without the stream's own
+ * async iterator: that one destroys the stream on early exit, and a destroyed call can
+ * no longer send its status. Pauses the stream while a few messages are queued.
+ */
+function readMessages<T>(call: ServerReadableStream<T, unknown> | ServerDuplexStream<T, unknown>): AsyncIterable<T> {
+  const stream = call as unknown as Readableish<T>;
+  const queue: T[] = [];
+  let ended = false;
+  let error: unknown;
+  let wake: (() => void) | undefined;
+  const notify = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  stream.on("data", (m: T) => {
+    queue.push(m);
+    if (queue.length >= 16) stream.pause();
+    notify();
+  });
+  stream.on("end", () => {
+    ended = true;
+    notify();
+  });
+  stream.on("error", (e: unknown) => {
+    error ??= e;
+    notify();
+  });
+  return {
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        if (queue.length > 0) {
+          const m = queue.shift() as T;
+          if (queue.length === 0) stream.resume();
+          yield m;
+          continue;
+        }
+        if (error !== undefined) throw error;
+        if (ended) return;
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    },
+  };
+}

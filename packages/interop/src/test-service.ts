@@ -1,0 +1,195 @@
+// grpc.testing.TestService in Connect's ServiceImpl shape, following the server
+// features of grpc/grpc doc/interop-test-descriptions.md. Browser-safe (no Node imports),
+// so it can also run behind an in-page transport.
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import type { TestService } from "../../../gen/grpc/testing/test_pb.js";
+import {
+  PayloadSchema,
+  PayloadType,
+  type EchoStatus,
+  type Payload,
+  type StreamingOutputCallRequest,
+  type StreamingOutputCallResponseSchema,
+} from "../../../gen/grpc/testing/messages_pb.js";
+import { ECHO_INITIAL_KEY, ECHO_TRAILING_KEY, abortable, sleep } from "./util.js";
+
+/** All TestService methods except UnimplementedMethod, which is left out on purpose so servers answer UNIMPLEMENTED. */
+export type TestServiceImpl = Omit<ServiceImpl<typeof TestService>, "unimplementedMethod">;
+
+/** Proto method names as they appear in the path, e.g. "FullDuplexCall". */
+export type TestServiceMethodName =
+  | "EmptyCall"
+  | "UnaryCall"
+  | "StreamingOutputCall"
+  | "StreamingInputCall"
+  | "FullDuplexCall"
+  | "HalfDuplexCall";
+
+/**
+ * Hooks for tests to watch handlers run. `onAbort` fires when `ctx.signal` aborts while
+ * the handler is still running (client cancel, deadline, connection loss); `onEnd`
+ * fires when the handler finishes, with the error it ended with (if any).
+ */
+export interface TestServiceObserver {
+  onStart?(method: TestServiceMethodName, ctx: HandlerContext): void;
+  onAbort?(method: TestServiceMethodName, reason: unknown): void;
+  onEnd?(method: TestServiceMethodName, error: unknown): void;
+}
+
+type OutputInit = MessageInitShape<typeof StreamingOutputCallResponseSchema>;
+
+/** Payload of `size` zero bytes; only COMPRESSABLE is defined by the protos, anything else is INVALID_ARGUMENT per spec. */
+export function makePayload(type: PayloadType, size: number): Payload {
+  if (type !== PayloadType.COMPRESSABLE) {
+    throw new ConnectError(`unsupported payload type ${String(type)}`, Code.InvalidArgument);
+  }
+  if (!Number.isInteger(size) || size < 0) {
+    throw new ConnectError(`invalid payload size ${size}`, Code.InvalidArgument);
+  }
+  return create(PayloadSchema, { type, body: new Uint8Array(size) });
+}
+
+/** "Echo Status": a non-OK response_status ends the call with that code and message. */
+export function statusError(status: EchoStatus | undefined): ConnectError | undefined {
+  if (!status || status.code === 0) return undefined;
+  const code = status.code >= 1 && status.code <= 16 ? (status.code as Code) : Code.Unknown;
+  return new ConnectError(status.message, code);
+}
+
+/** "Echo Metadata": binary values are base64 strings in Connect Headers and are copied unchanged. */
+function echoMetadata(ctx: HandlerContext): void {
+  const initial = ctx.requestHeader.get(ECHO_INITIAL_KEY);
+  if (initial !== null) ctx.responseHeader.set(ECHO_INITIAL_KEY, initial);
+  const trailing = ctx.requestHeader.get(ECHO_TRAILING_KEY);
+  if (trailing !== null) ctx.responseTrailer.set(ECHO_TRAILING_KEY, trailing);
+}
+
+/** One response per response_parameters entry; interval_us is a sleep before each, cut short by the signal. */
+async function* respond(req: StreamingOutputCallRequest, signal: AbortSignal): AsyncGenerator<OutputInit> {
+  for (const p of req.responseParameters) {
+    if (p.intervalUs > 0) await sleep(p.intervalUs / 1000, signal);
+    yield { payload: makePayload(req.responseType, p.size) };
+  }
+}
+
+function watch(observer: TestServiceObserver | undefined, method: TestServiceMethodName, ctx: HandlerContext): () => void {
+  observer?.onStart?.(method, ctx);
+  const onAbort = observer?.onAbort;
+  if (!onAbort) return () => undefined;
+  if (ctx.signal.aborted) {
+    onAbort.call(observer, method, ctx.signal.reason);
+    return () => undefined;
+  }
+  const listener = (): void => onAbort.call(observer, method, ctx.signal.reason);
+  ctx.signal.addEventListener("abort", listener, { once: true });
+  // Stop listening once the handler is done: an abort after that is not the handler's.
+  return () => ctx.signal.removeEventListener("abort", listener);
+}
+
+async function observeCall<T>(
+  observer: TestServiceObserver | undefined,
+  method: TestServiceMethodName,
+  ctx: HandlerContext,
+  body: () => Promise<T> | T,
+): Promise<T> {
+  const stop = watch(observer, method, ctx);
+  let error: unknown;
+  try {
+    return await body();
+  } catch (e) {
+    error = e;
+    throw e;
+  } finally {
+    stop();
+    observer?.onEnd?.(method, error);
+  }
+}
+
+async function* observeStream<T>(
+  observer: TestServiceObserver | undefined,
+  method: TestServiceMethodName,
+  ctx: HandlerContext,
+  body: () => AsyncIterable<T>,
+): AsyncGenerator<T> {
+  const stop = watch(observer, method, ctx);
+  let error: unknown;
+  try {
+    yield* body();
+  } catch (e) {
+    error = e;
+    throw e;
+  } finally {
+    stop();
+    observer?.onEnd?.(method, error);
+  }
+}
+
+/** Builds a TestService implementation; pass an observer to see handler starts, aborts and ends. */
+export function createTestServiceImpl(observer?: TestServiceObserver): TestServiceImpl {
+  return {
+    emptyCall(_req, ctx) {
+      return observeCall(observer, "EmptyCall", ctx, () => {
+        echoMetadata(ctx);
+        return {};
+      });
+    },
+
+    unaryCall(req, ctx) {
+      return observeCall(observer, "UnaryCall", ctx, () => {
+        echoMetadata(ctx);
+        const err = statusError(req.responseStatus);
+        if (err) throw err;
+        return { payload: makePayload(req.responseType, req.responseSize) };
+      });
+    },
+
+    streamingOutputCall(req, ctx) {
+      return observeStream(observer, "StreamingOutputCall", ctx, async function* () {
+        echoMetadata(ctx);
+        yield* respond(req, ctx.signal);
+        const err = statusError(req.responseStatus);
+        if (err) throw err;
+      });
+    },
+
+    streamingInputCall(requests, ctx) {
+      return observeCall(observer, "StreamingInputCall", ctx, async () => {
+        echoMetadata(ctx);
+        let aggregatedPayloadSize = 0;
+        for await (const req of abortable(requests, ctx.signal)) {
+          aggregatedPayloadSize += req.payload?.body.length ?? 0;
+        }
+        return { aggregatedPayloadSize };
+      });
+    },
+
+    fullDuplexCall(requests, ctx) {
+      return observeStream(observer, "FullDuplexCall", ctx, async function* () {
+        echoMetadata(ctx);
+        for await (const req of abortable(requests, ctx.signal)) {
+          yield* respond(req, ctx.signal);
+          // The status ends the call; later requests are not processed (spec: Echo Status).
+          const err = statusError(req.responseStatus);
+          if (err) throw err;
+        }
+      });
+    },
+
+    halfDuplexCall(requests, ctx) {
+      return observeStream(observer, "HalfDuplexCall", ctx, async function* () {
+        echoMetadata(ctx);
+        const all: StreamingOutputCallRequest[] = [];
+        for await (const req of abortable(requests, ctx.signal)) all.push(req);
+        for (const req of all) {
+          yield* respond(req, ctx.signal);
+          const err = statusError(req.responseStatus);
+          if (err) throw err;
+        }
+      });
+    },
+  };
+}
+
+/** The default instance, without observer. */
+export const testServiceImpl: TestServiceImpl = createTestServiceImpl();

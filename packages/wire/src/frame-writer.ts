@@ -1,0 +1,135 @@
+import { FRAME_HEADER_SIZE, FrameType, Flags } from "./constants.js";
+
+export interface FrameWriterOptions {
+  /**
+   * Runs `flush` later in the same turn of the event loop, after every frame written in this
+   * tick. Default: `setImmediate` where it exists (Node), else a resolved-promise microtask.
+   */
+  schedule?: (flush: () => void) => void;
+  /** Bytes per slab; a larger frame gets a slab of its own size. Default 64 KiB. */
+  slabSize?: number;
+  /**
+   * True when the sink copies the bytes before returning (a browser WebSocket, `ws` in client
+   * mode). The writer then reuses one slab forever. Leave false when the sink keeps a reference
+   * (`ws` in server mode writes the buffer later), so written bytes are never overwritten.
+   */
+  sinkCopies?: boolean;
+}
+
+const defaultSchedule: (fn: () => void) => void =
+  typeof setImmediate === "function" ? (fn) => void setImmediate(fn) : (fn) => void Promise.resolve().then(fn);
+
+/**
+ * Encodes frames straight into a reused slab and hands everything written in one tick to the
+ * sink as a single WebSocket message (fewer, larger messages are the biggest throughput lever).
+ */
+export class FrameWriter {
+  /** The current slab; `begin()` returns offsets into it. */
+  buf: Uint8Array;
+  private start = 0;
+  private end = 0;
+  private scheduled = false;
+  private readonly schedule: (fn: () => void) => void;
+  private readonly slabSize: number;
+  private readonly sinkCopies: boolean;
+  private readonly flushBound = () => this.flush();
+
+  constructor(
+    private readonly sink: (message: Uint8Array) => void,
+    options: FrameWriterOptions = {},
+  ) {
+    this.schedule = options.schedule ?? defaultSchedule;
+    this.slabSize = options.slabSize ?? 64 * 1024;
+    this.sinkCopies = options.sinkCopies ?? false;
+    this.buf = new Uint8Array(this.slabSize);
+  }
+
+  /** Bytes written and not yet flushed. */
+  get pending(): number {
+    return this.end - this.start;
+  }
+
+  /**
+   * Writes a frame header and reserves `length` payload bytes; returns the payload's offset in
+   * `this.buf`, which the caller fills before writing anything else.
+   */
+  begin(type: FrameType, flags: number, streamId: number, length: number): number {
+    const total = FRAME_HEADER_SIZE + length;
+    if (this.end + total > this.buf.length) this.grow(total);
+    const b = this.buf;
+    const p = this.end;
+    b[p] = length >>> 16;
+    b[p + 1] = length >>> 8;
+    b[p + 2] = length;
+    b[p + 3] = type;
+    b[p + 4] = flags;
+    b[p + 5] = streamId >>> 24;
+    b[p + 6] = streamId >>> 16;
+    b[p + 7] = streamId >>> 8;
+    b[p + 8] = streamId;
+    this.end = p + total;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      this.schedule(this.flushBound);
+    }
+    return p + FRAME_HEADER_SIZE;
+  }
+
+  writeU32(offset: number, value: number): void {
+    const b = this.buf;
+    b[offset] = value >>> 24;
+    b[offset + 1] = value >>> 16;
+    b[offset + 2] = value >>> 8;
+    b[offset + 3] = value;
+  }
+
+  data(streamId: number, payload: Uint8Array, endStream = false): void {
+    const o = this.begin(FrameType.DATA, endStream ? Flags.END_STREAM : 0, streamId, payload.length);
+    this.buf.set(payload, o);
+  }
+
+  rstStream(streamId: number, code: number): void {
+    this.writeU32(this.begin(FrameType.RST_STREAM, 0, streamId, 4), code);
+  }
+
+  windowUpdate(streamId: number, increment: number): void {
+    this.writeU32(this.begin(FrameType.WINDOW_UPDATE, 0, streamId, 4), increment);
+  }
+
+  ping(payload: Uint8Array, ack: boolean): void {
+    const o = this.begin(FrameType.PING, ack ? Flags.ACK : 0, 0, 8);
+    this.buf.set(payload.subarray(0, 8), o);
+  }
+
+  goAway(lastStreamId: number, code: number, debug = ""): void {
+    const text = new TextEncoder().encode(debug);
+    const o = this.begin(FrameType.GOAWAY, 0, 0, 8 + text.length);
+    this.writeU32(o, lastStreamId);
+    this.writeU32(o + 4, code);
+    this.buf.set(text, o + 8);
+  }
+
+  /** Sends everything written so far as one message. Called by the scheduler; call it directly to send now. */
+  flush(): void {
+    this.scheduled = false;
+    if (this.end === this.start) return;
+    const message = this.buf.subarray(this.start, this.end);
+    if (this.sinkCopies) {
+      this.start = this.end = 0;
+    } else {
+      this.start = this.end;
+    }
+    this.sink(message);
+  }
+
+  // Moves the unflushed bytes to a fresh slab: the old one may still be referenced by the sink.
+  private grow(need: number): void {
+    const pending = this.end - this.start;
+    const size = Math.max(this.slabSize, pending + need);
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(this.start, this.end));
+    this.buf = next;
+    this.start = 0;
+    this.end = pending;
+  }
+}

@@ -1,0 +1,14 @@
+export { SUBPROTOCOL, FRAME_HEADER_SIZE, MAX_FRAME_SIZE_LIMIT, MAX_STREAM_ID, MAX_WINDOW_SIZE, FrameType, FrameTypeName, Flags, ErrorCode, ErrorCodeName, CloseCode } from "./constants.js";
+export { ProtocolError } from "./errors.js";
+export { FrameReader } from "./frame-reader.js";
+export { FrameWriter, type FrameWriterOptions } from "./frame-writer.js";
+export { PATH, isBinaryName, invalidName, metadataSize, writeMetadata, writeMetadataFrame, readMetadata, getMetadata, type Metadata, type MetadataValue } from "./metadata.js";
+export { DEFAULT_SETTINGS, MIN_FRAME_SIZE, SettingId, resolveSettings, writeSettings, readSettings, type Settings } from "./settings.js";
+export { MESSAGE_PREFIX_SIZE, MessageFlags, MessageError, MessageReader, writeMessagePrefix } from "./message.js";
+export { Status, StatusName, parseStatus } from "./status.js";
+export { encodeStatusMessage, decodeStatusMessage } from "./status-message.js";
+export { parseTimeout, formatTimeout } from "./timeout.js";
+export { GRPC_STATUS, GRPC_MESSAGE, GRPC_STATUS_DETAILS, GRPC_TIMEOUT, RESERVED_NAMES, createTrailers, parseTrailers, type CallStatus } from "./trailers.js";
+export { Session, SessionClosedError, type SessionOptions, type SessionSocket, type KeepaliveOptions } from "./session.js";
+export { Stream, type StreamEvents } from "./stream.js";
+export { encodeBase64, decodeBase64, headersToMetadata, metadataToHeaders } from "./headers.js";

@@ -1,0 +1,101 @@
+import { Status } from "./status.js";
+
+/** The gRPC message prefix: a flags byte (bit 0: compressed) and a u32 big-endian length. */
+export const MESSAGE_PREFIX_SIZE = 5;
+export const MessageFlags = { COMPRESSED: 0x1 } as const;
+
+export function writeMessagePrefix(buf: Uint8Array, offset: number, length: number, flags = 0): void {
+  buf[offset] = flags;
+  buf[offset + 1] = length >>> 24;
+  buf[offset + 2] = length >>> 16;
+  buf[offset + 3] = length >>> 8;
+  buf[offset + 4] = length;
+}
+
+/** A message that this side cannot accept; `status` is the gRPC status the call ends with. */
+export class MessageError extends Error {
+  override readonly name = "MessageError";
+  constructor(
+    readonly status: Status,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Reassembles length-prefixed gRPC messages from DATA payloads split at any byte. A message that
+ * lies within one chunk is returned as a view (no copy); one that spans chunks is copied once
+ * into a buffer of exactly its declared size, which is checked against `maxMessageSize` first.
+ */
+export class MessageReader {
+  private header = new Uint8Array(MESSAGE_PREFIX_SIZE);
+  private headerFill = 0;
+  private body: Uint8Array | null = null;
+  private bodyFill = 0;
+
+  constructor(public maxMessageSize: number) {}
+
+  /** Bytes of a message begun but not completed; non-zero at end of stream means a truncated message. */
+  get partial(): number {
+    return this.headerFill + this.bodyFill;
+  }
+
+  /** Calls `onMessage` for every message completed by `chunk`. Throws `MessageError`. */
+  push(chunk: Uint8Array, onMessage: (message: Uint8Array) => void): void {
+    let o = 0;
+    const n = chunk.length;
+    while (o < n) {
+      if (this.body !== null) {
+        const take = Math.min(this.body.length - this.bodyFill, n - o);
+        this.body.set(chunk.subarray(o, o + take), this.bodyFill);
+        this.bodyFill += take;
+        o += take;
+        if (this.bodyFill === this.body.length) {
+          const message = this.body;
+          this.body = null;
+          this.bodyFill = 0;
+          onMessage(message);
+        }
+        continue;
+      }
+      let flags: number;
+      let length: number;
+      if (this.headerFill === 0 && n - o >= MESSAGE_PREFIX_SIZE) {
+        flags = chunk[o]!;
+        length = ((chunk[o + 1]! << 24) | (chunk[o + 2]! << 16) | (chunk[o + 3]! << 8) | chunk[o + 4]!) >>> 0;
+        o += MESSAGE_PREFIX_SIZE;
+      } else {
+        const take = Math.min(MESSAGE_PREFIX_SIZE - this.headerFill, n - o);
+        this.header.set(chunk.subarray(o, o + take), this.headerFill);
+        this.headerFill += take;
+        o += take;
+        if (this.headerFill < MESSAGE_PREFIX_SIZE) return;
+        const h = this.header;
+        flags = h[0]!;
+        length = ((h[1]! << 24) | (h[2]! << 16) | (h[3]! << 8) | h[4]!) >>> 0;
+        this.headerFill = 0;
+      }
+      this.check(flags, length);
+      if (n - o >= length) {
+        onMessage(chunk.subarray(o, o + length));
+        o += length;
+      } else {
+        this.body = new Uint8Array(length);
+        this.bodyFill = 0;
+      }
+    }
+  }
+
+  private check(flags: number, length: number): void {
+    if (flags & MessageFlags.COMPRESSED) {
+      throw new MessageError(Status.INTERNAL, "received a compressed message, but no grpc-encoding was negotiated");
+    }
+    if (flags !== 0) {
+      throw new MessageError(Status.INTERNAL, `invalid message flags 0x${flags.toString(16)}`);
+    }
+    if (length > this.maxMessageSize) {
+      throw new MessageError(Status.RESOURCE_EXHAUSTED, `message of ${length} bytes exceeds the limit of ${this.maxMessageSize} bytes`);
+    }
+  }
+}
