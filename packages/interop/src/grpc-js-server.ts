@@ -9,13 +9,13 @@ import {
   type ServerDuplexStream,
   type ServerErrorResponse,
   type ServerReadableStream,
-  type ServerStatusResponse,
-  type ServerSurfaceCall,
   type ServerUnaryCall,
   type ServerWritableStream,
   type ServiceDefinition,
   type UntypedServiceImplementation,
   type sendUnaryData,
+  type Deadline,
+  type StatusObject,
 } from "@grpc/grpc-js";
 import { create, fromBinary, toBinary, type DescService, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -34,6 +34,19 @@ import {
 import { EmptySchema, type Empty } from "../../../gen/grpc/testing/empty_pb.js";
 import { makePayload, statusError, type TestServiceMethodName } from "./test-service.js";
 import { ECHO_INITIAL_KEY, ECHO_TRAILING_KEY, abortable, sleep } from "./util.js";
+
+// grpc-js does not export its ServerSurfaceCall/ServerStatusResponse types from the entry point;
+// these are the parts of them used here, which every server call object has.
+interface ServerSurfaceCall {
+  cancelled: boolean;
+  readonly metadata: Metadata;
+  sendMetadata(responseMetadata: Metadata): void;
+  getDeadline(): Deadline;
+  on(event: string, listener: () => void): unknown;
+  once(event: string, listener: () => void): unknown;
+  off(event: string, listener: () => void): unknown;
+}
+type ServerStatusResponse = Partial<StatusObject>;
 
 /**
  * A grpc-js ServiceDefinition for a protobuf-es service: path `/<package.Service>/<Method>`,
@@ -70,9 +83,9 @@ export interface GrpcJsCallRecord {
   /** Absolute deadline in ms since epoch, Infinity when the client sent none. */
   deadline: number;
   startedAt: number;
-  /** Set when the client cancelled (RST_STREAM / connection gone) before the call ended. */
+  /** Set when the client reset the call (RST_STREAM / connection gone) before it ended and before its deadline. */
   cancelledAt?: number;
-  /** Set when the call's deadline passed while the handler was still running. */
+  /** Set when the call's deadline passed while the handler was still running. At most one of the two is set. */
   deadlineExceededAt?: number;
 }
 
@@ -83,6 +96,8 @@ export interface GrpcJsTestServerEvents {
   cancelled: TestServiceMethodName[];
   /** Method names of calls whose deadline expired on the server, in order. */
   deadlineExceeded: TestServiceMethodName[];
+  /** Both of the above, in order: calls whose handler was stopped early. */
+  aborted: TestServiceMethodName[];
   /** Per-call details, in start order. */
   calls: GrpcJsCallRecord[];
 }
@@ -102,7 +117,12 @@ export interface GrpcJsTestServer {
   waitForCancel(method: TestServiceMethodName, timeoutMs?: number): Promise<GrpcJsCallRecord>;
   /** Same as waitForCancel, for server-side deadline expiry. */
   waitForDeadline(method: TestServiceMethodName, timeoutMs?: number): Promise<GrpcJsCallRecord>;
-  /** Forgets all recorded events and claims. */
+  /**
+   * Same, for either a cancel or a deadline. With very short timeouts the client's reset and
+   * the server's own deadline race, so deadline tests should usually wait for this one.
+   */
+  waitForAbort(method: TestServiceMethodName, timeoutMs?: number): Promise<GrpcJsCallRecord>;
+  /** Forgets all recorded events and claims; later events of calls started before this are ignored. */
   clearEvents(): void;
   /** tryShutdown, then forceShutdown if calls are still open after a short grace period. */
   close(): Promise<void>;
@@ -115,24 +135,39 @@ export interface GrpcJsTestServerOptions {
   host?: string;
   /** Grace period for tryShutdown before forceShutdown, default 500 ms. */
   shutdownGraceMs?: number;
+  /**
+   * How long a client half-close is held back before the handler sees it, so that a reset
+   * following right behind it counts as a cancel (see readMessages). Default 2 ms; 0 defers
+   * by one macrotask only, which still catches resets that arrive in the same socket read.
+   */
+  halfCloseGraceMs?: number;
 }
 
-type EventKind = "cancelled" | "deadlineExceeded";
+type EventKind = "cancelled" | "deadlineExceeded" | "aborted";
+const EVENT_KINDS = ["cancelled", "deadlineExceeded", "aborted"] as const;
 
 /** Starts a grpc-js server implementing grpc.testing.TestService (without UnimplementedMethod). */
 export async function startGrpcJsTestServer(options?: GrpcJsTestServerOptions): Promise<GrpcJsTestServer> {
   const host = options?.host ?? "127.0.0.1";
-  const events: GrpcJsTestServerEvents = { started: [], cancelled: [], deadlineExceeded: [], calls: [] };
-  const records: Record<EventKind, GrpcJsCallRecord[]> = { cancelled: [], deadlineExceeded: [] };
-  const claimed: Record<EventKind, Set<GrpcJsCallRecord>> = { cancelled: new Set(), deadlineExceeded: new Set() };
+  const halfCloseGraceMs = options?.halfCloseGraceMs ?? 2;
+  const events: GrpcJsTestServerEvents = { started: [], cancelled: [], deadlineExceeded: [], aborted: [], calls: [] };
+  const records: Record<EventKind, GrpcJsCallRecord[]> = { cancelled: [], deadlineExceeded: [], aborted: [] };
+  const claimed: Record<EventKind, Set<GrpcJsCallRecord>> = { cancelled: new Set(), deadlineExceeded: new Set(), aborted: new Set() };
   const waiters = new Set<() => void>();
   const notify = (): void => {
     for (const w of [...waiters]) w();
   };
 
-  function record(kind: EventKind, rec: GrpcJsCallRecord): void {
-    records[kind].push(rec);
-    events[kind].push(rec.method);
+  // Bumped by clearEvents, so late events of calls started before the clear are not listed.
+  let generation = 0;
+  const generationOf = new WeakMap<GrpcJsCallRecord, number>();
+
+  function record(kind: "cancelled" | "deadlineExceeded", rec: GrpcJsCallRecord): void {
+    if (generationOf.get(rec) !== generation) return;
+    for (const k of [kind, "aborted"] as const) {
+      records[k].push(rec);
+      events[k].push(rec.method);
+    }
     notify();
   }
 
@@ -173,6 +208,7 @@ export async function startGrpcJsTestServer(options?: GrpcJsTestServerOptions): 
     const d = call.getDeadline();
     const deadline = d instanceof Date ? d.getTime() : d;
     const rec: GrpcJsCallRecord = { method, metadata: call.metadata.clone(), deadline, startedAt: Date.now() };
+    generationOf.set(rec, generation);
     events.started.push(method);
     events.calls.push(rec);
     let finished = false;
@@ -182,9 +218,11 @@ export async function startGrpcJsTestServer(options?: GrpcJsTestServerOptions): 
       record("deadlineExceeded", rec);
       ac.abort(new ConnectError("deadline exceeded", Code.DeadlineExceeded));
     };
+    // grpc-js emits 'cancelled' for every call once its stream closes, also after a normal
+    // status; only one that comes while our handler still runs is a real cancel.
     const onCancelled = (): void => {
       if (finished || rec.deadlineExceededAt !== undefined || rec.cancelledAt !== undefined) return;
-      // grpc-js also reports a call as cancelled when its own deadline fires; count that as a deadline.
+      // grpc-js' own deadline timer also ends in 'cancelled'; count that as a deadline.
       if (Date.now() >= deadline) {
         onDeadline();
         return;
@@ -261,7 +299,7 @@ export async function startGrpcJsTestServer(options?: GrpcJsTestServerOptions): 
       void (async () => {
         try {
           let aggregatedPayloadSize = 0;
-          for await (const req of abortable(readMessages(call), t.signal)) {
+          for await (const req of abortable(readMessages(call, halfCloseGraceMs), t.signal)) {
             aggregatedPayloadSize += req.payload?.body.length ?? 0;
           }
           callback(null, create(StreamingInputCallResponseSchema, { aggregatedPayloadSize }), trailer);
@@ -278,7 +316,7 @@ export async function startGrpcJsTestServer(options?: GrpcJsTestServerOptions): 
       const trailer = echoMetadata(call);
       void (async () => {
         try {
-          for await (const req of abortable(readMessages(call), t.signal)) {
+          for await (const req of abortable(readMessages(call, halfCloseGraceMs), t.signal)) {
             await respond(call, req, t.signal);
             // The status ends the call; later requests are not processed (spec: Echo Status).
             const err = statusError(req.responseStatus);
@@ -299,7 +337,7 @@ export async function startGrpcJsTestServer(options?: GrpcJsTestServerOptions): 
       void (async () => {
         try {
           const all: StreamingOutputCallRequest[] = [];
-          for await (const req of abortable(readMessages(call), t.signal)) all.push(req);
+          for await (const req of abortable(readMessages(call, halfCloseGraceMs), t.signal)) all.push(req);
           for (const req of all) {
             await respond(call, req, t.signal);
             const err = statusError(req.responseStatus);
@@ -336,9 +374,13 @@ export async function startGrpcJsTestServer(options?: GrpcJsTestServerOptions): 
     events,
     waitForCancel: (method, timeoutMs) => waitFor("cancelled", method, timeoutMs),
     waitForDeadline: (method, timeoutMs) => waitFor("deadlineExceeded", method, timeoutMs),
+    waitForAbort: (method, timeoutMs) => waitFor("aborted", method, timeoutMs),
     clearEvents() {
-      for (const k of ["started", "cancelled", "deadlineExceeded", "calls"] as const) events[k].length = 0;
-      for (const k of ["cancelled", "deadlineExceeded"] as const) {
+      generation++;
+      events.started.length = 0;
+      events.calls.length = 0;
+      for (const k of EVENT_KINDS) {
+        events[k].length = 0;
         records[k].length = 0;
         claimed[k].clear();
       }
@@ -408,6 +450,7 @@ type Readableish<T> = ServerSurfaceCall & {
   pause(): unknown;
   resume(): unknown;
   on(event: "data", listener: (m: T) => void): unknown;
+  on(event: "error", listener: (e: unknown) => void): unknown;
 };
 
 /**
@@ -415,7 +458,10 @@ type Readableish<T> = ServerSurfaceCall & {
  * async iterator: that one destroys the stream on early exit, and a destroyed call can
  * no longer send its status. Pauses the stream while a few messages are queued.
  */
-function readMessages<T>(call: ServerReadableStream<T, unknown> | ServerDuplexStream<T, unknown>): AsyncIterable<T> {
+function readMessages<T>(
+  call: ServerReadableStream<T, unknown> | ServerDuplexStream<T, unknown>,
+  halfCloseGraceMs: number,
+): AsyncIterable<T> {
   const stream = call as unknown as Readableish<T>;
   const queue: T[] = [];
   let ended = false;
@@ -432,8 +478,16 @@ function readMessages<T>(call: ServerReadableStream<T, unknown> | ServerDuplexSt
     notify();
   });
   stream.on("end", () => {
-    ended = true;
-    notify();
+    // Some clients (connect-node among them) half-close right before they reset a cancelled
+    // or timed-out stream, and grpc-js reports the reset as 'cancelled' only ticks later.
+    // Deferring the end a little lets such a cancel abort the handler (and be recorded)
+    // instead of reading as a clean half-close.
+    const end = (): void => {
+      ended = true;
+      notify();
+    };
+    if (halfCloseGraceMs > 0) setTimeout(end, halfCloseGraceMs);
+    else setImmediate(end);
   });
   stream.on("error", (e: unknown) => {
     error ??= e;

@@ -74,7 +74,8 @@ export async function* abortable<T>(source: AsyncIterable<T>, signal: AbortSigna
  */
 export interface Pushable<T> extends AsyncIterable<T> {
   push(value: T): void;
-  /** Half-close: the consumer sees the end after the queued values. */
+  /** Half-close: the consumer sees the end after the queued values. Call it when done (e.g. in
+   *  `finally`), also after a cancel, so a read the transport still has pending is released. */
   end(): void;
 }
 
@@ -93,9 +94,17 @@ export function pushable<T>(): Pushable<T> {
       w({ done: true, value: undefined });
     }
   };
+  // The consumer is done (call finished or cancelled): drop what is left. A pending next()
+  // stays pending (as with an async generator suspended in an await) until end(): resolving
+  // it with done here would make the transport half-close the call before resetting it.
+  const close = (): void => {
+    ended = true;
+    queue.length = 0;
+  };
   return {
     push(value: T) {
-      if (ended) throw new Error("pushable: push after end");
+      // Pushing after the consumer went away is a no-op, like writing to a closed call.
+      if (ended) return;
       queue.push(value);
       wake();
     },
@@ -113,11 +122,15 @@ export function pushable<T>(): Pushable<T> {
           });
         },
         return() {
-          // The consumer is done (call finished or cancelled): drop what is left.
-          ended = true;
-          queue.length = 0;
-          wake();
+          close();
           return Promise.resolve({ done: true, value: undefined });
+        },
+        // Connect's stream pipes require throw() (they use it to abort the source). Like an
+        // async generator without catch, rethrow: the request stream then fails instead of
+        // half-closing, so the transport resets the call rather than ending it cleanly.
+        throw(e?: unknown) {
+          close();
+          return Promise.reject(e);
         },
       };
     },

@@ -1,1 +1,5 @@
-export {};
+export { createWebSocketBridge, type WebSocketBridge, type AttachOptions, type ListenOptions } from "./bridge.js";
+export type { WebSocketBridgeOptions, CallEndInfo } from "./options.js";
+export type { IncomingCall, CallForwarder } from "./call.js";
+export type { UpstreamConfig } from "./upstream/index.js";
+export { UNKNOWN_ERROR_MESSAGE } from "./error-trailers.js";

@@ -68,6 +68,8 @@ export const CloseCode = {
   NORMAL: 1000,
   GOING_AWAY: 1001,
   PROTOCOL_ERROR: 1002,
+  /** A text message arrived: grpc-ws carries binary messages only. */
+  UNSUPPORTED_DATA: 1003,
   POLICY_VIOLATION: 1008,
   MESSAGE_TOO_BIG: 1009,
   INTERNAL_ERROR: 1011,

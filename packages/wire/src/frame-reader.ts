@@ -1,11 +1,20 @@
 import { FRAME_HEADER_SIZE, FrameType, FrameTypeName, ErrorCode, MAX_FRAME_SIZE_LIMIT, MAX_WINDOW_SIZE } from "./constants.js";
 import { ProtocolError } from "./errors.js";
 
-// Per type: allowed flag bits, whether the stream id must be 0 (true), non-zero (false) or either (null),
-// and the exact payload length (-1: any, -2: a multiple of 6, -3: at least 8).
-const ALLOWED_FLAGS = [0x1, 0x1, 0, 0, 0, 0x1, 0, 0];
-const CONNECTION_FRAME: Array<boolean | null> = [false, false, false, false, true, true, true, null];
-const PAYLOAD_RULE = [-1, -1, -1, 4, -2, 8, -3, 4];
+// Per-type rules as bit sets over the type (bit `1 << type`), so a valid frame costs a few ANDs.
+const bit = (...types: number[]): number => types.reduce((set, t) => set | (1 << t), 0);
+/** Types that may carry END_STREAM / ACK (0x1); every other flag bit is invalid everywhere. */
+const FLAG_1 = bit(FrameType.DATA, FrameType.HEADERS, FrameType.PING);
+const STREAM_ID_ZERO = bit(FrameType.SETTINGS, FrameType.PING, FrameType.GOAWAY);
+const STREAM_ID_NONZERO = bit(FrameType.DATA, FrameType.HEADERS, FrameType.TRAILERS, FrameType.RST_STREAM);
+// Payload length rules: exactly 4 or 8 bytes, a multiple of 6, or at least 8.
+const LENGTH_4 = bit(FrameType.RST_STREAM, FrameType.WINDOW_UPDATE);
+const LENGTH_8 = bit(FrameType.PING);
+const LENGTH_MULTIPLE_OF_6 = bit(FrameType.SETTINGS);
+const LENGTH_AT_LEAST_8 = bit(FrameType.GOAWAY);
+const LENGTH_RULED = LENGTH_4 | LENGTH_8 | LENGTH_MULTIPLE_OF_6 | LENGTH_AT_LEAST_8;
+
+const EMPTY = new Uint8Array(0);
 
 /**
  * Walks the frames of one WebSocket message without copying: after `next()` returns true, the
@@ -20,11 +29,26 @@ export class FrameReader {
   offset = 0;
   /** Length of the current frame's payload. */
   length = 0;
-  bytes: Uint8Array = new Uint8Array(0);
+  private data: Uint8Array = EMPTY;
+  // `bytes.buffer` and `bytes.byteOffset`, cached: constructing a view from them is about twice
+  // as fast as `subarray`, and `payload` runs once per frame.
+  private buffer: ArrayBufferLike = EMPTY.buffer;
+  private base = 0;
   private pos = 0;
 
   /** @param maxFrameSize the largest payload accepted: the MAX_FRAME_SIZE this side advertised. */
   constructor(public maxFrameSize = MAX_FRAME_SIZE_LIMIT) {}
+
+  /** The message being read. */
+  get bytes(): Uint8Array {
+    return this.data;
+  }
+
+  set bytes(bytes: Uint8Array) {
+    this.data = bytes;
+    this.buffer = bytes.buffer;
+    this.base = bytes.byteOffset;
+  }
 
   reset(bytes: Uint8Array): this {
     this.bytes = bytes;
@@ -32,19 +56,20 @@ export class FrameReader {
     return this;
   }
 
+  /** The current frame's payload: a view into `bytes`, valid as long as the message is. */
   get payload(): Uint8Array {
-    return this.bytes.subarray(this.offset, this.offset + this.length);
+    return new Uint8Array(this.buffer, this.base + this.offset, this.length);
   }
 
   /** Reads a u32 at `at` bytes into the current payload. */
   u32(at: number): number {
-    const b = this.bytes;
+    const b = this.data;
     const o = this.offset + at;
     return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
   }
 
   next(): boolean {
-    const b = this.bytes;
+    const b = this.data;
     const p = this.pos;
     const left = b.length - p;
     if (left === 0) return false;
@@ -58,29 +83,33 @@ export class FrameReader {
     if (type > 7) {
       throw new ProtocolError(ErrorCode.PROTOCOL_ERROR, `unknown frame type 0x${type.toString(16)}`);
     }
-    const name = FrameTypeName[type];
     if (length > this.maxFrameSize) {
-      throw new ProtocolError(ErrorCode.FRAME_SIZE_ERROR, `${name} payload of ${length} bytes exceeds max frame size ${this.maxFrameSize}`);
+      throw new ProtocolError(ErrorCode.FRAME_SIZE_ERROR, `${FrameTypeName[type]} payload of ${length} bytes exceeds max frame size ${this.maxFrameSize}`);
     }
     if (length > left - FRAME_HEADER_SIZE) {
-      throw new ProtocolError(ErrorCode.FRAME_SIZE_ERROR, `truncated ${name} frame: payload of ${length} bytes, ${left - FRAME_HEADER_SIZE} present`);
+      throw new ProtocolError(ErrorCode.FRAME_SIZE_ERROR, `truncated ${FrameTypeName[type]} frame: payload of ${length} bytes, ${left - FRAME_HEADER_SIZE} present`);
     }
     if (rawId > 0x7fffffff) {
-      throw new ProtocolError(ErrorCode.PROTOCOL_ERROR, `${name} frame has the reserved stream id bit set`);
+      throw new ProtocolError(ErrorCode.PROTOCOL_ERROR, `${FrameTypeName[type]} frame has the reserved stream id bit set`);
     }
-    if ((flags & ~ALLOWED_FLAGS[type]!) !== 0) {
-      throw new ProtocolError(ErrorCode.PROTOCOL_ERROR, `${name} frame has invalid flags 0x${flags.toString(16)}`);
+    const t = 1 << type;
+    if (flags !== 0 && (flags !== 1 || (t & FLAG_1) === 0)) {
+      throw new ProtocolError(ErrorCode.PROTOCOL_ERROR, `${FrameTypeName[type]} frame has invalid flags 0x${flags.toString(16)}`);
     }
-    const connection = CONNECTION_FRAME[type];
-    if (connection === true && rawId !== 0) {
-      throw new ProtocolError(ErrorCode.PROTOCOL_ERROR, `${name} frame must have stream id 0, got ${rawId}`);
+    if ((t & STREAM_ID_ZERO) !== 0 && rawId !== 0) {
+      throw new ProtocolError(ErrorCode.PROTOCOL_ERROR, `${FrameTypeName[type]} frame must have stream id 0, got ${rawId}`);
     }
-    if (connection === false && rawId === 0) {
-      throw new ProtocolError(ErrorCode.PROTOCOL_ERROR, `${name} frame must not have stream id 0`);
+    if ((t & STREAM_ID_NONZERO) !== 0 && rawId === 0) {
+      throw new ProtocolError(ErrorCode.PROTOCOL_ERROR, `${FrameTypeName[type]} frame must not have stream id 0`);
     }
-    const rule = PAYLOAD_RULE[type]!;
-    if ((rule >= 0 && length !== rule) || (rule === -2 && length % 6 !== 0) || (rule === -3 && length < 8)) {
-      throw new ProtocolError(ErrorCode.FRAME_SIZE_ERROR, `${name} frame has invalid payload length ${length}`);
+    if (
+      (t & LENGTH_RULED) !== 0 &&
+      (((t & LENGTH_4) !== 0 && length !== 4) ||
+        ((t & LENGTH_8) !== 0 && length !== 8) ||
+        ((t & LENGTH_MULTIPLE_OF_6) !== 0 && length % 6 !== 0) ||
+        ((t & LENGTH_AT_LEAST_8) !== 0 && length < 8))
+    ) {
+      throw new ProtocolError(ErrorCode.FRAME_SIZE_ERROR, `${FrameTypeName[type]} frame has invalid payload length ${length}`);
     }
     this.type = type as FrameType;
     this.flags = flags;

@@ -123,9 +123,11 @@ export class FrameWriter {
   }
 
   // Moves the unflushed bytes to a fresh slab: the old one may still be referenced by the sink.
+  // The slab at least doubles with the pending bytes, so a message of many large frames is moved
+  // a bounded number of times instead of once per frame (which was quadratic).
   private grow(need: number): void {
     const pending = this.end - this.start;
-    const size = Math.max(this.slabSize, pending + need);
+    const size = Math.max(this.slabSize, 2 * pending + need);
     const next = new Uint8Array(size);
     next.set(this.buf.subarray(this.start, this.end));
     this.buf = next;

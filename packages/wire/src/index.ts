@@ -5,7 +5,7 @@ export { FrameWriter, type FrameWriterOptions } from "./frame-writer.js";
 export { PATH, isBinaryName, invalidName, metadataSize, writeMetadata, writeMetadataFrame, readMetadata, getMetadata, type Metadata, type MetadataValue } from "./metadata.js";
 export { DEFAULT_SETTINGS, MIN_FRAME_SIZE, SettingId, resolveSettings, writeSettings, readSettings, type Settings } from "./settings.js";
 export { MESSAGE_PREFIX_SIZE, MessageFlags, MessageError, MessageReader, writeMessagePrefix } from "./message.js";
-export { Status, StatusName, parseStatus } from "./status.js";
+export { Status, StatusName, parseStatus, statusFromErrorCode } from "./status.js";
 export { encodeStatusMessage, decodeStatusMessage } from "./status-message.js";
 export { parseTimeout, formatTimeout } from "./timeout.js";
 export { GRPC_STATUS, GRPC_MESSAGE, GRPC_STATUS_DETAILS, GRPC_TIMEOUT, RESERVED_NAMES, createTrailers, parseTrailers, type CallStatus } from "./trailers.js";

@@ -38,7 +38,7 @@ export class MessageReader {
 
   /** Bytes of a message begun but not completed; non-zero at end of stream means a truncated message. */
   get partial(): number {
-    return this.headerFill + this.bodyFill;
+    return this.body !== null ? MESSAGE_PREFIX_SIZE + this.bodyFill : this.headerFill;
   }
 
   /** Calls `onMessage` for every message completed by `chunk`. Throws `MessageError`. */

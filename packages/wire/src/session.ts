@@ -3,8 +3,8 @@ import { ProtocolError } from "./errors.js";
 import { FrameReader } from "./frame-reader.js";
 import { FrameWriter, type FrameWriterOptions } from "./frame-writer.js";
 import { MESSAGE_PREFIX_SIZE, MessageError } from "./message.js";
-import { PATH, readMetadata, writeMetadataFrame, type Metadata } from "./metadata.js";
-import { readSettings, resolveSettings, writeSettings, type Settings } from "./settings.js";
+import { PATH, metadataSize, readMetadata, writeMetadataFrame, type Metadata } from "./metadata.js";
+import { MIN_FRAME_SIZE, readSettings, resolveSettings, writeSettings, type Settings } from "./settings.js";
 import { Status } from "./status.js";
 import { Stream, type StreamEvents } from "./stream.js";
 import { createTrailers } from "./trailers.js";
@@ -122,10 +122,11 @@ export class Session {
     if (this.role !== "client") throw new Error("only a client opens streams");
     if (!this.canOpenStream || !this.peer) throw new Error("cannot open a stream now: check canOpenStream");
     const stream = new Stream(this.nextStreamId, this, this.peer.initialStreamWindow, this.local.initialStreamWindow, this.local.maxMessageSize);
-    this.nextStreamId += 2;
     stream.events = events;
-    this.streams.set(stream.id, stream);
+    // Throws TypeError for metadata that cannot be sent, before the stream takes an id or a slot.
     this.sendHeaders(stream, [[PATH, path], ...headers], endStream);
+    this.nextStreamId += 2;
+    this.streams.set(stream.id, stream);
     return stream;
   }
 
@@ -137,9 +138,15 @@ export class Session {
     try {
       while (r.next()) this.onFrame(r);
     } catch (error) {
+      // Anything but a ProtocolError is a bug on this side (e.g. a throwing callback), not the peer's fault.
       if (error instanceof ProtocolError) this.fail(error);
-      else this.fail(new ProtocolError(ErrorCode.INTERNAL_ERROR, error instanceof Error ? error.message : String(error)));
+      else this.fail(new ProtocolError(ErrorCode.INTERNAL_ERROR, error instanceof Error ? error.message : String(error)), CloseCode.INTERNAL_ERROR);
     }
+  }
+
+  /** A text WebSocket message arrived: a connection error (close 1003). */
+  receiveText(): void {
+    this.fail(new ProtocolError(ErrorCode.PROTOCOL_ERROR, "text WebSocket message: grpc-ws carries binary messages only"), CloseCode.UNSUPPORTED_DATA);
   }
 
   /** The socket can take more after `send` returned false. */
@@ -152,7 +159,7 @@ export class Session {
   goAway(code: number = ErrorCode.NO_ERROR, debug = ""): void {
     if (this.closed) return;
     this.draining = true;
-    this.writer.goAway(this.lastPeerStreamId, code, debug);
+    this.writer.goAway(this.lastPeerStreamId, code, truncateUtf8(debug, MAX_GOAWAY_DEBUG));
   }
 
   /** Resolves when no stream is open (immediately if none is). */
@@ -188,6 +195,7 @@ export class Session {
   /** @internal */
   sendHeaders(stream: Stream, headers: Metadata, endStream: boolean): void {
     if (stream.closed || this.closed) return;
+    this.checkMetadataFits(headers, "headers");
     writeMetadataFrame(this.writer, FrameType.HEADERS, stream.id, headers, endStream);
     if (endStream) stream.localEnded = true;
   }
@@ -215,6 +223,8 @@ export class Session {
   /** @internal */
   sendTrailers(stream: Stream, trailers: Metadata): void {
     if (stream.closed || stream.trailersQueued) return;
+    // Checked now: trailers written later from pump() must not throw there.
+    this.checkMetadataFits(trailers, "trailers");
     stream.trailersQueued = trailers;
     if (stream.pendingBytes === 0) this.finishWithTrailers(stream);
   }
@@ -233,6 +243,13 @@ export class Session {
     this.writer.windowUpdate(stream.id, stream.unreturned);
     stream.recvWindow += stream.unreturned;
     stream.unreturned = 0;
+  }
+
+  // HEADERS and TRAILERS are single frames: a block over the peer's MAX_FRAME_SIZE would be a connection error there.
+  private checkMetadataFits(metadata: Metadata, what: string): void {
+    const size = metadataSize(metadata);
+    const limit = this.peer?.maxFrameSize ?? MIN_FRAME_SIZE;
+    if (size > limit) throw new RangeError(`${what} of ${size} bytes exceed the peer's max frame size of ${limit} bytes`);
   }
 
   private finishWithTrailers(stream: Stream): void {
@@ -394,6 +411,9 @@ export class Session {
   private onData(r: FrameReader): void {
     const length = r.length;
     if (length > 0) {
+      if (length > this.local.initialConnectionWindow - this.connUnreturned) {
+        throw new ProtocolError(ErrorCode.FLOW_CONTROL_ERROR, `DATA of ${length} bytes exceeds the connection window of ${this.local.initialConnectionWindow - this.connUnreturned}`);
+      }
       // Connection credit comes back on receipt: per-stream windows bound what each stream buffers.
       this.connUnreturned += length;
       if (this.connUnreturned >= this.local.initialConnectionWindow >>> 1) {
@@ -404,7 +424,8 @@ export class Session {
     const stream = this.streams.get(r.streamId);
     if (!stream) return this.checkKnown(r.streamId);
     if (stream.remoteEnded || (this.role === "client" && !stream.headersReceived)) {
-      return this.streamError(stream, ErrorCode.STREAM_CLOSED, stream.remoteEnded ? "DATA after END_STREAM" : "DATA before response HEADERS");
+      if (stream.remoteEnded) return this.streamError(stream, ErrorCode.STREAM_CLOSED, "DATA after END_STREAM");
+      return this.streamError(stream, ErrorCode.PROTOCOL_ERROR, "DATA before response HEADERS");
     }
     if (length > stream.recvWindow) {
       return this.streamError(stream, ErrorCode.FLOW_CONTROL_ERROR, `DATA of ${length} bytes exceeds the stream window of ${stream.recvWindow}`);
@@ -524,10 +545,10 @@ export class Session {
     for (const resolve of waiters) resolve();
   }
 
-  private fail(error: ProtocolError): void {
+  private fail(error: ProtocolError, closeCode: number = CloseCode.PROTOCOL_ERROR): void {
     if (this.closed) return;
-    this.writer.goAway(this.lastPeerStreamId, error.code, error.message);
-    this.close(new SessionClosedError(`protocol error: ${error.message}`, error.code), CloseCode.PROTOCOL_ERROR);
+    this.writer.goAway(this.lastPeerStreamId, error.code, truncateUtf8(error.message, MAX_GOAWAY_DEBUG));
+    this.close(new SessionClosedError(`protocol error: ${error.message}`, error.code), closeCode);
   }
 
   private armKeepalive(keepalive: KeepaliveOptions): void {
@@ -559,7 +580,14 @@ function unref(timer: unknown): void {
 
 // WebSocket close reasons are limited to 123 bytes of UTF-8.
 function truncateReason(reason: string): string {
-  const bytes = new TextEncoder().encode(reason);
-  if (bytes.length <= 123) return reason;
-  return decoder.decode(bytes.subarray(0, 120)).replace(/\uFFFD$/, "") + "...";
+  return truncateUtf8(reason, 123);
+}
+
+// GOAWAY debug text stays far below the smallest MAX_FRAME_SIZE a peer may advertise.
+const MAX_GOAWAY_DEBUG = 256;
+
+function truncateUtf8(text: string, maxBytes: number): string {
+  const bytes = new TextEncoder().encode(text);
+  if (bytes.length <= maxBytes) return text;
+  return decoder.decode(bytes.subarray(0, maxBytes - 3)).replace(/\uFFFD$/, "") + "...";
 }

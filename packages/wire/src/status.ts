@@ -1,3 +1,5 @@
+import { ErrorCode } from "./constants.js";
+
 /** gRPC status codes (the same numbers as Connect's `Code`, plus OK). */
 export const Status = {
   OK: 0,
@@ -29,4 +31,24 @@ export function parseStatus(value: string | undefined): Status {
   if (value === undefined || !/^\d{1,2}$/.test(value)) return Status.UNKNOWN;
   const code = Number(value);
   return code <= 16 ? (code as Status) : Status.UNKNOWN;
+}
+
+/**
+ * The status of a call ended by RST_STREAM with this error code, for either side and for an
+ * upstream HTTP/2 reset alike (grpc/grpc doc/PROTOCOL-HTTP2.md, "Errors").
+ */
+export function statusFromErrorCode(code: number): Status {
+  switch (code) {
+    case ErrorCode.REFUSED_STREAM:
+      return Status.UNAVAILABLE;
+    case ErrorCode.CANCEL:
+      return Status.CANCELLED;
+    case ErrorCode.ENHANCE_YOUR_CALM:
+      return Status.RESOURCE_EXHAUSTED;
+    case ErrorCode.INADEQUATE_SECURITY:
+      return Status.PERMISSION_DENIED;
+    default:
+      // NO_ERROR (reset before trailers), PROTOCOL_ERROR, INTERNAL_ERROR, FLOW_CONTROL_ERROR, ...
+      return Status.INTERNAL;
+  }
 }

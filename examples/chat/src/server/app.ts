@@ -1,0 +1,88 @@
+import { existsSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createWebSocketBridge } from "@grpc-ws/server";
+import { ChatService, type RoomEvent } from "../../../../gen/chat/v1/chat_pb.js";
+import { AttachmentStore } from "./attachments.js";
+import { createChatService } from "./chat-service.js";
+import { ChatState, type ChatStateOptions } from "./chat-state.js";
+import { createHttpHandler } from "./http-handler.js";
+import { MemoryPubSub, type PubSub } from "./pubsub.js";
+
+export interface ChatServerOptions extends ChatStateOptions {
+  /** 0 picks a free port. Default 8080. */
+  port?: number;
+  /** Default "127.0.0.1"; "0.0.0.0" to accept other machines. */
+  host?: string;
+  /** Folder with index.html, styles.css and the built app.js. */
+  publicDir?: string;
+  /** The room fan-out; default in memory (one instance). */
+  pubsub?: PubSub<RoomEvent>;
+  /** How long stopping lets open calls finish before cancelling them. Default 1000 ms. */
+  drainTimeoutMs?: number;
+}
+
+export interface ChatServer {
+  /** http://host:port/ */
+  readonly url: string;
+  readonly port: number;
+  readonly state: ChatState;
+  /** Stops accepting, ends every call and connection, and releases the port. */
+  close(): Promise<void>;
+}
+
+/** The example's public folder, seen from src/server/ (sources) or dist/ (bundle). */
+export const DEFAULT_PUBLIC_DIR =
+  ["../../public/", "../public/"]
+    .map((p) => fileURLToPath(new URL(p, import.meta.url)))
+    .find((dir) => existsSync(join(dir, "index.html"))) ?? fileURLToPath(new URL("../../public/", import.meta.url));
+
+/** Starts the page and the grpc-ws bridge (path /grpc) on one HTTP server. */
+export async function startChatServer(options: ChatServerOptions = {}): Promise<ChatServer> {
+  const state = new ChatState(options.pubsub ?? new MemoryPubSub<RoomEvent>(), options);
+  const attachments = new AttachmentStore();
+  const httpServer = createServer(createHttpHandler(options.publicDir ?? DEFAULT_PUBLIC_DIR, attachments));
+  const bridge = createWebSocketBridge({
+    routes: (router) => router.service(ChatService, createChatService(state, attachments)),
+    // Upload chunks (32 KiB) and the longest text fit; larger messages are refused by the bridge itself.
+    settings: { maxMessageSize: 64 * 1024 },
+    drainTimeoutMs: options.drainTimeoutMs ?? 1000,
+  });
+  bridge.attach(httpServer, { path: "/grpc" });
+
+  const host = options.host ?? "127.0.0.1";
+  await listen(httpServer, options.port ?? 8080, host);
+  const port = (httpServer.address() as AddressInfo).port;
+  // Loopback and wildcard addresses are reachable as "localhost" from this machine's browser.
+  const local = ["0.0.0.0", "::", "127.0.0.1", "::1", "localhost"].includes(host);
+  const shownHost = local ? "localhost" : host.includes(":") ? `[${host}]` : host;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${shownHost}:${port}/`,
+    port,
+    state,
+    close() {
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+        await bridge.close();
+        httpServer.closeAllConnections();
+        await stopped;
+        state.dispose();
+      })();
+      return closing;
+    },
+  };
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}

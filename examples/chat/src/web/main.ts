@@ -1,0 +1,330 @@
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createWebSocketTransport } from "@grpc-ws/client";
+import { ChatService } from "../../../../gen/chat/v1/chat_pb.js";
+import { LIMITS } from "../shared/limits.js";
+import { byTestId, h } from "./dom.js";
+import { RoomSession } from "./room-session.js";
+import { RoomView } from "./room-view.js";
+import { Uploader } from "./uploader.js";
+
+type Status = "connecting" | "online" | "reconnecting" | "offline";
+const STATUS_LABEL: Record<Status, string> = {
+  connecting: "Connecting…",
+  online: "Online",
+  reconnecting: "Reconnecting…",
+  offline: "Offline",
+};
+/** After this long without the streams, "reconnecting" becomes "offline" (retries go on). */
+const OFFLINE_AFTER_MS = 30_000;
+const TYPING_IDLE_MS = 4_000;
+
+const transport = createWebSocketTransport({
+  url: `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/grpc`,
+  // A chat wants to notice a dead connection and come back quickly.
+  keepalive: { intervalMs: 15_000, timeoutMs: 5_000 },
+  reconnect: { initialDelayMs: 250, maxDelayMs: 4_000 },
+});
+const client = createClient(ChatService, transport);
+
+const el = {
+  joinScreen: byTestId("join-screen"),
+  joinForm: byTestId<HTMLFormElement>("join-form"),
+  nameInput: byTestId<HTMLInputElement>("name-input"),
+  roomInput: byTestId<HTMLInputElement>("room-input"),
+  joinButton: byTestId<HTMLButtonElement>("join-button"),
+  joinError: byTestId("join-error"),
+  chatScreen: byTestId("chat-screen"),
+  status: byTestId<HTMLButtonElement>("connection-state"),
+  roomList: byTestId("room-list"),
+  newRoomForm: byTestId<HTMLFormElement>("new-room-form"),
+  newRoomInput: byTestId<HTMLInputElement>("new-room-input"),
+  chatError: byTestId("chat-error"),
+  composer: byTestId<HTMLFormElement>("composer"),
+  input: byTestId<HTMLTextAreaElement>("message-input"),
+  counter: byTestId("char-count"),
+  fileInput: byTestId<HTMLInputElement>("file-input"),
+};
+
+let current: { session: RoomSession; view: RoomView } | undefined;
+let myName = "";
+const tokens = loadTokens();
+
+// --- Connection state -------------------------------------------------------------
+
+function status(): Status {
+  if (!navigator.onLine) return "offline";
+  const view = current?.view;
+  if (!view) return "connecting";
+  if (view.linkState === "live") return transport.state === "open" ? "online" : "reconnecting";
+  if (!view.everLive) return "connecting";
+  return Date.now() - view.downSince > OFFLINE_AFTER_MS ? "offline" : "reconnecting";
+}
+
+let offlineTimer: ReturnType<typeof setTimeout> | undefined;
+function renderStatus(): void {
+  const s = status();
+  el.status.dataset["state"] = s;
+  el.status.querySelector(".label")!.textContent = STATUS_LABEL[s];
+  el.status.title = s === "online" ? "Connected" : s === "connecting" ? "Connecting" : "Click to retry now";
+  clearTimeout(offlineTimer);
+  if (s === "reconnecting") offlineTimer = setTimeout(renderStatus, OFFLINE_AFTER_MS);
+}
+transport.onStateChange(renderStatus);
+addEventListener("online", () => {
+  current?.session.retryNow();
+  renderStatus();
+});
+addEventListener("offline", renderStatus);
+el.status.addEventListener("click", () => current?.session.retryNow());
+
+// --- Errors -------------------------------------------------------------------------
+
+function describe(err: unknown): { text: string; code: string } {
+  const e = ConnectError.from(err);
+  const code = Code[e.code] ?? String(e.code);
+  switch (e.code) {
+    case Code.Unavailable:
+      return { code, text: "Not connected to the server. Try again in a moment." };
+    case Code.DeadlineExceeded:
+      return { code, text: "The server did not answer in time." };
+    case Code.Canceled:
+      return { code, text: "Cancelled." };
+    default: {
+      const msg = e.rawMessage || "something went wrong";
+      return { code, text: msg.charAt(0).toUpperCase() + msg.slice(1) + "." };
+    }
+  }
+}
+
+let errorTimer: ReturnType<typeof setTimeout> | undefined;
+function showError(target: HTMLElement, err: unknown): void {
+  const { text, code } = describe(err);
+  target.textContent = text;
+  target.dataset["code"] = code;
+  target.hidden = false;
+  clearTimeout(errorTimer);
+  if (target === el.chatError) errorTimer = setTimeout(() => (target.hidden = true), 8_000);
+}
+
+// --- Rooms --------------------------------------------------------------------------
+
+async function enterRoom(room: string, name: string): Promise<void> {
+  const view = new RoomView(room, name, {
+    link: (v) => {
+      if (v === current?.view) renderStatus();
+    },
+    activity: (v, kind) => {
+      if (v !== current?.view) return;
+      if (kind === "message") markReadSoon();
+      else void refreshRooms();
+    },
+    fatal: (v, error) => {
+      if (v !== current?.view) return;
+      leaveRoom();
+      showJoin();
+      showError(el.joinError, new ConnectError(`while you were away: ${error.rawMessage}; pick another name`, error.code));
+    },
+  });
+  const session = await RoomSession.join(client, room, name, tokens[room] ?? "", view);
+  tokens[room] = session.resumeToken;
+  leaveRoom();
+  current = { session, view };
+  myName = name;
+  sessionStorage.setItem("chat.tokens", JSON.stringify(tokens));
+  sessionStorage.setItem("chat.last", JSON.stringify({ room, name }));
+  localStorage.setItem("chat.name", name);
+  view.mount();
+  renderStatus();
+  void refreshRooms();
+}
+
+function leaveRoom(): void {
+  current?.session.leave();
+  current = undefined;
+  uploader.reset();
+}
+
+async function switchRoom(room: string): Promise<void> {
+  if (!room || room === current?.session.room) return;
+  try {
+    await enterRoom(room, myName);
+    el.input.focus();
+  } catch (err) {
+    showError(el.chatError, err);
+  }
+}
+
+let roomsInFlight = false;
+async function refreshRooms(): Promise<void> {
+  if (roomsInFlight) return;
+  roomsInFlight = true;
+  try {
+    const { rooms } = await client.listRooms({}, { timeoutMs: 5_000 });
+    el.roomList.replaceChildren(
+      ...rooms.map((r) => {
+        const button = h(
+          "button",
+          { type: "button", "data-testid": "room-item", "data-room": r.name, "aria-current": String(r.name === current?.session.room) },
+          h("span", {}, `# ${r.name}`),
+          h("span", { class: "n" }, r.online > 0 ? String(r.online) : ""),
+        );
+        button.addEventListener("click", () => void switchRoom(r.name));
+        return h("li", {}, button);
+      }),
+    );
+    document.getElementById("room-suggestions")?.replaceChildren(...rooms.map((r) => h("option", { value: r.name })));
+  } catch {
+    // The list is a convenience; the connection pill already tells about outages.
+  } finally {
+    roomsInFlight = false;
+  }
+}
+setInterval(() => {
+  if (current?.view.linkState === "live") void refreshRooms();
+}, 15_000);
+
+el.newRoomForm.addEventListener("submit", (e) => {
+  e.preventDefault();
+  const room = el.newRoomInput.value.trim();
+  el.newRoomInput.value = "";
+  void switchRoom(room);
+});
+
+// --- Read receipts ------------------------------------------------------------------
+
+let readTimer: ReturnType<typeof setTimeout> | undefined;
+function markReadSoon(): void {
+  clearTimeout(readTimer);
+  readTimer = setTimeout(() => {
+    if (document.visibilityState !== "visible" || !current) return;
+    const newest = current.view.messages.newestFromOthers();
+    if (newest) current.session.markRead(newest.id);
+  }, 300);
+}
+document.addEventListener("visibilitychange", markReadSoon);
+
+// --- Composer -----------------------------------------------------------------------
+
+let typingIdle: ReturnType<typeof setTimeout> | undefined;
+function renderCounter(): void {
+  const n = el.input.value.length;
+  el.counter.textContent = n > LIMITS.maxTextLength - 200 ? `${n} / ${LIMITS.maxTextLength}` : "";
+  el.counter.classList.toggle("over", n > LIMITS.maxTextLength);
+  el.input.style.height = "auto";
+  el.input.style.height = `${Math.min(el.input.scrollHeight, 160)}px`;
+}
+
+el.input.addEventListener("input", () => {
+  renderCounter();
+  const typing = el.input.value.trim().length > 0;
+  current?.session.setTyping(typing);
+  clearTimeout(typingIdle);
+  if (typing) typingIdle = setTimeout(() => current?.session.setTyping(false), TYPING_IDLE_MS);
+});
+
+el.input.addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+    e.preventDefault();
+    el.composer.requestSubmit();
+  }
+});
+
+let sending = false;
+el.composer.addEventListener("submit", (e) => {
+  e.preventDefault();
+  if (!current || sending) return;
+  const { session, view } = current;
+  const text = el.input.value;
+  sending = true;
+  clearTimeout(typingIdle);
+  session.send(text).then(
+    (message) => {
+      sending = false;
+      if (message) view.message(message);
+      if (el.input.value === text) el.input.value = "";
+      el.chatError.hidden = true;
+      renderCounter();
+    },
+    (err: unknown) => {
+      sending = false;
+      showError(el.chatError, err);
+    },
+  );
+});
+
+// --- Uploads ------------------------------------------------------------------------
+
+const uploader = new Uploader({
+  box: byTestId("upload-status"),
+  name: byTestId("upload-name"),
+  bar: byTestId<HTMLProgressElement>("upload-progress"),
+  percent: byTestId("upload-percent"),
+});
+
+el.fileInput.addEventListener("change", () => {
+  const file = el.fileInput.files?.[0];
+  el.fileInput.value = ""; // the same file may be picked again
+  if (!file || !current) return;
+  const { session, view } = current;
+  uploader.run(file, (progress) => session.upload(file, progress)).then(
+    (res) => {
+      if (res.message) view.message(res.message);
+    },
+    (err: unknown) => showError(el.chatError, err),
+  );
+});
+
+// --- Join ---------------------------------------------------------------------------
+
+function showJoin(): void {
+  el.chatScreen.hidden = true;
+  el.joinScreen.hidden = false;
+  el.nameInput.focus();
+}
+
+function showChat(): void {
+  el.joinScreen.hidden = true;
+  el.chatScreen.hidden = false;
+  el.input.focus();
+}
+
+el.joinForm.addEventListener("submit", (e) => {
+  e.preventDefault();
+  el.joinButton.disabled = true;
+  el.joinError.hidden = true;
+  enterRoom(el.roomInput.value.trim(), el.nameInput.value).then(
+    () => {
+      el.joinButton.disabled = false;
+      showChat();
+    },
+    (err: unknown) => {
+      el.joinButton.disabled = false;
+      showError(el.joinError, err);
+    },
+  );
+});
+
+function loadTokens(): Record<string, string> {
+  try {
+    const parsed: unknown = JSON.parse(sessionStorage.getItem("chat.tokens") ?? "{}");
+    return parsed && typeof parsed === "object" ? (parsed as Record<string, string>) : {};
+  } catch {
+    return {};
+  }
+}
+
+// A reload resumes the room and name of this tab (the token keeps the name reserved).
+el.nameInput.value = localStorage.getItem("chat.name") ?? "";
+const last = ((): { room?: unknown; name?: unknown } => {
+  try {
+    return JSON.parse(sessionStorage.getItem("chat.last") ?? "{}") as { room?: unknown; name?: unknown };
+  } catch {
+    return {};
+  }
+})();
+if (typeof last.room === "string" && typeof last.name === "string") {
+  enterRoom(last.room, last.name).then(showChat, () => showJoin());
+} else {
+  showJoin();
+  void refreshRooms();
+}

@@ -1,0 +1,158 @@
+import type { BinaryReadOptions, BinaryWriteOptions, DescMessage, DescMethod, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import { create, fromBinary, isMessage, toBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  ErrorCode,
+  GRPC_TIMEOUT,
+  RESERVED_NAMES,
+  formatTimeout,
+  headersToMetadata,
+  metadataSize,
+  metadataToHeaders,
+  type Metadata,
+  type Stream,
+  type StreamEvents,
+} from "@grpc-ws/wire";
+import type { Channel, PendingCall } from "./channel.js";
+import type { Connection } from "./connection.js";
+import { abortError, resetError, trailerError } from "./errors.js";
+
+/** Stands in for a missing caller signal where an AbortSignal is required (interceptors' `req.signal`). */
+export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
+
+/** What every call of one transport shares. */
+export interface CallContext {
+  readonly channel: Channel;
+  readonly readOptions: Partial<BinaryReadOptions> | undefined;
+  readonly writeOptions: Partial<BinaryWriteOptions> | undefined;
+}
+
+/**
+ * One RPC on a wire stream: waits for a connection with room, opens the stream with the request
+ * headers, enforces the deadline and the abort signal, and turns response headers, trailers and
+ * resets into Connect's `header`, `trailer` and `ConnectError`. Subclasses move the messages.
+ */
+export abstract class Call implements PendingCall, StreamEvents {
+  readonly header = new Headers();
+  readonly trailer = new Headers();
+  protected stream: Stream | undefined;
+  /** Settled: succeeded or failed; the stream (if any) is closed. */
+  protected finished = false;
+  private deadlineAt = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private abortListener: (() => void) | undefined;
+
+  constructor(
+    protected readonly ctx: CallContext,
+    protected readonly method: DescMethod,
+    private readonly signal: AbortSignal | undefined,
+    private readonly timeoutMs: number | undefined,
+    private readonly requestHeader: Headers,
+  ) {}
+
+  /** Arms the deadline and the signal, then asks for a stream. */
+  protected begin(): void {
+    const signal = this.signal;
+    if (signal?.aborted) return this.fail(abortError(signal));
+    const timeoutMs = this.timeoutMs;
+    if (timeoutMs !== undefined && timeoutMs > 0) {
+      this.deadlineAt = performance.now() + timeoutMs;
+      this.timer = setTimeout(() => this.fail(new ConnectError("the operation timed out", Code.DeadlineExceeded)), timeoutMs);
+    }
+    if (signal !== undefined && signal !== NEVER_ABORTED) {
+      const listener = () => this.fail(abortError(signal));
+      this.abortListener = listener;
+      signal.addEventListener("abort", listener);
+    }
+    this.ctx.channel.acquire(this);
+  }
+
+  /** PendingCall: the connection has room; opens the stream and hands over to the subclass. */
+  start(connection: Connection): void {
+    if (this.finished) return;
+    const session = connection.session!;
+    let metadata: Metadata;
+    try {
+      metadata = headersToMetadata(this.requestHeader, RESERVED_NAMES);
+      if (this.deadlineAt > 0) metadata.push([GRPC_TIMEOUT, formatTimeout(Math.max(1, Math.ceil(this.deadlineAt - performance.now())))]);
+      metadataSize(metadata); // throws for what the wire cannot carry, before a stream id is spent
+    } catch (error) {
+      return this.fail(new ConnectError(`invalid request header: ${error instanceof Error ? error.message : String(error)}`, Code.Internal));
+    }
+    this.stream = session.openStream(`/${this.method.parent.typeName}/${this.method.name}`, metadata, this);
+    this.opened(this.stream, session.peer!.maxMessageSize);
+  }
+
+  /** PendingCall, and every local failure: resets the stream (if open) and settles with `error`. */
+  fail(error: ConnectError): void {
+    if (this.finished) return;
+    const stream = this.stream;
+    if (stream !== undefined && !stream.closed) stream.reset(ErrorCode.CANCEL);
+    this.settle(error);
+  }
+
+  // --- StreamEvents ------------------------------------------------------------------------
+
+  onHeaders(headers: Metadata): void {
+    metadataToHeaders(headers, undefined, this.header);
+    this.headersArrived();
+  }
+
+  onTrailers(trailers: Metadata): void {
+    metadataToHeaders(trailers, undefined, this.trailer);
+    this.trailersArrived(trailerError(trailers, this.header));
+  }
+
+  onReset(code: number, error: Error): void {
+    this.settle(resetError(code, error));
+  }
+
+  abstract onReadable(): void;
+
+  // --- for subclasses ----------------------------------------------------------------------
+
+  /** The stream is open and its request HEADERS queued: send the request. */
+  protected abstract opened(stream: Stream, maxRequestSize: number): void;
+  /** Response HEADERS arrived. */
+  protected headersArrived(): void {}
+  /** TRAILERS closed the stream; `error` is the status unless OK. */
+  protected abstract trailersArrived(error: ConnectError | undefined): void;
+  /** The call is over: `error` undefined means success. Called once. */
+  protected abstract settled(error: ConnectError | undefined): void;
+
+  /** Ends the call (the stream must already be closed or never opened). */
+  protected settle(error: ConnectError | undefined): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearTimeout(this.timer);
+    if (this.abortListener) this.signal!.removeEventListener("abort", this.abortListener);
+    if (this.stream === undefined) this.ctx.channel.cancel(this);
+    else this.ctx.channel.release();
+    this.settled(error);
+  }
+
+  /** Decodes a response message; throws ConnectError (Internal) for bytes that do not parse. */
+  protected decode<O extends DescMessage>(schema: O, bytes: Uint8Array): MessageShape<O> {
+    try {
+      return fromBinary(schema, bytes, this.ctx.readOptions);
+    } catch (error) {
+      throw new ConnectError(`parse binary: ${error instanceof Error ? error.message : String(error)}`, Code.Internal);
+    }
+  }
+
+  /** Encodes a request; fails the call and returns undefined when it cannot be sent. */
+  protected encode<I extends DescMessage>(schema: I, message: MessageInitShape<I>, maxSize: number): Uint8Array | undefined {
+    let bytes: Uint8Array;
+    try {
+      bytes = toBinary(schema, isMessage(message, schema) ? message : create(schema, message), this.ctx.writeOptions);
+    } catch (error) {
+      this.fail(new ConnectError(`serialize binary: ${error instanceof Error ? error.message : String(error)}`, Code.Internal));
+      return undefined;
+    }
+    if (bytes.length > maxSize) {
+      this.fail(new ConnectError(`request message of ${bytes.length} bytes exceeds the server's limit of ${maxSize} bytes`, Code.ResourceExhausted));
+      return undefined;
+    }
+    return bytes;
+  }
+}

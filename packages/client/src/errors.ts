@@ -1,0 +1,56 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
+import {
+  GRPC_STATUS,
+  GRPC_STATUS_DETAILS,
+  MessageError,
+  SessionClosedError,
+  Status,
+  getMetadata,
+  statusFromErrorCode,
+  metadataToHeaders,
+  parseTrailers,
+  type Metadata,
+} from "@grpc-ws/wire";
+
+/** The Connect code for an RST_STREAM error code (the wire's mapping; Connect codes are gRPC's numbers). */
+export function codeFromErrorCode(code: number): Code {
+  return statusFromErrorCode(code) as number as Code;
+}
+
+/** Why a stream was reset, as a ConnectError: a lost connection, a message limit, or the peer's RST_STREAM. */
+export function resetError(code: number, error: Error): ConnectError {
+  if (error instanceof SessionClosedError) return new ConnectError(error.message, Code.Unavailable, undefined, undefined, error);
+  if (error instanceof MessageError) return new ConnectError(error.message, error.status as number as Code, undefined, undefined, error);
+  return new ConnectError(error.message, codeFromErrorCode(code), undefined, undefined, error);
+}
+
+/**
+ * The error a TRAILERS block reports, or undefined for OK. Metadata holds the trailers and the
+ * response headers, as in Connect's gRPC transport; `grpc-status-details-bin` becomes `details`.
+ */
+export function trailerError(trailers: Metadata, header: Headers): ConnectError | undefined {
+  const rawStatus = getMetadata(trailers, GRPC_STATUS);
+  if (rawStatus === String(Status.OK)) return undefined;
+  const metadata = metadataToHeaders(trailers);
+  header.forEach((value, key) => metadata.append(key, value));
+  if (rawStatus === undefined) return new ConnectError("protocol error: missing status", Code.Internal, metadata);
+  if (getMetadata(trailers, GRPC_STATUS_DETAILS) !== undefined) {
+    try {
+      const error = findTrailerError(metadata);
+      if (error) return error;
+    } catch {
+      // Malformed details: fall back to grpc-status and grpc-message below.
+    }
+  }
+  const status = parseTrailers(trailers);
+  if (status.code === Status.OK) return undefined;
+  const error = new ConnectError(status.message, status.code as number as Code, metadata);
+  error.isWireError = true;
+  return error;
+}
+
+/** The error for a call that was aborted through its signal. */
+export function abortError(signal: AbortSignal): ConnectError {
+  return ConnectError.from(signal.reason ?? "operation was aborted", Code.Canceled);
+}

@@ -1,0 +1,84 @@
+import type { BinaryReadOptions, BinaryWriteOptions } from "@bufbuild/protobuf";
+import type { Interceptor } from "@connectrpc/connect";
+import type { Settings } from "@grpc-ws/wire";
+import type { WebSocketConstructor } from "./websocket.js";
+
+/**
+ * Where the transport's connection stands.
+ * - `idle`: no connection; the next call (or `connect()`) opens one.
+ * - `connecting`: the WebSocket is opening, or waiting for the server's SETTINGS.
+ * - `open`: calls flow.
+ * - `backoff`: the last attempt failed; the next one waits for the backoff delay.
+ * - `closed`: `close()` was called; every call fails.
+ */
+export type ConnectionState = "idle" | "connecting" | "open" | "backoff" | "closed";
+
+/** Exponential backoff between failed connection attempts (gRPC's connection-backoff scheme). */
+export interface ReconnectOptions {
+  /** Delay after the first failed attempt. Default 1000 ms. */
+  initialDelayMs: number;
+  /** Upper bound of the delay. Default 30000 ms. */
+  maxDelayMs: number;
+  /** Each further failure multiplies the delay by this. Default 1.6. */
+  multiplier: number;
+  /** The delay is randomized by +- this fraction, so that many clients do not retry in lockstep. Default 0.2. */
+  jitter: number;
+}
+
+/** Application-level liveness checks (browsers cannot send WebSocket pings). */
+export interface KeepaliveSettings {
+  /** Send a PING after this long without receiving anything. Default 30000 ms. */
+  intervalMs: number;
+  /** The connection is dead (in-flight calls fail with `Unavailable`) when the PING ack takes longer. Default 10000 ms. */
+  timeoutMs: number;
+}
+
+export interface WebSocketTransportOptions {
+  /** The bridge's endpoint, `ws://` or `wss://` (for example `wss://example.com/grpc`). */
+  url: string;
+  /**
+   * Interceptors in Connect's shape, applied around every unary and streaming call; the first
+   * in the array is the outermost. `req.signal` is the caller's signal (a never-aborting one when
+   * the caller passed none); deadlines are enforced by the transport itself.
+   */
+  interceptors?: Interceptor[];
+  /** Options for decoding response messages with `fromBinary`. */
+  readBinaryOptions?: Partial<BinaryReadOptions>;
+  /** Options for encoding request messages with `toBinary`. */
+  writeBinaryOptions?: Partial<BinaryWriteOptions>;
+  /**
+   * Largest response message (bytes, without the 5-byte prefix) this client accepts; larger ones
+   * fail the call with `ResourceExhausted`. Advertised to the server in SETTINGS. Default 4 MiB.
+   */
+  maxMessageSize?: number;
+  /** Further SETTINGS this client advertises (windows, frame size, ...). `maxMessageSize` wins over `settings.maxMessageSize`. */
+  settings?: Partial<Settings>;
+  /** Keepalive PINGs; `false` turns them off. Default `{ intervalMs: 30000, timeoutMs: 10000 }`. */
+  keepalive?: KeepaliveSettings | false;
+  /**
+   * How long opening a connection may take, from creating the WebSocket until the server's
+   * SETTINGS arrived; the attempt then fails and calls waiting for it fail with `Unavailable`.
+   * Default 10000 ms.
+   */
+  connectTimeoutMs?: number;
+  /** Backoff between failed connection attempts while the server stays unreachable. */
+  reconnect?: Partial<ReconnectOptions>;
+  /**
+   * The WebSocket implementation. Default: the global `WebSocket` (browsers, Node >= 22), else
+   * `ws` through `isomorphic-ws`. It must implement the WHATWG interface (`binaryType`,
+   * `onopen`/`onmessage`/`onerror`/`onclose`, `send`, `close`, `bufferedAmount`); it is called as
+   * `new WebSocket(url, "grpc-ws.v1", { perMessageDeflate: false })` (browsers ignore the third argument).
+   */
+  webSocket?: WebSocketConstructor;
+}
+
+export const DEFAULT_RECONNECT: Readonly<ReconnectOptions> = Object.freeze({
+  initialDelayMs: 1000,
+  maxDelayMs: 30_000,
+  multiplier: 1.6,
+  jitter: 0.2,
+});
+
+export const DEFAULT_KEEPALIVE: Readonly<KeepaliveSettings> = Object.freeze({ intervalMs: 30_000, timeoutMs: 10_000 });
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;

@@ -1,0 +1,35 @@
+/** Runs `flush` soon after the current task, so that everything written in it goes out as one message. */
+export type FlushScheduler = (flush: () => void) => void;
+
+/** After the current microtasks: lowest latency; frames written across `await`s may go out separately. */
+export const microtaskScheduler: FlushScheduler = (flush) => queueMicrotask(flush);
+
+/**
+ * A macrotask without setTimeout's clamping: MessageChannel in browsers, setImmediate in Node.
+ * Coalesces more than a microtask at the cost of one event-loop turn.
+ */
+export function macrotaskScheduler(): FlushScheduler {
+  if (typeof setImmediate === "function") return (flush) => void setImmediate(flush);
+  if (typeof MessageChannel === "function") {
+    const channel = new MessageChannel();
+    const queue: Array<() => void> = [];
+    channel.port1.onmessage = () => {
+      const fns = queue.splice(0, queue.length);
+      for (const fn of fns) fn();
+    };
+    return (flush) => {
+      queue.push(flush);
+      if (queue.length === 1) channel.port2.postMessage(null);
+    };
+  }
+  return microtaskScheduler;
+}
+
+/**
+ * The scheduler the transport uses: a macrotask. Measured in Node (two processes, loopback):
+ * setImmediate and a microtask gave the same unary p50 (~100 us) and bidi ping-pong p50 (~25 us)
+ * within noise, so the one that coalesces more wins; browsers get MessageChannel.
+ */
+export function defaultFlushScheduler(): FlushScheduler {
+  return macrotaskScheduler();
+}

@@ -1,0 +1,155 @@
+import { create, isMessage, type DescMessage, type DescMethodStreaming, type DescMethodUnary, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import {
+  createContextValues,
+  type ContextValues,
+  type Interceptor,
+  type StreamRequest,
+  type StreamResponse,
+  type Transport,
+  type UnaryRequest,
+  type UnaryResponse,
+} from "@connectrpc/connect";
+import { resolveSettings } from "@grpc-ws/wire";
+import { NEVER_ABORTED, type CallContext } from "./call.js";
+import { Channel } from "./channel.js";
+import {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_KEEPALIVE,
+  DEFAULT_RECONNECT,
+  type ConnectionState,
+  type WebSocketTransportOptions,
+} from "./options.js";
+import { defaultFlushScheduler } from "./schedule.js";
+import { StreamCall } from "./stream-call.js";
+import { UnaryCall } from "./unary-call.js";
+import { defaultWebSocket } from "./websocket.js";
+
+/** A Connect `Transport` that carries every call over one multiplexed WebSocket. */
+export interface WebSocketTransport extends Transport {
+  /** Where the connection stands; see `ConnectionState`. */
+  readonly state: ConnectionState;
+  /** Calls `listener` on every state change; returns a function that unsubscribes. */
+  onStateChange(listener: (state: ConnectionState) => void): () => void;
+  /**
+   * Opens the connection now instead of on the first call. Resolves when it is open; rejects
+   * (`Unavailable`) when the attempt fails. During a backoff it waits for the next attempt.
+   */
+  connect(): Promise<void>;
+  /**
+   * Closes the connection: calls in flight fail with `Unavailable` ("transport closed"), and so
+   * does every later call. Resolves when the socket is closed.
+   */
+  close(): Promise<void>;
+}
+
+/** Creates a transport for `createClient` that speaks grpc-ws over one WebSocket to `options.url`. */
+export function createWebSocketTransport(options: WebSocketTransportOptions): WebSocketTransport {
+  const url = options.url;
+  if (!/^wss?:\/\//i.test(url)) throw new TypeError(`grpc-ws url must start with ws:// or wss://, got ${JSON.stringify(url)}`);
+  const settings = { ...options.settings };
+  if (options.maxMessageSize !== undefined) settings.maxMessageSize = options.maxMessageSize;
+  resolveSettings(settings); // throws RangeError for a bad setting now, not at the first call
+  const keepalive = options.keepalive === false ? undefined : { ...DEFAULT_KEEPALIVE, ...options.keepalive };
+  const channel = new Channel(
+    {
+      url,
+      webSocket: options.webSocket ?? defaultWebSocket(),
+      settings,
+      keepalive,
+      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      schedule: defaultFlushScheduler(),
+    },
+    { ...DEFAULT_RECONNECT, ...options.reconnect },
+  );
+  const ctx: CallContext = { channel, readOptions: options.readBinaryOptions, writeOptions: options.writeBinaryOptions };
+  const interceptors = options.interceptors && options.interceptors.length > 0 ? options.interceptors : undefined;
+  const baseUrl = url.replace(/\/+$/, "");
+
+  function unary<I extends DescMessage, O extends DescMessage>(
+    method: DescMethodUnary<I, O>,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+    header: HeadersInit | undefined,
+    input: MessageInitShape<I>,
+    contextValues?: ContextValues,
+  ): Promise<UnaryResponse<I, O>> {
+    const headers = new Headers(header);
+    if (!interceptors) return new UnaryCall(ctx, method, signal, timeoutMs, headers, input).run();
+    const next = applyInterceptors(
+      (req: UnaryRequest<I, O>) => new UnaryCall(ctx, method, req.signal, timeoutMs, req.header, req.message).run(),
+      interceptors,
+    ) as (req: UnaryRequest<I, O>) => Promise<UnaryResponse<I, O>>;
+    return next({
+      stream: false,
+      service: method.parent,
+      method,
+      requestMethod: "POST",
+      url: `${baseUrl}/${method.parent.typeName}/${method.name}`,
+      signal: signal ?? NEVER_ABORTED,
+      header: headers,
+      contextValues: contextValues ?? createContextValues(),
+      message: isMessage(input, method.input) ? input : create(method.input, input),
+    });
+  }
+
+  function stream<I extends DescMessage, O extends DescMessage>(
+    method: DescMethodStreaming<I, O>,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+    header: HeadersInit | undefined,
+    input: AsyncIterable<MessageInitShape<I>>,
+    contextValues?: ContextValues,
+  ): Promise<StreamResponse<I, O>> {
+    const headers = new Headers(header);
+    if (!interceptors) return new StreamCall(ctx, method, signal, timeoutMs, headers, input).run();
+    const next = applyInterceptors(
+      (req: StreamRequest<I, O>) => new StreamCall(ctx, method, req.signal, timeoutMs, req.header, req.message).run(),
+      interceptors,
+    ) as (req: StreamRequest<I, O>) => Promise<StreamResponse<I, O>>;
+    return next({
+      stream: true,
+      service: method.parent,
+      method,
+      requestMethod: "POST",
+      url: `${baseUrl}/${method.parent.typeName}/${method.name}`,
+      signal: signal ?? NEVER_ABORTED,
+      header: headers,
+      contextValues: contextValues ?? createContextValues(),
+      message: normalizeIterable(method.input, input),
+    });
+  }
+
+  return {
+    unary,
+    stream,
+    get state() {
+      return channel.state;
+    },
+    onStateChange: (listener) => channel.onStateChange(listener),
+    connect: () => channel.connect(),
+    close: () => channel.close(),
+  };
+}
+
+// Connect's rule: the first interceptor in the array is the outermost.
+function applyInterceptors<T>(next: T, interceptors: Interceptor[]): T {
+  let fn = next as Parameters<Interceptor>[0];
+  for (let i = interceptors.length - 1; i >= 0; i--) fn = interceptors[i]!(fn);
+  return fn as T;
+}
+
+// Interceptors see complete messages, as with Connect's own transports.
+function normalizeIterable<I extends DescMessage>(schema: I, input: AsyncIterable<MessageInitShape<I>>): AsyncIterable<MessageShape<I>> {
+  return {
+    [Symbol.asyncIterator]() {
+      const it = input[Symbol.asyncIterator]();
+      const map = (result: IteratorResult<MessageInitShape<I>>): IteratorResult<MessageShape<I>> =>
+        result.done ? result : { done: false, value: isMessage(result.value, schema) ? result.value : create(schema, result.value) };
+      return {
+        next: () => it.next().then(map),
+        return: it.return ? (value?: unknown) => it.return!(value).then(map) : undefined,
+        throw: it.throw ? (error?: unknown) => it.throw!(error).then(map) : undefined,
+      } as AsyncIterator<MessageShape<I>>;
+    },
+  };
+}

@@ -1,0 +1,62 @@
+// In a browser bundle "isomorphic-ws" resolves (package.json "browser" field) to a file that
+// re-exports the global WebSocket, so nothing Node-only reaches the bundle.
+import IsomorphicWebSocket from "isomorphic-ws";
+
+/**
+ * The part of a WHATWG WebSocket the transport needs. The event handler properties are typed
+ * `unknown` so that both the DOM `WebSocket` and `ws` fit; the transport assigns them itself.
+ */
+export interface WebSocketLike {
+  binaryType: string;
+  readonly protocol: string;
+  readonly bufferedAmount: number;
+  onopen: unknown;
+  onmessage: unknown;
+  onerror: unknown;
+  onclose: unknown;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** A WebSocket class: the DOM's `WebSocket`, `ws`'s `WebSocket`, or anything shaped like them. */
+export type WebSocketConstructor = new (url: string, protocols: string | string[]) => WebSocketLike;
+
+/** How the transport drives a socket (the WHATWG event handlers, typed). */
+export interface Socket {
+  binaryType: string;
+  readonly protocol: string;
+  readonly bufferedAmount: number;
+  onopen: (() => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onerror: ((event: { message?: string; error?: unknown }) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  /** `ws` only: drops the TCP connection without a closing handshake. */
+  terminate?(): void;
+}
+
+type SocketConstructor = new (url: string, protocols: string, options: { perMessageDeflate: boolean }) => Socket;
+
+/** The global WebSocket when there is one (browsers, Node >= 22), else `ws`. */
+export function defaultWebSocket(): WebSocketConstructor {
+  const global = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  return global ?? (IsomorphicWebSocket as unknown as WebSocketConstructor);
+}
+
+/**
+ * Opens a socket. `perMessageDeflate: false` matters for `ws`: with compression negotiated `ws`
+ * queues a reference to the sent bytes, and the frame writer reuses its buffer after `send()`.
+ */
+export function openSocket(ctor: WebSocketConstructor, url: string, protocol: string): Socket {
+  const socket = new (ctor as unknown as SocketConstructor)(url, protocol, { perMessageDeflate: false });
+  socket.binaryType = "arraybuffer";
+  return socket;
+}
+
+/** A binary message as a Uint8Array; undefined for text, which the protocol does not use. */
+export function messageBytes(data: unknown): Uint8Array | undefined {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (data instanceof Uint8Array) return data;
+  return undefined;
+}

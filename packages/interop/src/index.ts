@@ -1,0 +1,3 @@
+export * from "./browser.js";
+// Node only.
+export * from "./grpc-js-server.js";

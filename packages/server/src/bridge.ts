@@ -1,0 +1,205 @@
+import { createServer, type IncomingMessage, type Server as HttpServer } from "node:http";
+import type { Server as HttpsServer } from "node:https";
+import type { Duplex } from "node:stream";
+import { SUBPROTOCOL, resolveSettings, type Session } from "@grpc-ws/wire";
+import { WebSocketServer, type WebSocket } from "ws";
+import type { CallForwarder } from "./call.js";
+import { Connection, type ConnectionContext } from "./connection.js";
+import type { CallEndInfo, WebSocketBridgeOptions } from "./options.js";
+import { BridgeRouter } from "./router.js";
+import { createUpstream } from "./upstream/index.js";
+
+export interface AttachOptions {
+  /** Only upgrade requests for this path (query string ignored) are taken; others are left to other listeners. Default: every upgrade request. */
+  path?: string;
+}
+
+export interface ListenOptions extends AttachOptions {
+  /** Default 0: a free port. */
+  port?: number;
+  /** Default "127.0.0.1": reachable from this machine only. Pass "0.0.0.0" or "::" to accept remote clients. */
+  host?: string;
+}
+
+export interface WebSocketBridge {
+  /** Serves grpc-ws on an existing server's `upgrade` event. */
+  attach(server: HttpServer | HttpsServer, options?: AttachOptions): void;
+  /** Takes one upgrade request (for frameworks that route upgrades themselves). */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Starts a standalone HTTP server for the bridge. */
+  listen(options?: ListenOptions): Promise<{ port: number; url: string }>;
+  /**
+   * Graceful shutdown: GOAWAY on every connection, in-flight calls may finish for
+   * `drainTimeoutMs`, then the rest are cancelled (UNAVAILABLE) and every socket closes.
+   */
+  close(options?: { drainTimeoutMs?: number }): Promise<void>;
+  /** Open WebSocket connections. */
+  readonly connections: number;
+}
+
+const DEFAULT_KEEPALIVE = { intervalMs: 30_000, timeoutMs: 10_000 };
+const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
+/** How long a closing socket may take for the WebSocket close handshake before it is cut. */
+const CLOSE_HANDSHAKE_MS = 1_000;
+
+/** Creates a bridge that serves gRPC over WebSocket from in-process handlers and/or an upstream gRPC server. */
+export function createWebSocketBridge(options: WebSocketBridgeOptions): WebSocketBridge {
+  return new Bridge(options);
+}
+
+class Bridge implements WebSocketBridge, ConnectionContext {
+  readonly router: BridgeRouter;
+  readonly forwarder: CallForwarder | undefined;
+  readonly sessionOptions: ConnectionContext["sessionOptions"];
+  readonly socketHighWaterMark: number;
+  readonly contextValues: WebSocketBridgeOptions["contextValues"];
+  readonly onCallEnd: ((info: CallEndInfo) => void) | undefined;
+  private readonly open = new Set<Connection>();
+  private readonly wss: WebSocketServer;
+  private readonly detach: Array<() => void> = [];
+  private readonly ownServers: HttpServer[] = [];
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly options: WebSocketBridgeOptions) {
+    const settings = resolveSettings(options.settings);
+    this.router = new BridgeRouter(options.readBinaryOptions, options.writeBinaryOptions);
+    options.routes?.(this.router);
+    this.forwarder = options.upstream !== undefined ? createUpstream(options.upstream) : undefined;
+    this.sessionOptions = {
+      settings,
+      keepalive: options.keepalive === false ? undefined : (options.keepalive ?? DEFAULT_KEEPALIVE),
+      writeHighWaterMark: options.writeHighWaterMark,
+      // ws keeps a reference to each message until written, so written bytes are never reused.
+      writer: { sinkCopies: false },
+    };
+    this.socketHighWaterMark = options.socketHighWaterMark ?? 1024 * 1024;
+    this.contextValues = options.contextValues;
+    this.onCallEnd = options.onCallEnd;
+    // A client coalesces a tick's frames into one message: a full connection window of DATA plus
+    // request headers for every stream it may open, and room for control frames.
+    const maxPayload =
+      options.maxPayload ?? settings.initialConnectionWindow + settings.maxConcurrentStreams * (settings.maxMetadataSize + 64) + 1024 * 1024;
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload,
+      perMessageDeflate: false,
+      clientTracking: false,
+      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+    });
+  }
+
+  get connections(): number {
+    return this.open.size;
+  }
+
+  /** @internal For tests: the wire session of every open connection. */
+  get sessions(): Session[] {
+    return [...this.open].map((c) => c.session);
+  }
+
+  attach(server: HttpServer | HttpsServer, options: AttachOptions = {}): void {
+    const path = options.path;
+    const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+      if (path !== undefined && pathname(request.url) !== path) return;
+      this.handleUpgrade(request, socket, head);
+    };
+    server.on("upgrade", onUpgrade);
+    this.detach.push(() => server.off("upgrade", onUpgrade));
+  }
+
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on("error", ignore);
+    if (this.closing) return reject(socket, 503, "Service Unavailable", "grpc-ws: the server is shutting down\n");
+    if (!offersSubprotocol(request)) {
+      return reject(socket, 400, "Bad Request", `grpc-ws: the WebSocket upgrade must offer the subprotocol "${SUBPROTOCOL}" in Sec-WebSocket-Protocol\n`);
+    }
+    this.wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
+      socket.off("error", ignore);
+      if (this.closing) {
+        ws.close(1001, "server shutting down");
+        return;
+      }
+      this.open.add(new Connection(ws, request, this));
+    });
+  }
+
+  connectionClosed(connection: Connection): void {
+    this.open.delete(connection);
+  }
+
+  async listen(options: ListenOptions = {}): Promise<{ port: number; url: string }> {
+    const host = options.host ?? "127.0.0.1";
+    const server = createServer((_req, res) => {
+      res.writeHead(426, { "content-type": "text/plain", upgrade: "websocket" });
+      res.end(`grpc-ws: connect with a WebSocket offering the subprotocol "${SUBPROTOCOL}"\n`);
+    });
+    this.attach(server, { path: options.path });
+    this.ownServers.push(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port ?? 0, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    const address = server.address();
+    const port = typeof address === "object" && address ? address.port : (options.port ?? 0);
+    const hostInUrl = host.includes(":") ? `[${host}]` : host;
+    return { port, url: `ws://${hostInUrl}:${port}${options.path ?? "/"}` };
+  }
+
+  close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
+    this.closing ??= this.shutdown(options.drainTimeoutMs ?? this.options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
+    return this.closing;
+  }
+
+  private async shutdown(drainTimeoutMs: number): Promise<void> {
+    const servers = this.ownServers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    const connections = [...this.open];
+    for (const c of connections) c.goAway();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(connections.map((c) => c.session.whenIdle())),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, drainTimeoutMs))),
+    ]);
+    clearTimeout(timer);
+    for (const c of this.open) c.shutdown("server shutting down");
+    // Give each socket the close handshake, then cut the ones that do not answer.
+    await Promise.all(
+      [...this.open].map(async (c) => {
+        let cut: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([c.closed, new Promise<void>((resolve) => (cut = setTimeout(resolve, CLOSE_HANDSHAKE_MS)))]);
+        clearTimeout(cut);
+        c.ws.terminate();
+        await c.closed;
+      }),
+    );
+    for (const detach of this.detach) detach();
+    await this.forwarder?.close();
+    await Promise.all(servers);
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+}
+
+function pathname(url: string | undefined): string {
+  if (!url) return "/";
+  const q = url.indexOf("?");
+  return q < 0 ? url : url.slice(0, q);
+}
+
+function offersSubprotocol(request: IncomingMessage): boolean {
+  const header = request.headers["sec-websocket-protocol"];
+  if (!header) return false;
+  return header.split(",").some((p) => p.trim() === SUBPROTOCOL);
+}
+
+function reject(socket: Duplex, status: number, reason: string, body: string): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const response = `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  socket.end(response, () => socket.destroy());
+}
+
+function ignore(): void {}

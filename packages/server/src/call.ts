@@ -1,0 +1,35 @@
+import type { Metadata, Stream } from "@grpc-ws/wire";
+
+/**
+ * One call as the bridge hands it to whatever serves it (an in-process handler or the upstream
+ * forwarder). The bridge has already parsed the request HEADERS and armed the deadline.
+ */
+export interface IncomingCall {
+  /** The wire stream. Set individual `stream.events` callbacks; never replace `events` or `onReset`. */
+  readonly stream: Stream;
+  /** "/package.Service/Method". */
+  readonly path: string;
+  /** Request metadata without `:path` (includes `grpc-timeout` when the client sent one). */
+  readonly headers: Metadata;
+  /** The client's timeout in ms from `grpc-timeout`, if any. */
+  readonly timeoutMs: number | undefined;
+  /** `performance.now()` when the HEADERS frame arrived: a forwarder subtracts the time spent. */
+  readonly startedAt: number;
+  /** Aborts on client cancel (RST_STREAM), deadline, connection loss and bridge shutdown. */
+  readonly signal: AbortSignal;
+  /** Ends the call with these trailers (sent after queued messages); records the status for logging. */
+  sendTrailers(trailers: Metadata): void;
+  /**
+   * Abandons the call with RST_STREAM `code` (an `ErrorCode`) when no status can be sent; records
+   * CANCELLED for logging. Prefer `sendTrailers`; never call `stream.reset` directly.
+   */
+  reset(code: number): void;
+}
+
+/** Serves calls the in-process router does not know. */
+export interface CallForwarder {
+  /** True when this forwarder takes calls to `path`. */
+  handles(path: string): boolean;
+  forward(call: IncomingCall): void;
+  close(): Promise<void>;
+}

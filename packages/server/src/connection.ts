@@ -1,0 +1,179 @@
+import type { IncomingMessage } from "node:http";
+import type { TLSSocket } from "node:tls";
+import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
+import {
+  CloseCode,
+  ErrorCode,
+  GRPC_TIMEOUT,
+  Session,
+  SessionClosedError,
+  Status,
+  getMetadata,
+  parseTimeout,
+  type Metadata,
+  type SessionOptions,
+  type Stream,
+} from "@grpc-ws/wire";
+import { WebSocket, type RawData } from "ws";
+import type { CallForwarder } from "./call.js";
+import { InProcessCall, type CallEnvironment } from "./in-process-call.js";
+import type { CallEndInfo } from "./options.js";
+import type { BridgeRouter } from "./router.js";
+import { ServerCall, type CallOwner } from "./server-call.js";
+
+/** What every connection of one bridge shares. */
+export interface ConnectionContext {
+  readonly router: BridgeRouter;
+  readonly forwarder: CallForwarder | undefined;
+  readonly sessionOptions: Omit<SessionOptions, "role" | "onStream" | "onClose">;
+  readonly socketHighWaterMark: number;
+  readonly contextValues: ((request: IncomingMessage) => ContextValues) | undefined;
+  readonly onCallEnd: ((info: CallEndInfo) => void) | undefined;
+  /** The connection's socket has closed. */
+  connectionClosed(connection: Connection): void;
+}
+
+const BINARY = { binary: true } as const;
+
+/** One WebSocket: its wire session, its calls, and the socket's backpressure. */
+export class Connection implements CallOwner, CallEnvironment {
+  readonly session: Session;
+  readonly calls = new Set<ServerCall>();
+  readonly origin: string;
+  readonly closed: Promise<void>;
+  private socketBlocked = false;
+  private socketError: Error | undefined;
+  private readonly onFlushed = (error?: Error | null): void => {
+    if (!this.socketBlocked || error) return;
+    this.socketBlocked = false;
+    this.session.drained();
+  };
+
+  constructor(
+    readonly ws: WebSocket,
+    private readonly request: IncomingMessage,
+    private readonly context: ConnectionContext,
+  ) {
+    const encrypted = (request.socket as Partial<TLSSocket>).encrypted === true;
+    this.origin = `${encrypted ? "https" : "http"}://${request.headers.host ?? "localhost"}`;
+    ws.binaryType = "nodebuffer";
+    this.session = new Session(
+      {
+        send: (message) => this.send(message),
+        close: (code, reason) => {
+          try {
+            ws.close(code, reason);
+          } catch {
+            ws.terminate();
+          }
+        },
+      },
+      {
+        ...context.sessionOptions,
+        role: "server",
+        onStream: (stream, path, headers) => this.onStream(stream, path, headers),
+      },
+    );
+    ws.on("message", (data: RawData, isBinary: boolean) => {
+      if (!isBinary) return this.session.receiveText();
+      const buf = toBuffer(data);
+      this.session.receive(new Uint8Array(buf.buffer, buf.byteOffset, buf.length));
+    });
+    ws.on("error", (error: Error) => {
+      this.socketError = error;
+    });
+    this.closed = new Promise((resolve) => {
+      ws.on("close", () => {
+        const why = this.socketError ? `the WebSocket failed: ${this.socketError.message}` : "the WebSocket closed";
+        this.session.close(new SessionClosedError(why, ErrorCode.CANCEL, true), 0);
+        context.connectionClosed(this);
+        resolve();
+      });
+    });
+  }
+
+  get peerMaxMessageSize(): number {
+    return this.session.peer?.maxMessageSize ?? 0;
+  }
+
+  get contextValues(): ContextValues | undefined {
+    return this.context.contextValues?.(this.request);
+  }
+
+  /** GOAWAY: the client opens no more streams here; open calls go on. */
+  goAway(): void {
+    this.session.goAway(ErrorCode.NO_ERROR, "server shutting down");
+  }
+
+  /** Cancels every call (UNAVAILABLE, signals abort) and closes the socket. */
+  shutdown(message: string): void {
+    for (const call of [...this.calls]) call.cancel(Status.UNAVAILABLE, message);
+    this.session.close(new SessionClosedError(message), CloseCode.GOING_AWAY);
+  }
+
+  callEnded(call: ServerCall, code: Status, message: string, error: unknown): void {
+    this.calls.delete(call);
+    const hook = this.context.onCallEnd;
+    if (!hook) return;
+    try {
+      hook({ method: call.path, code, message, durationMs: performance.now() - call.startedAt, forwarded: call.forwarded, error });
+    } catch {
+      // A logging hook must not break the call it reports on.
+    }
+  }
+
+  // Returning false pauses the session until the socket has written what it holds.
+  private send(message: Uint8Array): boolean {
+    const ws = this.ws;
+    if (ws.readyState !== WebSocket.OPEN) return true;
+    const full = ws.bufferedAmount + message.length > this.context.socketHighWaterMark;
+    if (full) {
+      this.socketBlocked = true;
+      ws.send(message, BINARY, this.onFlushed);
+      return false;
+    }
+    ws.send(message, BINARY);
+    return true;
+  }
+
+  private onStream(stream: Stream, path: string, headers: Metadata): void {
+    const startedAt = performance.now();
+    const rawTimeout = getMetadata(headers, GRPC_TIMEOUT);
+    const timeoutMs = typeof rawTimeout === "string" ? parseTimeout(rawTimeout) : undefined;
+    const call = new ServerCall(stream, path, headers, timeoutMs, startedAt, this);
+    this.calls.add(call);
+    // The session treats a throw from here as its own bug and drops the connection: keep it to this call.
+    try {
+      this.dispatch(call, rawTimeout);
+    } catch (error) {
+      call.fail(Status.INTERNAL, "the server failed to start the call", error);
+      call.abort(new ConnectError("the server failed to start the call", Code.Internal));
+    }
+  }
+
+  private dispatch(call: ServerCall, rawTimeout: string | Uint8Array | undefined): void {
+    const { path, timeoutMs } = call;
+    if (rawTimeout !== undefined && timeoutMs === undefined) {
+      return call.fail(Status.INVALID_ARGUMENT, `invalid grpc-timeout ${JSON.stringify(rawTimeout)}: expected 1-8 digits and a unit (H, M, S, m, u, n)`);
+    }
+    const route = this.context.router.routes.get(path);
+    if (route) {
+      if (timeoutMs !== undefined && timeoutMs > route.maxTimeoutMs) {
+        return call.fail(Status.INVALID_ARGUMENT, `grpc-timeout of ${timeoutMs} ms exceeds the server's maximum of ${route.maxTimeoutMs} ms`);
+      }
+      return new InProcessCall(call, route, this).start();
+    }
+    const forwarder = this.context.forwarder;
+    if (forwarder?.handles(path)) {
+      call.forwarded = true;
+      return forwarder.forward(call);
+    }
+    call.fail(Status.UNIMPLEMENTED, this.context.router.unimplementedMessage(path));
+  }
+}
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}

@@ -1,0 +1,33 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { GRPC_STATUS_DETAILS, RESERVED_NAMES, Status, createTrailers, decodeBase64, headersToMetadata, type Metadata } from "@grpc-ws/wire";
+
+/** What a client sees for a handler error that is not a ConnectError: no internals, no stack. */
+export const UNKNOWN_ERROR_MESSAGE = "the handler failed with an unexpected error";
+
+/** The ConnectError a handler's failure becomes on the wire. */
+export function toConnectError(error: unknown): ConnectError {
+  if (error instanceof ConnectError) return error;
+  return new ConnectError(UNKNOWN_ERROR_MESSAGE, Code.Unknown);
+}
+
+/**
+ * TRAILERS for a failed call: code, message, `grpc-status-details-bin` (a google.rpc.Status
+ * packed by Connect itself), the error's metadata and the handler's response trailers.
+ */
+export function errorTrailers(error: ConnectError, responseTrailer: Headers): Metadata {
+  const h = new Headers(responseTrailer);
+  setTrailerStatus(h, error);
+  const details = h.get(GRPC_STATUS_DETAILS);
+  return createTrailers(
+    error.code as number as Status,
+    error.rawMessage,
+    headersToMetadata(h, RESERVED_NAMES),
+    details === null ? undefined : decodeBase64(details),
+  );
+}
+
+/** TRAILERS for a call that succeeded. */
+export function okTrailers(responseTrailer: Headers): Metadata {
+  return createTrailers(Status.OK, "", headersToMetadata(responseTrailer, RESERVED_NAMES));
+}

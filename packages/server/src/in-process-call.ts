@@ -1,0 +1,258 @@
+import { create, fromBinary, isMessage, toBinary, type DescMessage } from "@bufbuild/protobuf";
+import { Code, ConnectError, createHandlerContext, type ContextValues } from "@connectrpc/connect";
+import { RESERVED_NAMES, Status, createTrailers, headersToMetadata, metadataToHeaders } from "@grpc-ws/wire";
+import { errorTrailers, okTrailers, toConnectError } from "./error-trailers.js";
+import { RequestStream } from "./request-stream.js";
+import type { Route } from "./router.js";
+import type { ServerCall } from "./server-call.js";
+
+type Controller = ReturnType<typeof createHandlerContext>;
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** Per-connection facts an in-process call needs. */
+export interface CallEnvironment {
+  /** "http://host" of the upgrade request: the context's `url` is this plus the method path. */
+  readonly origin: string;
+  /** The client's largest accepted message (its SETTINGS). */
+  readonly peerMaxMessageSize: number;
+  readonly contextValues: ContextValues | undefined;
+}
+
+/**
+ * Runs one call against the user's function directly: decodes requests, calls the function in
+ * its kind's convention, encodes responses with backpressure, and turns the outcome into trailers.
+ */
+export class InProcessCall {
+  private readonly ctx: Controller;
+  private readonly maxOut: number;
+  private headersSent = false;
+  private requests: RequestStream<unknown> | undefined;
+  private writableWaiter: (() => void) | undefined;
+
+  constructor(
+    private readonly call: ServerCall,
+    private readonly route: Route,
+    env: CallEnvironment,
+  ) {
+    const ctx = createHandlerContext({
+      service: route.service,
+      method: route.method,
+      protocolName: "grpc-ws",
+      requestMethod: "POST",
+      url: env.origin + call.path,
+      requestSignal: call.signal,
+      requestHeader: metadataToHeaders(call.headers),
+      contextValues: env.contextValues,
+    });
+    // The call owns the one deadline timer; Connect's context would otherwise arm a second one.
+    (ctx as Mutable<Controller>).timeoutMs = () => call.remainingMs();
+    this.ctx = ctx;
+    this.maxOut = Math.min(env.peerMaxMessageSize, route.writeMaxBytes);
+    call.stream.events.onWritable = () => this.wakeWritable();
+    call.onEnd = () => {
+      this.wakeWritable();
+      this.requests?.wake();
+    };
+  }
+
+  start(): void {
+    const impl = this.route.impl;
+    switch (this.route.method.methodKind) {
+      case "unary":
+        return this.readSingle((req) => this.settleUnary(() => impl(req, this.ctx)));
+      case "server_streaming":
+        return this.readSingle((req) => this.settleStream(() => impl(req, this.ctx)));
+      case "client_streaming":
+        return this.settleUnary(() => impl(this.requestStream(), this.ctx));
+      case "bidi_streaming":
+        return this.settleStream(() => impl(this.requestStream(), this.ctx));
+    }
+  }
+
+  // --- requests -------------------------------------------------------------------------
+
+  // Unary and server streaming: exactly one message, then the client's half-close.
+  private readSingle(then: (req: unknown) => void): void {
+    const stream = this.call.stream;
+    const check = (): void => {
+      if (this.call.done) return;
+      if (stream.readableLength > 1) return this.failWith(Status.INTERNAL, "received more than one request message for a unary or server-streaming method");
+      if (!stream.remoteEnded) return;
+      stream.events.onReadable = undefined;
+      const bytes = stream.read();
+      if (bytes === undefined) return this.failWith(Status.INTERNAL, "the client half-closed without sending the request message");
+      let req: unknown;
+      try {
+        req = this.decode(bytes);
+      } catch {
+        return; // decode() has failed the call
+      }
+      then(req);
+    };
+    stream.events.onReadable = check;
+    // The client may have half-closed in its HEADERS frame already.
+    if (stream.remoteEnded || stream.readableLength > 0) check();
+  }
+
+  private requestStream(): RequestStream<unknown> {
+    const requests = new RequestStream(this.call, (bytes) => this.decode(bytes));
+    this.requests = requests;
+    this.call.stream.events.onReadable = () => requests.wake();
+    return requests;
+  }
+
+  private decode(bytes: Uint8Array): unknown {
+    try {
+      return fromBinary(this.route.method.input, bytes, this.route.readOptions);
+    } catch (e) {
+      const error = new ConnectError(`failed to parse the request message: ${e instanceof Error ? e.message : String(e)}`, Code.Internal);
+      this.call.fail(Status.INTERNAL, error.rawMessage);
+      this.call.abort(error);
+      this.ctx.abort(error);
+      throw error;
+    }
+  }
+
+  // --- responses ------------------------------------------------------------------------
+
+  // Unary and client streaming: the function returns one response (or a promise of it).
+  private settleUnary(invoke: () => unknown): void {
+    let result: unknown;
+    try {
+      result = invoke();
+    } catch (e) {
+      return this.fail(e);
+    }
+    if (isPromiseLike(result)) {
+      result.then(
+        (res) => this.respondOnce(res),
+        (e: unknown) => this.fail(e),
+      );
+    } else {
+      this.respondOnce(result);
+    }
+  }
+
+  private respondOnce(res: unknown): void {
+    if (this.call.done) return this.cleanup();
+    try {
+      this.send(res);
+    } catch (e) {
+      return this.fail(e);
+    }
+    this.finish();
+  }
+
+  // Server and bidi streaming: the function returns an AsyncIterable of responses.
+  private settleStream(invoke: () => unknown): void {
+    let it: AsyncIterator<unknown>;
+    try {
+      it = (invoke() as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+    } catch (e) {
+      return this.fail(e);
+    }
+    void this.pump(it);
+  }
+
+  private async pump(it: AsyncIterator<unknown>): Promise<void> {
+    try {
+      for (;;) {
+        const r = await it.next();
+        if (r.done || this.call.done) break;
+        // Pause the generator while the stream's queue is full: never buffer without bound.
+        if (!this.send(r.value) && !this.call.done) await new Promise<void>((resolve) => (this.writableWaiter = resolve));
+        if (this.call.done) break;
+      }
+    } catch (e) {
+      this.fail(e);
+    }
+    if (!this.call.done) return this.finish();
+    // Cancelled, timed out or failed mid-stream: let the generator run its finally blocks.
+    this.cleanup();
+    try {
+      await it.return?.();
+    } catch {
+      // The call is over; nothing to report to.
+    }
+  }
+
+  private wakeWritable(): void {
+    const waiter = this.writableWaiter;
+    this.writableWaiter = undefined;
+    waiter?.();
+  }
+
+  /** Encodes and queues one response; returns false when the handler should wait for `onWritable`. */
+  private send(value: unknown): boolean {
+    if (this.call.done) return false;
+    const schema: DescMessage = this.route.method.output;
+    const message = isMessage(value, schema) ? value : create(schema, value as never);
+    const bytes = toBinary(schema, message, this.route.writeOptions);
+    if (bytes.length > this.maxOut) {
+      throw new ConnectError(`response message of ${bytes.length} bytes exceeds the client's limit of ${this.maxOut} bytes`, Code.ResourceExhausted);
+    }
+    this.sendHeaders();
+    return this.call.stream.write(bytes);
+  }
+
+  private sendHeaders(): void {
+    if (this.headersSent) return;
+    this.headersSent = true;
+    this.call.stream.sendHeaders(headersToMetadata(this.ctx.responseHeader, RESERVED_NAMES));
+  }
+
+  // --- outcome --------------------------------------------------------------------------
+
+  private finish(): void {
+    if (this.call.done) return this.cleanup();
+    try {
+      this.sendHeaders();
+      this.call.sendTrailers(okTrailers(this.ctx.responseTrailer));
+    } catch (e) {
+      return this.fail(e);
+    }
+    this.cleanup();
+  }
+
+  private fail(e: unknown): void {
+    if (this.call.done) return this.cleanup(e);
+    const error = toConnectError(e);
+    let trailers;
+    try {
+      trailers = errorTrailers(error, this.ctx.responseTrailer);
+    } catch (conversion) {
+      trailers = createTrailers(Status.INTERNAL, `invalid response trailer: ${conversion instanceof Error ? conversion.message : String(conversion)}`);
+    }
+    // Response headers the handler set before failing still reach the client; without any, trailers-only.
+    if (!this.headersSent && !isEmpty(this.ctx.responseHeader)) {
+      try {
+        this.sendHeaders();
+      } catch {
+        // Invalid header metadata: the status still goes out.
+      }
+    }
+    this.call.sendTrailers(trailers, e);
+    this.cleanup(error);
+  }
+
+  private failWith(code: Status, message: string): void {
+    this.fail(new ConnectError(message, code as number as Code));
+  }
+
+  // Connect's contract: the context's signal fires once the call is complete, whatever the outcome.
+  private cleanup(reason?: unknown): void {
+    this.ctx.abort(reason);
+    const stream = this.call.stream;
+    stream.events.onReadable = undefined;
+    stream.events.onWritable = undefined;
+  }
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function";
+}
+
+function isEmpty(headers: Headers): boolean {
+  for (const _ of headers.keys()) return false;
+  return true;
+}

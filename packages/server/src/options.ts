@@ -1,0 +1,47 @@
+import type { IncomingMessage } from "node:http";
+import type { BinaryReadOptions, BinaryWriteOptions } from "@bufbuild/protobuf";
+import type { ConnectRouter, ContextValues } from "@connectrpc/connect";
+import type { KeepaliveOptions, Settings, Status } from "@grpc-ws/wire";
+import type { UpstreamConfig } from "./upstream/index.js";
+
+/** What `onCallEnd` reports about one finished call. */
+export interface CallEndInfo {
+  /** "/package.Service/Method". */
+  method: string;
+  /** The status the client was sent (or, for a cancel or lost connection, CANCELLED / UNAVAILABLE). */
+  code: Status;
+  message: string;
+  durationMs: number;
+  /** True when the call went to the upstream gRPC server. */
+  forwarded: boolean;
+  /**
+   * What the handler threw, for the server's own logs. Errors that are not a `ConnectError`
+   * reach the client only as UNKNOWN with a generic message.
+   */
+  error?: unknown;
+}
+
+export interface WebSocketBridgeOptions {
+  /** Registers in-process services, exactly like a `routes` function written for connect-node. */
+  routes?: (router: ConnectRouter) => void;
+  /** Calls that no in-process method serves go here (gateway mode). */
+  upstream?: UpstreamConfig;
+  /** This side's wire settings, sent to every client (windows, stream and size limits). */
+  settings?: Partial<Settings>;
+  /** PING a connection idle for `intervalMs`; drop it when no ack comes within `timeoutMs`. Default 30 s / 10 s; false disables. */
+  keepalive?: KeepaliveOptions | false;
+  /** How long `close()` lets in-flight calls finish before cancelling them. Default 5000 ms. */
+  drainTimeoutMs?: number;
+  /** Queued outbound bytes per stream before a handler is paused. Default 64 KiB. */
+  writeHighWaterMark?: number;
+  /** Bytes handed to a socket and not yet written before the connection stops framing more. Default 1 MiB. */
+  socketHighWaterMark?: number;
+  readBinaryOptions?: Partial<BinaryReadOptions>;
+  writeBinaryOptions?: Partial<BinaryWriteOptions>;
+  /** Largest WebSocket message accepted. Default: enough for a full connection window of DATA plus headers for every stream. */
+  maxPayload?: number;
+  /** Context values for each in-process call, from the HTTP upgrade request of its connection (cookies, client address, ...). */
+  contextValues?: (request: IncomingMessage) => ContextValues;
+  /** Called once per call when it ends, however it ends. Must not throw. */
+  onCallEnd?: (info: CallEndInfo) => void;
+}

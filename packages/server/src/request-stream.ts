@@ -1,0 +1,76 @@
+import type { ServerCall } from "./server-call.js";
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+/**
+ * The request messages of a client- or bidi-streaming call as the handler's AsyncIterable. It
+ * pulls from the stream only when the handler asks, so flow-control credit goes back to the
+ * client at the handler's pace: a slow handler holds the client back instead of buffering.
+ */
+export class RequestStream<T> implements AsyncIterableIterator<T, undefined> {
+  private waiter: { resolve: (r: IteratorResult<T, undefined>) => void; reject: (e: unknown) => void } | undefined;
+  private finished = false;
+
+  constructor(
+    private readonly call: ServerCall,
+    /** Throws a ConnectError (and fails the call) for bytes that do not parse. */
+    private readonly decode: (bytes: Uint8Array) => T,
+  ) {}
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<T, undefined>> {
+    if (this.waiter) return Promise.reject(new Error("request stream: next() called before the previous one settled"));
+    let result: IteratorResult<T, undefined> | undefined;
+    try {
+      result = this.poll();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (result) return Promise.resolve(result);
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+    });
+  }
+
+  return(): Promise<IteratorResult<T, undefined>> {
+    this.finished = true;
+    this.wake();
+    return Promise.resolve(DONE);
+  }
+
+  /** A message arrived, the client half-closed, or the call ended: settle a pending `next()`. */
+  wake(): void {
+    const waiter = this.waiter;
+    if (!waiter) return;
+    let result: IteratorResult<T, undefined> | undefined;
+    try {
+      result = this.poll();
+    } catch (e) {
+      this.waiter = undefined;
+      waiter.reject(e);
+      return;
+    }
+    if (result) {
+      this.waiter = undefined;
+      waiter.resolve(result);
+    }
+  }
+
+  // The next result if one is ready now; throws when the call was aborted.
+  private poll(): IteratorResult<T, undefined> | undefined {
+    if (this.finished) return DONE;
+    const call = this.call;
+    if (call.signal.aborted) throw call.signal.reason;
+    if (call.done) return DONE;
+    const bytes = call.stream.read();
+    if (bytes !== undefined) return { done: false, value: this.decode(bytes) };
+    if (call.stream.remoteEnded) {
+      this.finished = true;
+      return DONE;
+    }
+    return undefined;
+  }
+}

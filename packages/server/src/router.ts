@@ -1,0 +1,87 @@
+import type { BinaryReadOptions, BinaryWriteOptions, DescMethod, DescService } from "@bufbuild/protobuf";
+import type { ConnectRouter, MethodImpl, ServiceImpl } from "@connectrpc/connect";
+import type { UniversalHandler, UniversalHandlerOptions } from "@connectrpc/connect/protocol";
+
+/** A user function of any of the four kinds; the dispatcher picks the calling convention by `method.methodKind`. */
+export type AnyMethodImpl = (input: unknown, context: unknown) => unknown;
+
+/** One registered in-process method. */
+export interface Route {
+  readonly method: DescMethod;
+  readonly service: DescService;
+  readonly impl: AnyMethodImpl;
+  readonly readOptions: Partial<BinaryReadOptions> | undefined;
+  readonly writeOptions: Partial<BinaryWriteOptions> | undefined;
+  /** Largest response message this method sends, before the client's own limit applies. */
+  readonly writeMaxBytes: number;
+  /** Longest `grpc-timeout` accepted; larger ones are INVALID_ARGUMENT (Connect's `maxTimeoutMs`). */
+  readonly maxTimeoutMs: number;
+}
+
+export type RouteOptions = Partial<UniversalHandlerOptions>;
+
+/**
+ * A `ConnectRouter` that records the user's functions instead of building Connect's
+ * UniversalHandlers: the bridge calls them directly. `handlers` therefore stays empty.
+ */
+export class BridgeRouter implements ConnectRouter {
+  readonly handlers: UniversalHandler[] = [];
+  /** By "/package.Service/Method". */
+  readonly routes = new Map<string, Route>();
+  /** Every registered service by type name, including methods it leaves unimplemented. */
+  readonly services = new Map<string, DescService>();
+
+  constructor(
+    private readonly readOptions: Partial<BinaryReadOptions> | undefined,
+    private readonly writeOptions: Partial<BinaryWriteOptions> | undefined,
+  ) {}
+
+  service = <T extends DescService>(service: T, implementation: Partial<ServiceImpl<T>>, options?: RouteOptions): this => {
+    this.services.set(service.typeName, service);
+    const impls = implementation as Record<string, unknown>;
+    for (const method of service.methods) {
+      const fn = impls[method.localName];
+      // Methods left out stay unregistered: the dispatcher answers UNIMPLEMENTED (or forwards upstream).
+      if (typeof fn === "function") this.add(method, (fn as AnyMethodImpl).bind(implementation), options);
+    }
+    return this;
+  };
+
+  rpc = <M extends DescMethod>(method: M, impl: MethodImpl<M>, options?: RouteOptions): this => {
+    if (!this.services.has(method.parent.typeName)) this.services.set(method.parent.typeName, method.parent);
+    this.add(method, impl as AnyMethodImpl, options);
+    return this;
+  };
+
+  private add(method: DescMethod, impl: AnyMethodImpl, options: RouteOptions | undefined): void {
+    // Silently skipping interceptors (often authentication) would be a security hole.
+    if (options?.interceptors && options.interceptors.length > 0) {
+      throw new Error("grpc-ws bridge: interceptors in router options are not supported; check in the handler instead");
+    }
+    if (options?.requestGate) {
+      throw new Error("grpc-ws bridge: requestGate in router options is not supported; check in the handler instead");
+    }
+    const binary = options?.binaryOptions;
+    this.routes.set(`/${method.parent.typeName}/${method.name}`, {
+      method,
+      service: method.parent,
+      impl,
+      readOptions: binary ? { ...this.readOptions, ...binary } : this.readOptions,
+      writeOptions: binary ? { ...this.writeOptions, ...binary } : this.writeOptions,
+      writeMaxBytes: options?.writeMaxBytes ?? Infinity,
+      maxTimeoutMs: options?.maxTimeoutMs ?? Infinity,
+    });
+  }
+
+  /** Why no in-process method serves `path`, as an UNIMPLEMENTED message. */
+  unimplementedMessage(path: string): string {
+    const slash = path.indexOf("/", 1);
+    if (slash < 0) return `malformed method path ${JSON.stringify(path)}`;
+    const serviceName = path.slice(1, slash);
+    const methodName = path.slice(slash + 1);
+    const service = this.services.get(serviceName);
+    if (!service) return `unknown service ${serviceName}`;
+    if (service.methods.some((m) => m.name === methodName)) return `${serviceName}.${methodName} is not implemented`;
+    return `unknown method ${methodName} for service ${serviceName}`;
+  }
+}

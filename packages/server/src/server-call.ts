@@ -1,0 +1,139 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  ErrorCode,
+  ErrorCodeName,
+  GRPC_MESSAGE,
+  GRPC_STATUS,
+  MessageError,
+  SessionClosedError,
+  Status,
+  statusFromErrorCode,
+  createTrailers,
+  decodeStatusMessage,
+  getMetadata,
+  parseStatus,
+  type Metadata,
+  type Stream,
+} from "@grpc-ws/wire";
+import type { IncomingCall } from "./call.js";
+
+/** What a call reports to its connection when it is over. */
+export interface CallOwner {
+  callEnded(call: ServerCall, code: Status, message: string, error: unknown): void;
+}
+
+/**
+ * One call on the bridge: owns the deadline timer and the AbortController behind `signal`, and
+ * makes sure the call ends exactly once, whichever comes first: trailers, a reset by the client,
+ * the deadline, the connection closing or the bridge shutting down.
+ */
+export class ServerCall implements IncomingCall {
+  readonly signal: AbortSignal;
+  /** Trailers were queued or the stream was reset: nothing more goes to the client. */
+  done = false;
+  forwarded = false;
+  /** Runs once when the call ends by any path (the in-process runner wakes its waiters). */
+  onEnd: (() => void) | undefined;
+  private readonly controller = new AbortController();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    readonly stream: Stream,
+    readonly path: string,
+    readonly headers: Metadata,
+    readonly timeoutMs: number | undefined,
+    readonly startedAt: number,
+    private readonly owner: CallOwner,
+  ) {
+    this.signal = this.controller.signal;
+    stream.events.onReset = (code, error) => this.onReset(code, error);
+    if (timeoutMs !== undefined) this.timer = setTimeout(() => this.onDeadline(), timeoutMs);
+  }
+
+  /** Milliseconds left until the deadline, or undefined without one. */
+  remainingMs(): number | undefined {
+    return this.timeoutMs === undefined ? undefined : this.startedAt + this.timeoutMs - performance.now();
+  }
+
+  sendTrailers(trailers: Metadata, error?: unknown): void {
+    if (this.done) return;
+    try {
+      this.stream.sendTrailers(trailers);
+    } catch (e) {
+      // Metadata that cannot be encoded (a bad name or value from user code).
+      trailers = createTrailers(Status.INTERNAL, `invalid trailer metadata: ${e instanceof Error ? e.message : String(e)}`);
+      this.stream.sendTrailers(trailers);
+    }
+    const raw = getMetadata(trailers, GRPC_STATUS);
+    const message = getMetadata(trailers, GRPC_MESSAGE);
+    this.end(parseStatus(typeof raw === "string" ? raw : undefined), typeof message === "string" ? decodeStatusMessage(message) : "", error);
+  }
+
+  /** Ends the call with a status and no metadata. */
+  fail(code: Status, message: string, error?: unknown): void {
+    this.sendTrailers(createTrailers(code, message), error);
+  }
+
+  reset(code: number): void {
+    if (this.done) return;
+    this.stream.reset(code);
+    this.end(Status.CANCELLED, `call reset by the server (${ErrorCodeName[code] ?? code})`, undefined);
+    this.abort(new ConnectError("call reset by the server", Code.Canceled));
+  }
+
+  /** Ends the call for the client with `code` and aborts the handler's signal (bridge shutdown). */
+  cancel(code: Status, message: string): void {
+    if (this.done) return;
+    this.fail(code, message);
+    this.abort(new ConnectError(message, code as number as Code));
+  }
+
+  abort(reason: ConnectError): void {
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
+  }
+
+  private onDeadline(): void {
+    this.timer = undefined;
+    if (this.done) return;
+    const message = `deadline of ${formatMs(this.timeoutMs!)} exceeded`;
+    this.fail(Status.DEADLINE_EXCEEDED, message);
+    this.abort(new ConnectError(message, Code.DeadlineExceeded));
+  }
+
+  // The session closed the stream: the client reset it, the connection went away, or a message broke a limit.
+  private onReset(code: number, error: Error): void {
+    if (this.done) return;
+    let status: Status;
+    let message: string;
+    if (error instanceof MessageError) {
+      // The wire has already answered with this status in trailers.
+      status = error.status;
+      message = error.message;
+    } else if (error instanceof SessionClosedError) {
+      status = Status.UNAVAILABLE;
+      message = `connection closed: ${error.message}`;
+    } else if (code === ErrorCode.CANCEL) {
+      status = Status.CANCELLED;
+      message = "call cancelled by the client";
+    } else {
+      status = statusFromErrorCode(code);
+      message = error.message;
+    }
+    this.end(status, message, undefined);
+    this.abort(new ConnectError(message, status as number as Code));
+  }
+
+  private end(code: Status, message: string, error: unknown): void {
+    this.done = true;
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    this.owner.callEnded(this, code, message, error);
+    this.onEnd?.();
+  }
+}
+
+function formatMs(ms: number): string {
+  return ms >= 1000 ? `${ms / 1000} s` : `${ms} ms`;
+}

@@ -1,0 +1,295 @@
+import http2 from "node:http2";
+import {
+  ErrorCodeName,
+  GRPC_TIMEOUT,
+  MESSAGE_PREFIX_SIZE,
+  MessageError,
+  MessageReader,
+  Status,
+  statusFromErrorCode,
+  createTrailers,
+  parseTrailers,
+  writeMessagePrefix,
+  type Metadata,
+} from "@grpc-ws/wire";
+import type { IncomingCall } from "../call.js";
+import type { UpstreamHooks } from "./config.js";
+import type { UpstreamConnection } from "./connection.js";
+import { requestHeaders, responseMetadata } from "./headers.js";
+import { statusFromHttp } from "./status-map.js";
+
+/** Where a call goes and what runs around it. */
+export interface UpstreamRoute {
+  readonly connection: UpstreamConnection;
+  /** Router hooks first, then the target's. */
+  readonly hooks: readonly UpstreamHooks[];
+  readonly maxMessageSize: number;
+}
+
+// Below this size a message and its prefix are copied into one buffer (one write); above it the
+// two are written separately so that a large message is not copied.
+const COPY_LIMIT = 16 * 1024;
+
+const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
+
+/**
+ * Forwards one call to the upstream and back, byte for byte: messages are re-prefixed but never
+ * decoded. Each direction moves only as fast as the far side takes the bytes: a message is read
+ * from the wire (returning the client's credit) only while the HTTP/2 stream accepts writes, and
+ * the HTTP/2 stream is paused while the wire stream is not writable.
+ */
+export class ForwardedCall {
+  private h2: http2.ClientHttp2Stream | undefined;
+  private session: http2.ClientHttp2Session | undefined;
+  private finished = false;
+  private uploadBlocked = false;
+  private uploadEnded = false;
+  private downloadBlocked = false;
+  private trailers: Metadata | undefined;
+  private error: (Error & { code?: string }) | undefined;
+  private readonly reader: MessageReader;
+  private readonly onAbort = (): void => this.cancel();
+
+  constructor(
+    private readonly call: IncomingCall,
+    private readonly route: UpstreamRoute,
+    /** Called once when the call has ended, for the forwarder's bookkeeping. */
+    private readonly onDone: (call: ForwardedCall) => void,
+  ) {
+    this.reader = new MessageReader(route.maxMessageSize);
+  }
+
+  start(): void {
+    const { call } = this;
+    this.route.connection.acquire();
+    if (call.signal.aborted) return this.cancel();
+    call.signal.addEventListener("abort", this.onAbort, { once: true });
+    const headers = call.headers.filter(([name]) => name !== GRPC_TIMEOUT);
+    let result: Metadata | Promise<Metadata>;
+    try {
+      result = runOnRequest(this.route.hooks, 0, call.path, this.upstream, headers);
+    } catch (error) {
+      return this.rejected(error);
+    }
+    if (!(result instanceof Promise)) return this.open(result);
+    result.then(
+      (h) => this.open(h),
+      (error: unknown) => this.rejected(error),
+    );
+  }
+
+  /** Ends the call UNAVAILABLE (the forwarder is closing). */
+  shutdown(): void {
+    this.fail(Status.UNAVAILABLE, `gateway is shutting down (upstream ${this.upstream})`);
+  }
+
+  private get upstream(): string {
+    return this.route.connection.href;
+  }
+
+  private open(metadata: Metadata): void {
+    if (this.finished) return;
+    const { call } = this;
+    const remaining = call.timeoutMs === undefined ? undefined : call.timeoutMs - (performance.now() - call.startedAt);
+    const headers = requestHeaders(call.path, metadata, this.route.connection, remaining);
+    let h2: http2.ClientHttp2Stream;
+    try {
+      ({ stream: h2, session: this.session } = this.route.connection.request(headers));
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (typeof code === "string" && (code.startsWith("ERR_HTTP2_HEADER") || code === "ERR_HTTP2_INVALID_HEADER_VALUE" || code === "ERR_INVALID_CHAR")) {
+        return this.fail(Status.INTERNAL, `cannot forward the request metadata to upstream ${this.upstream}: ${describe(error)}`);
+      }
+      return this.fail(Status.UNAVAILABLE, `upstream ${this.upstream} unavailable: ${describe(error)}`);
+    }
+    this.h2 = h2;
+    h2.on("response", (h, _flags, raw) => this.onResponse(h, raw));
+    h2.on("data", (chunk: Buffer) => this.onData(chunk));
+    h2.on("trailers", (_h, _flags, raw) => (this.trailers = responseMetadata(raw)));
+    h2.on("end", () => this.onEnd());
+    h2.on("error", (error: Error) => (this.error ??= error));
+    h2.on("close", () => this.onClose());
+    h2.on("drain", () => {
+      this.uploadBlocked = false;
+      this.upload();
+    });
+    call.stream.events.onReadable = () => this.upload();
+    call.stream.events.onWritable = () => {
+      if (!this.downloadBlocked) return;
+      this.downloadBlocked = false;
+      h2.resume();
+    };
+    this.upload();
+  }
+
+  // Client -> upstream: take a message off the wire only when the HTTP/2 stream has room.
+  private upload(): void {
+    const h2 = this.h2;
+    if (!h2 || this.finished || this.uploadBlocked || this.uploadEnded) return;
+    const stream = this.call.stream;
+    for (;;) {
+      const message = stream.read();
+      if (message === undefined) break;
+      if (!writeMessage(h2, message)) {
+        this.uploadBlocked = true;
+        return;
+      }
+    }
+    if (stream.remoteEnded) {
+      this.uploadEnded = true;
+      h2.end();
+    }
+  }
+
+  private onResponse(headers: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader, raw: string[]): void {
+    if (this.finished) return;
+    const status = headers[":status"] ?? 0;
+    if (headers["grpc-status"] !== undefined) {
+      // Trailers-only: the status came in the response headers.
+      return this.finish(responseMetadata(raw));
+    }
+    if (status !== 200) {
+      return this.fail(statusFromHttp(status), `upstream ${this.upstream} responded with HTTP ${status}`);
+    }
+    const contentType = headers["content-type"] ?? "";
+    if (!contentType.startsWith("application/grpc")) {
+      return this.fail(Status.UNKNOWN, `upstream ${this.upstream} responded with content-type ${JSON.stringify(contentType)}, not application/grpc`);
+    }
+    this.call.stream.sendHeaders(responseMetadata(raw));
+  }
+
+  // Upstream -> client: re-frame into whole messages; pause the upstream while the wire is full.
+  private onData(chunk: Buffer): void {
+    if (this.finished) return;
+    const stream = this.call.stream;
+    try {
+      this.reader.push(chunk, (message) => {
+        if (!stream.write(message)) this.downloadBlocked = true;
+      });
+    } catch (error) {
+      if (error instanceof MessageError) return this.fail(error.status, `upstream ${this.upstream}: ${error.message}`);
+      throw error;
+    }
+    if (this.downloadBlocked) this.h2?.pause();
+  }
+
+  private onEnd(): void {
+    if (this.finished) return;
+    if (this.reader.partial > 0) return this.fail(Status.INTERNAL, `upstream ${this.upstream} ended the stream inside a message`);
+    if (this.trailers) return this.finish(this.trailers);
+    // No trailers: a reset also ends the readable side; 'close' tells which it was.
+  }
+
+  private onClose(): void {
+    if (this.finished) return;
+    const h2 = this.h2!;
+    const error = this.error;
+    if (error && error.code !== "ERR_HTTP2_STREAM_ERROR") {
+      // The session failed (refused, reset, timed out, GOAWAY with an error): not this stream's doing.
+      const cause = (this.session && this.route.connection.sessionError(this.session)) ?? error;
+      return this.fail(Status.UNAVAILABLE, `upstream ${this.upstream} unavailable: ${describe(cause)}`);
+    }
+    const code = h2.rstCode ?? NGHTTP2_NO_ERROR;
+    if (code !== NGHTTP2_NO_ERROR) {
+      return this.fail(statusFromErrorCode(code), `upstream ${this.upstream} reset the stream (${ErrorCodeName[code] ?? code})`);
+    }
+    if (this.trailers && this.reader.partial === 0) return this.finish(this.trailers);
+    this.fail(Status.INTERNAL, `upstream ${this.upstream} closed the stream without trailers`);
+  }
+
+  private rejected(error: unknown): void {
+    const e = error as { code?: unknown; rawMessage?: unknown; message?: unknown } | null;
+    const code = typeof e?.code === "number" && e.code > 0 && e.code <= 16 ? (e.code as Status) : Status.INTERNAL;
+    const message = typeof e?.rawMessage === "string" ? e.rawMessage : typeof e?.message === "string" ? e.message : String(error);
+    this.fail(code, message);
+  }
+
+  private fail(code: Status, message: string): void {
+    this.finish(createTrailers(code, message));
+  }
+
+  private finish(trailers: Metadata): void {
+    if (this.finished) return;
+    this.call.sendTrailers(trailers);
+    const { code, message } = parseTrailers(trailers);
+    this.end(code, message);
+    // Let the upstream go too if it is still running (a failure on our side, or trailers before the client's half-close).
+    const h2 = this.h2;
+    if (h2 && !h2.closed) h2.close(code === Status.OK && this.trailers ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL);
+  }
+
+  /** The client went away or its deadline passed: the bridge answers it, we reset the upstream. */
+  private cancel(): void {
+    if (this.finished) return;
+    const reason = this.call.signal.reason as { code?: unknown; rawMessage?: unknown; message?: unknown } | undefined;
+    const elapsed = performance.now() - this.call.startedAt;
+    const code =
+      typeof reason?.code === "number" && reason.code > 0 && reason.code <= 16
+        ? (reason.code as Status)
+        : this.call.timeoutMs !== undefined && elapsed >= this.call.timeoutMs
+          ? Status.DEADLINE_EXCEEDED
+          : Status.CANCELLED;
+    const message =
+      typeof reason?.rawMessage === "string"
+        ? reason.rawMessage
+        : typeof reason?.message === "string"
+          ? reason.message
+          : code === Status.DEADLINE_EXCEEDED
+            ? "deadline exceeded"
+            : "cancelled by the client";
+    this.end(code, message);
+    const h2 = this.h2;
+    if (h2 && !h2.closed) h2.close(NGHTTP2_CANCEL);
+  }
+
+  private end(code: Status, message: string): void {
+    this.finished = true;
+    const { call } = this;
+    call.signal.removeEventListener("abort", this.onAbort);
+    call.stream.events.onReadable = undefined;
+    call.stream.events.onWritable = undefined;
+    this.route.connection.release();
+    this.onDone(this);
+    const info = { method: call.path, code, message, durationMs: performance.now() - call.startedAt, upstream: this.upstream };
+    for (const hooks of this.route.hooks) {
+      try {
+        hooks.onCallEnd?.(info);
+      } catch {
+        // A logging hook must not break the call.
+      }
+    }
+  }
+}
+
+/** Runs the onRequest hooks from `index` on; synchronous unless a hook returns a promise. */
+function runOnRequest(hooks: readonly UpstreamHooks[], index: number, path: string, upstream: string, headers: Metadata): Metadata | Promise<Metadata> {
+  for (let i = index; i < hooks.length; i++) {
+    const hook = hooks[i]!.onRequest;
+    if (!hook) continue;
+    const out = hook({ path, headers, upstream });
+    if (out instanceof Promise) return out.then((h) => runOnRequest(hooks, i + 1, path, upstream, h ?? headers));
+    if (out) headers = out;
+  }
+  return headers;
+}
+
+function writeMessage(h2: http2.ClientHttp2Stream, message: Uint8Array): boolean {
+  const length = message.length;
+  if (length <= COPY_LIMIT) {
+    const buf = Buffer.allocUnsafe(MESSAGE_PREFIX_SIZE + length);
+    writeMessagePrefix(buf, 0, length);
+    buf.set(message, MESSAGE_PREFIX_SIZE);
+    return h2.write(buf);
+  }
+  const prefix = Buffer.allocUnsafe(MESSAGE_PREFIX_SIZE);
+  writeMessagePrefix(prefix, 0, length);
+  h2.cork();
+  h2.write(prefix);
+  const ok = h2.write(Buffer.from(message.buffer, message.byteOffset, length));
+  h2.uncork();
+  return ok;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

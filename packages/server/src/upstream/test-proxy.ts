@@ -1,0 +1,75 @@
+// Test helper (not exported by the package): a TCP proxy on 127.0.0.1 that counts the bytes
+// it relays and can stop relaying one direction, to observe and stall the gateway's upstream leg.
+import net from "node:net";
+
+export interface CountingProxy {
+  port: number;
+  /** "http://127.0.0.1:PORT". */
+  url: string;
+  /** Bytes relayed from the upstream server to the gateway. */
+  readonly downBytes: number;
+  /** Bytes relayed from the gateway to the upstream server. */
+  readonly upBytes: number;
+  /** Stop (true) or resume (false) reading what the gateway sends; TCP backpressure does the rest. */
+  stallUpstream(stalled: boolean): void;
+  close(): Promise<void>;
+}
+
+export async function startCountingProxy(targetPort: number): Promise<CountingProxy> {
+  let downBytes = 0;
+  let upBytes = 0;
+  let stalled = false;
+  const fromGateway = new Set<net.Socket>();
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(targetPort, "127.0.0.1");
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+      s.on("error", () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    fromGateway.add(client);
+    client.on("close", () => fromGateway.delete(client));
+    if (stalled) client.pause();
+    client.on("data", (chunk: Buffer) => {
+      upBytes += chunk.length;
+      if (!upstream.write(chunk)) client.pause();
+    });
+    upstream.on("drain", () => {
+      if (!stalled) client.resume();
+    });
+    upstream.on("data", (chunk: Buffer) => {
+      downBytes += chunk.length;
+      if (!client.write(chunk)) upstream.pause();
+    });
+    client.on("drain", () => upstream.resume());
+    client.on("end", () => upstream.end());
+    upstream.on("end", () => client.end());
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    get downBytes() {
+      return downBytes;
+    },
+    get upBytes() {
+      return upBytes;
+    },
+    stallUpstream(value) {
+      stalled = value;
+      for (const s of fromGateway) {
+        if (value) s.pause();
+        else s.resume();
+      }
+    },
+    close() {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
