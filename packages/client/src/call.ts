@@ -71,15 +71,16 @@ export abstract class Call implements PendingCall, StreamEvents {
   start(connection: Connection): void {
     if (this.finished) return;
     const session = connection.session!;
-    let metadata: Metadata;
     try {
-      metadata = headersToMetadata(this.requestHeader, RESERVED_NAMES);
+      const metadata = headersToMetadata(this.requestHeader, RESERVED_NAMES);
       if (this.deadlineAt > 0) metadata.push([GRPC_TIMEOUT, formatTimeout(Math.max(1, Math.ceil(this.deadlineAt - performance.now())))]);
-      metadataSize(metadata); // throws for what the wire cannot carry, before a stream id is spent
+      // Throws before a stream id is spent: TypeError for what the wire cannot carry, RangeError
+      // for headers over the server's max frame size.
+      this.stream = session.openStream(`/${this.method.parent.typeName}/${this.method.name}`, metadata, this);
     } catch (error) {
-      return this.fail(new ConnectError(`invalid request header: ${error instanceof Error ? error.message : String(error)}`, Code.Internal));
+      const message = `invalid request header: ${error instanceof Error ? error.message : String(error)}`;
+      return this.fail(new ConnectError(message, error instanceof RangeError ? Code.ResourceExhausted : Code.Internal));
     }
-    this.stream = session.openStream(`/${this.method.parent.typeName}/${this.method.name}`, metadata, this);
     this.opened(this.stream, session.peer!.maxMessageSize);
   }
 

@@ -79,6 +79,6 @@ export const DEFAULT_RECONNECT: Readonly<ReconnectOptions> = Object.freeze({
   jitter: 0.2,
 });
 
-export const DEFAULT_KEEPALIVE: Readonly<KeepaliveSettings> = Object.freeze({ intervalMs: 30_000, timeoutMs: 10_000 });
+export { DEFAULT_KEEPALIVE } from "@grpc-ws/wire";
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;

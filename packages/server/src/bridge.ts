@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
-import { SUBPROTOCOL, resolveSettings, type Session } from "@grpc-ws/wire";
+import { DEFAULT_KEEPALIVE, SUBPROTOCOL, resolveSettings, type Session } from "@grpc-ws/wire";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { CallForwarder } from "./call.js";
 import { Connection, type ConnectionContext } from "./connection.js";
@@ -37,7 +37,6 @@ export interface WebSocketBridge {
   readonly connections: number;
 }
 
-const DEFAULT_KEEPALIVE = { intervalMs: 30_000, timeoutMs: 10_000 };
 const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
 /** How long a closing socket may take for the WebSocket close handshake before it is cut. */
 const CLOSE_HANDSHAKE_MS = 1_000;
@@ -67,7 +66,7 @@ class Bridge implements WebSocketBridge, ConnectionContext {
     this.forwarder = options.upstream !== undefined ? createUpstream(options.upstream) : undefined;
     this.sessionOptions = {
       settings,
-      keepalive: options.keepalive === false ? undefined : (options.keepalive ?? DEFAULT_KEEPALIVE),
+      keepalive: options.keepalive === false ? undefined : { ...DEFAULT_KEEPALIVE, ...options.keepalive },
       writeHighWaterMark: options.writeHighWaterMark,
       // ws keeps a reference to each message until written, so written bytes are never reused.
       writer: { sinkCopies: false },

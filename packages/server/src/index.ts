@@ -1,5 +1,14 @@
 export { createWebSocketBridge, type WebSocketBridge, type AttachOptions, type ListenOptions } from "./bridge.js";
 export type { WebSocketBridgeOptions, CallEndInfo } from "./options.js";
 export type { IncomingCall, CallForwarder } from "./call.js";
-export type { UpstreamConfig } from "./upstream/index.js";
+export type {
+  UpstreamConfig,
+  UpstreamTarget,
+  UpstreamRouter,
+  UpstreamHooks,
+  UpstreamRequestContext,
+  UpstreamCallInfo,
+  UpstreamTlsOptions,
+  UpstreamKeepalive,
+} from "./upstream/index.js";
 export { UNKNOWN_ERROR_MESSAGE } from "./error-trailers.js";

@@ -36,7 +36,9 @@ export interface WebSocketBridgeOptions {
   writeHighWaterMark?: number;
   /** Bytes handed to a socket and not yet written before the connection stops framing more. Default 1 MiB. */
   socketHighWaterMark?: number;
+  /** Options for decoding request messages of in-process methods with `fromBinary`. */
   readBinaryOptions?: Partial<BinaryReadOptions>;
+  /** Options for encoding response messages of in-process methods with `toBinary`. */
   writeBinaryOptions?: Partial<BinaryWriteOptions>;
   /** Largest WebSocket message accepted. Default: enough for a full connection window of DATA plus headers for every stream. */
   maxPayload?: number;

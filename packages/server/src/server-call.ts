@@ -55,14 +55,14 @@ export class ServerCall implements IncomingCall {
     return this.timeoutMs === undefined ? undefined : this.startedAt + this.timeoutMs - performance.now();
   }
 
-  sendTrailers(trailers: Metadata, error?: unknown): void {
+  sendTrailers(trailers: Metadata, error?: unknown, discardQueued = false): void {
     if (this.done) return;
     try {
-      this.stream.sendTrailers(trailers);
+      this.stream.sendTrailers(trailers, discardQueued);
     } catch (e) {
       // Metadata that cannot be encoded (a bad name or value from user code).
       trailers = createTrailers(Status.INTERNAL, `invalid trailer metadata: ${e instanceof Error ? e.message : String(e)}`);
-      this.stream.sendTrailers(trailers);
+      this.stream.sendTrailers(trailers, discardQueued);
     }
     const raw = getMetadata(trailers, GRPC_STATUS);
     const message = getMetadata(trailers, GRPC_MESSAGE);
@@ -70,8 +70,8 @@ export class ServerCall implements IncomingCall {
   }
 
   /** Ends the call with a status and no metadata. */
-  fail(code: Status, message: string, error?: unknown): void {
-    this.sendTrailers(createTrailers(code, message), error);
+  fail(code: Status, message: string, error?: unknown, discardQueued = false): void {
+    this.sendTrailers(createTrailers(code, message), error, discardQueued);
   }
 
   reset(code: number): void {
@@ -84,7 +84,7 @@ export class ServerCall implements IncomingCall {
   /** Ends the call for the client with `code` and aborts the handler's signal (bridge shutdown). */
   cancel(code: Status, message: string): void {
     if (this.done) return;
-    this.fail(code, message);
+    this.fail(code, message, undefined, true);
     this.abort(new ConnectError(message, code as number as Code));
   }
 
@@ -96,7 +96,7 @@ export class ServerCall implements IncomingCall {
     this.timer = undefined;
     if (this.done) return;
     const message = `deadline of ${formatMs(this.timeoutMs!)} exceeded`;
-    this.fail(Status.DEADLINE_EXCEEDED, message);
+    this.fail(Status.DEADLINE_EXCEEDED, message, undefined, true);
     this.abort(new ConnectError(message, Code.DeadlineExceeded));
   }
 

@@ -181,3 +181,52 @@ describe("Session flow control", () => {
     checkWindows(wire, "client", 2000, 2000);
   });
 });
+
+describe("trailers that discard queued messages", () => {
+  // A deadline on a stalled stream: the status must not wait behind data the client will never read.
+  async function stalledStream(messageSize: number) {
+    let serverStream: Stream | undefined;
+    const { client, server, wire } = await connect(
+      { settings: { initialStreamWindow: 4096 } },
+      {
+        onStream(stream) {
+          serverStream = stream;
+          stream.sendHeaders([]);
+          for (let i = 0; i < 8; i++) stream.write(new Uint8Array(messageSize));
+        },
+      },
+    );
+    opened.push(client, server);
+    const ended = new Promise<{ trailers?: string; reset?: number }>((resolve) => {
+      client.openStream("/slow/reader", [], {
+        onTrailers: (t) => resolve({ trailers: String(t.find(([n]) => n === "grpc-status")?.[1]) }),
+        onReset: (code) => resolve({ reset: code }),
+      });
+    });
+    await until(() => serverStream !== undefined && serverStream.pendingBytes > 0, "queued server data");
+    return { stream: serverStream!, ended, wire };
+  }
+
+  test("whole messages still queued are dropped and the trailers go out at once", async () => {
+    // Messages of exactly one window: the first fills it, the rest wait whole.
+    const { stream, ended } = await stalledStream(4096 - 5);
+    expect(stream.pendingBytes).toBeGreaterThan(0);
+    stream.sendTrailers(createTrailers(Status.DEADLINE_EXCEEDED, "deadline"), true);
+    expect(stream.pendingBytes).toBe(0);
+    expect(await ended).toEqual({ trailers: String(Status.DEADLINE_EXCEEDED) });
+  });
+
+  test("a half-sent message turns the trailers into RST_STREAM(CANCEL)", async () => {
+    const { stream, ended } = await stalledStream(3000);
+    stream.sendTrailers(createTrailers(Status.DEADLINE_EXCEEDED, "deadline"), true);
+    expect(stream.closed).toBe(true);
+    expect(await ended).toEqual({ reset: 0x8 });
+  });
+
+  test("without discardQueued the trailers wait for the queued data", async () => {
+    const { stream } = await stalledStream(4096 - 5);
+    stream.sendTrailers(createTrailers(Status.OK), false);
+    expect(stream.closed).toBe(false);
+    expect(stream.pendingBytes).toBeGreaterThan(0);
+  });
+});

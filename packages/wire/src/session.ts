@@ -23,6 +23,9 @@ export interface KeepaliveOptions {
   timeoutMs: number;
 }
 
+/** Keepalive both sides use unless told otherwise: a PING after 30 s of silence, 10 s for its ack. */
+export const DEFAULT_KEEPALIVE: Readonly<KeepaliveOptions> = Object.freeze({ intervalMs: 30_000, timeoutMs: 10_000 });
+
 export interface SessionOptions {
   role: "client" | "server";
   /** This side's settings, sent to the peer first thing. */
@@ -221,10 +224,16 @@ export class Session {
   }
 
   /** @internal */
-  sendTrailers(stream: Stream, trailers: Metadata): void {
+  sendTrailers(stream: Stream, trailers: Metadata, discardQueued = false): void {
     if (stream.closed || stream.trailersQueued) return;
     // Checked now: trailers written later from pump() must not throw there.
     this.checkMetadataFits(trailers, "trailers");
+    if (discardQueued && stream.pendingBytes > 0) {
+      // Half a message already went out: trailers now would corrupt it, so the stream is reset.
+      if (stream.head !== -MESSAGE_PREFIX_SIZE) return this.reset(stream, ErrorCode.CANCEL);
+      stream.queue.length = 0;
+      stream.pendingBytes = 0;
+    }
     stream.trailersQueued = trailers;
     if (stream.pendingBytes === 0) this.finishWithTrailers(stream);
   }

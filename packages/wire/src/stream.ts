@@ -86,9 +86,13 @@ export class Stream {
     this.session.end(this);
   }
 
-  /** Server: ends the call with TRAILERS after every queued message. */
-  sendTrailers(trailers: Metadata): void {
-    this.session.sendTrailers(this, trailers);
+  /**
+   * Server: ends the call with TRAILERS after every queued message, or at once with
+   * `discardQueued` (a deadline or shutdown: queued messages no longer matter; if one is half
+   * sent, the stream is reset with CANCEL instead).
+   */
+  sendTrailers(trailers: Metadata, discardQueued = false): void {
+    this.session.sendTrailers(this, trailers, discardQueued);
   }
 
   /** Abandons the stream and tells the peer with RST_STREAM. */
