@@ -59,7 +59,7 @@ export class Connection implements CallOwner, CallEnvironment {
     ws.binaryType = "nodebuffer";
     this.session = new Session(
       {
-        send: (message) => this.send(message),
+        send: (message, release) => this.send(message, release),
         close: (code, reason) => {
           try {
             ws.close(code, reason);
@@ -123,17 +123,20 @@ export class Connection implements CallOwner, CallEnvironment {
   }
 
   // Returning false pauses the session until the socket has written what it holds.
-  private send(message: Uint8Array): boolean {
+  // `release` returns the bytes to the session's writer once ws has written them out.
+  private send(message: Uint8Array, release: () => void): boolean {
     const ws = this.ws;
-    if (ws.readyState !== WebSocket.OPEN) return true;
-    const full = ws.bufferedAmount + message.length > this.context.socketHighWaterMark;
-    if (full) {
-      this.socketBlocked = true;
-      ws.send(message, BINARY, this.onFlushed);
-      return false;
+    if (ws.readyState !== WebSocket.OPEN) {
+      release();
+      return true;
     }
-    ws.send(message, BINARY);
-    return true;
+    const full = ws.bufferedAmount + message.length > this.context.socketHighWaterMark;
+    if (full) this.socketBlocked = true;
+    ws.send(message, BINARY, (error) => {
+      release();
+      if (full) this.onFlushed(error);
+    });
+    return !full;
   }
 
   private onStream(stream: Stream, path: string, headers: Metadata): void {
@@ -146,8 +149,8 @@ export class Connection implements CallOwner, CallEnvironment {
     try {
       this.dispatch(call, rawTimeout);
     } catch (error) {
-      call.fail(Status.INTERNAL, "the server failed to start the call", error);
-      call.abort(new ConnectError("the server failed to start the call", Code.Internal));
+      const message = "the server failed to start the call";
+      call.fail(Status.INTERNAL, message, { error, abort: new ConnectError(message, Code.Internal) });
     }
   }
 

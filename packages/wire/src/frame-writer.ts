@@ -10,11 +10,22 @@ export interface FrameWriterOptions {
   slabSize?: number;
   /**
    * True when the sink copies the bytes before returning (a browser WebSocket, `ws` in client
-   * mode). The writer then reuses one slab forever. Leave false when the sink keeps a reference
-   * (`ws` in server mode writes the buffer later), so written bytes are never overwritten.
+   * mode): the writer reuses its slab at once. Leave false when the sink keeps a reference
+   * (`ws` in server mode writes the buffer later): the writer then reuses a slab's memory only
+   * after the sink has called `release` for every message cut from it, and never overwrites
+   * bytes the sink may still read.
    */
   sinkCopies?: boolean;
 }
+
+/**
+ * Takes one WebSocket message. A sink that keeps a reference to `message` calls `release()` once
+ * it no longer needs the bytes (e.g. `ws`'s send callback); one that never calls it only costs
+ * fresh memory for later messages.
+ */
+export type FrameSink = (message: Uint8Array, release: () => void) => void;
+
+const NOOP = () => {};
 
 const defaultSchedule: (fn: () => void) => void =
   typeof setImmediate === "function" ? (fn) => void setImmediate(fn) : (fn) => void Promise.resolve().then(fn);
@@ -33,9 +44,16 @@ export class FrameWriter {
   private readonly slabSize: number;
   private readonly sinkCopies: boolean;
   private readonly flushBound = () => this.flush();
+  // Messages cut from `buf` that the sink has not released yet.
+  private refs = 0;
+  // Earlier slabs still referenced by the sink, with their unreleased message counts. Weak: a
+  // sink that never releases must not make the writer hold every slab it ever used.
+  private readonly retired = new WeakMap<Uint8Array, number>();
+  // One fully released earlier slab, reused by the next grow() that fits in it.
+  private spare: Uint8Array | undefined;
 
   constructor(
-    private readonly sink: (message: Uint8Array) => void,
+    private readonly sink: FrameSink,
     options: FrameWriterOptions = {},
   ) {
     this.schedule = options.schedule ?? defaultSchedule;
@@ -55,7 +73,10 @@ export class FrameWriter {
    */
   begin(type: FrameType, flags: number, streamId: number, length: number): number {
     const total = FRAME_HEADER_SIZE + length;
-    if (this.end + total > this.buf.length) this.grow(total);
+    if (this.end + total > this.buf.length) {
+      if (this.refs === 0 && this.start === this.end && total <= this.buf.length) this.start = this.end = 0;
+      else this.grow(total);
+    }
     const b = this.buf;
     const p = this.end;
     b[p] = length >>> 16;
@@ -116,10 +137,33 @@ export class FrameWriter {
     const message = this.buf.subarray(this.start, this.end);
     if (this.sinkCopies) {
       this.start = this.end = 0;
-    } else {
-      this.start = this.end;
+      this.sink(message, NOOP);
+      return;
     }
-    this.sink(message);
+    this.start = this.end;
+    this.refs++;
+    const slab = this.buf;
+    let released = false;
+    this.sink(message, () => {
+      if (released) return;
+      released = true;
+      this.release(slab);
+    });
+  }
+
+  private release(slab: Uint8Array): void {
+    if (slab === this.buf) {
+      // Everything cut from the current slab is written: start over at its beginning, while hot in cache.
+      if (--this.refs === 0 && this.start === this.end) this.start = this.end = 0;
+      return;
+    }
+    const refs = this.retired.get(slab)! - 1;
+    if (refs > 0) {
+      this.retired.set(slab, refs);
+      return;
+    }
+    this.retired.delete(slab);
+    if (!this.spare || slab.length > this.spare.length) this.spare = slab;
   }
 
   // Moves the unflushed bytes to a fresh slab: the old one may still be referenced by the sink.
@@ -128,8 +172,17 @@ export class FrameWriter {
   private grow(need: number): void {
     const pending = this.end - this.start;
     const size = Math.max(this.slabSize, 2 * pending + need);
-    const next = new Uint8Array(size);
+    let next: Uint8Array;
+    if (this.spare && this.spare.length >= pending + need) {
+      next = this.spare;
+      this.spare = undefined;
+    } else {
+      next = new Uint8Array(size);
+    }
     next.set(this.buf.subarray(this.start, this.end));
+    if (this.refs > 0) this.retired.set(this.buf, this.refs);
+    else if (!this.spare || this.buf.length > this.spare.length) this.spare = this.buf;
+    this.refs = 0;
     this.buf = next;
     this.start = 0;
     this.end = pending;

@@ -1,7 +1,7 @@
 export { SUBPROTOCOL, FRAME_HEADER_SIZE, MAX_FRAME_SIZE_LIMIT, MAX_STREAM_ID, MAX_WINDOW_SIZE, FrameType, FrameTypeName, Flags, ErrorCode, ErrorCodeName, CloseCode } from "./constants.js";
 export { ProtocolError } from "./errors.js";
 export { FrameReader } from "./frame-reader.js";
-export { FrameWriter, type FrameWriterOptions } from "./frame-writer.js";
+export { FrameWriter, type FrameWriterOptions, type FrameSink } from "./frame-writer.js";
 export { PATH, isBinaryName, invalidName, metadataSize, writeMetadata, writeMetadataFrame, readMetadata, getMetadata, type Metadata, type MetadataValue } from "./metadata.js";
 export { DEFAULT_SETTINGS, MIN_FRAME_SIZE, SettingId, resolveSettings, writeSettings, readSettings, type Settings } from "./settings.js";
 export { MESSAGE_PREFIX_SIZE, MessageFlags, MessageError, MessageReader, writeMessagePrefix } from "./message.js";

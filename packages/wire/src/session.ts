@@ -11,8 +11,12 @@ import { createTrailers } from "./trailers.js";
 
 /** The WebSocket as a session sees it. */
 export interface SessionSocket {
-  /** Sends one binary message. Return false when the socket is saturated; then call `session.drained()` later. */
-  send(message: Uint8Array): boolean | void;
+  /**
+   * Sends one binary message. Return false when the socket is saturated; then call
+   * `session.drained()` later. Call `release()` once the socket no longer reads `message` (it is
+   * written out); the session then reuses that memory. A socket that copies may ignore it.
+   */
+  send(message: Uint8Array, release: () => void): boolean | void;
   close(code: number, reason: string): void;
 }
 
@@ -97,7 +101,7 @@ export class Session {
     this.local = resolveSettings(options.settings);
     this.writeHighWaterMark = options.writeHighWaterMark ?? 64 * 1024;
     this.reader = new FrameReader(this.local.maxFrameSize);
-    this.writer = new FrameWriter((message) => this.sinkMessage(message), options.writer);
+    this.writer = new FrameWriter((message, release) => this.sinkMessage(message, release), options.writer);
     writeSettings(this.writer, this.local);
     this.lastReceive = Date.now();
     const keepalive = options.keepalive;
@@ -335,9 +339,9 @@ export class Session {
     this.connSendWindow -= length;
   }
 
-  private sinkMessage(message: Uint8Array): void {
+  private sinkMessage(message: Uint8Array, release: () => void): void {
     if (this.closed) return;
-    if (this.socket.send(message) === false) this.socketBlocked = true;
+    if (this.socket.send(message, release) === false) this.socketBlocked = true;
     else if (this.readyStreams.length > 0) this.pump();
   }
 
