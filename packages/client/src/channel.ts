@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { SessionClosedError } from "@grpc-ws/wire";
+import { unref, type SessionClosedError } from "@grpc-ws/wire";
 import { backoffDelay } from "./backoff.js";
 import { Connection, type ConnectionConfig, type ConnectionListener } from "./connection.js";
 import type { ConnectionState, ReconnectOptions } from "./options.js";
@@ -181,6 +181,3 @@ function closedError(): ConnectError {
   return new ConnectError(TRANSPORT_CLOSED, Code.Unavailable);
 }
 
-function unref(timer: unknown): void {
-  (timer as { unref?: () => void }).unref?.();
-}

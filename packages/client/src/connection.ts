@@ -1,4 +1,4 @@
-import { CloseCode, SUBPROTOCOL, Session, SessionClosedError, type KeepaliveOptions, type Settings } from "@grpc-ws/wire";
+import { CloseCode, SUBPROTOCOL, Session, SessionClosedError, type KeepaliveOptions, type Settings, unref } from "@grpc-ws/wire";
 import type { FlushScheduler } from "./schedule.js";
 import { messageBytes, openSocket, type Socket, type WebSocketConstructor } from "./websocket.js";
 
@@ -60,7 +60,7 @@ export class Connection {
     socket.onmessage = (event) => {
       const bytes = messageBytes(event.data);
       if (bytes) this.session?.receive(bytes);
-      else this.fail("server sent a text message", CloseCode.PROTOCOL_ERROR);
+      else this.session?.receiveText();
     };
     // Kept for the socket's lifetime: `ws` throws on an 'error' event nobody listens to.
     socket.onerror = (event) => {
@@ -192,7 +192,3 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-// Node timers would otherwise keep a process alive for a connection nobody uses.
-function unref(timer: unknown): void {
-  (timer as { unref?: () => void }).unref?.();
-}

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { CloseCode, ErrorCode } from "./constants.js";
 import { hex, scripted, tick } from "./session-harness.js";
+import { RESET_BURST } from "./session.js";
 import type { SessionClosedError } from "./session.js";
 import type { Stream } from "./stream.js";
 
@@ -166,5 +167,34 @@ describe("Session: client-side stream errors", () => {
   test("END_STREAM inside a message: the client cancels", async () => {
     const { rst } = await clientStream(["000000 01 00 ID", DATA("ID", "01", "00 00000005 01")]);
     expect(rst).toEqual([ErrorCode.CANCEL]);
+  });
+});
+
+describe("Session: rapid reset", () => {
+  const pair = (id: number) => {
+    const sid = id.toString(16).padStart(8, "0");
+    return `${HEADERS(sid)} 000004 03 00 ${sid} 00000008`;
+  };
+
+  test("streams opened and reset faster than RESET_RATE_PER_S after a RESET_BURST close the connection", async () => {
+    let opened = 0;
+    const raw = open("server", () => void opened++);
+    raw.session.receive(hex(SETTINGS));
+    // One message of 1001 open+reset pairs: the 1001st reset is over the burst.
+    raw.session.receive(hex(Array.from({ length: RESET_BURST + 1 }, (_, i) => pair(2 * i + 1)).join(" ")));
+    await tick();
+    const goaway = raw.frames().find((f) => f.type === "GOAWAY");
+    expect(goaway?.code).toBe(ErrorCode.ENHANCE_YOUR_CALM);
+    expect(raw.closes[0]?.code).toBe(CloseCode.PROTOCOL_ERROR);
+    expect(opened).toBe(RESET_BURST + 1);
+  });
+
+  test("ordinary cancels within the burst keep the connection", async () => {
+    const raw = open("server", () => {});
+    raw.session.receive(hex(SETTINGS));
+    raw.session.receive(hex(Array.from({ length: 200 }, (_, i) => pair(2 * i + 1)).join(" ")));
+    await tick();
+    expect(raw.frames().some((f) => f.type === "GOAWAY")).toBe(false);
+    expect(raw.session.closed).toBe(false);
   });
 });

@@ -62,6 +62,10 @@ export class SessionClosedError extends Error {
 
 const decoder = new TextDecoder();
 
+/** RST_STREAM frames a peer may send in a burst, and per second after it, before the connection is closed. */
+export const RESET_BURST = 1000;
+export const RESET_RATE_PER_S = 100;
+
 /**
  * One grpc-ws connection: settings exchange, stream table, flow control in both directions,
  * keepalive and goaway. Client and server share it; only who opens streams differs.
@@ -92,6 +96,8 @@ export class Session {
   private pingTimer: ReturnType<typeof setTimeout> | undefined;
   private lastReceive = 0;
   private pingOutstanding = false;
+  private resetTokens = RESET_BURST;
+  private resetRefilledAt = Date.now();
 
   constructor(
     private readonly socket: SessionSocket,
@@ -479,6 +485,7 @@ export class Session {
   }
 
   private onReset(id: number, code: number): void {
+    this.chargeReset();
     const stream = this.streams.get(id);
     if (!stream) return this.checkKnown(id);
     this.closeStream(stream);
@@ -514,6 +521,18 @@ export class Session {
     if (code !== ErrorCode.NO_ERROR) {
       this.close(new SessionClosedError(`peer sent GOAWAY ${ErrorCodeName[code] ?? code}${debug ? `: ${debug}` : ""}`, code, true), CloseCode.NORMAL);
     }
+  }
+
+  // Opening and at once resetting streams costs the receiver work that MAX_CONCURRENT_STREAMS
+  // never limits ("rapid reset", CVE-2023-44487): a token bucket caps the rate of resets received.
+  private chargeReset(): void {
+    const now = Date.now();
+    this.resetTokens = Math.min(RESET_BURST, this.resetTokens + ((now - this.resetRefilledAt) * RESET_RATE_PER_S) / 1000);
+    this.resetRefilledAt = now;
+    if (this.resetTokens < 1) {
+      throw new ProtocolError(ErrorCode.ENHANCE_YOUR_CALM, `more than ${RESET_BURST} RST_STREAM frames at over ${RESET_RATE_PER_S} per second`);
+    }
+    this.resetTokens -= 1;
   }
 
   // A frame for a stream we do not have: fine if it was closed recently, an error if never opened.
@@ -587,7 +606,8 @@ export class Session {
 }
 
 // Node timers would otherwise keep a process alive for an idle connection.
-function unref(timer: unknown): void {
+/** Lets a Node timer not keep the process alive (a no-op in browsers). */
+export function unref(timer: unknown): void {
   (timer as { unref?: () => void }).unref?.();
 }
 
