@@ -31,13 +31,18 @@ export interface WebSocketBridge {
   /**
    * Graceful shutdown: GOAWAY on every connection, in-flight calls may finish for
    * `drainTimeoutMs`, then the rest are cancelled (UNAVAILABLE) and every socket closes.
+   * Calling it again returns the same promise.
    */
-  close(options?: { drainTimeoutMs?: number }): Promise<void>;
+  close(options?: {
+    /** Overrides the `drainTimeoutMs` option for this shutdown. */
+    drainTimeoutMs?: number;
+  }): Promise<void>;
   /** Open WebSocket connections. */
   readonly connections: number;
 }
 
 const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
+const DEFAULT_SETTINGS_TIMEOUT_MS = 10_000;
 /** How long a closing socket may take for the WebSocket close handshake before it is cut. */
 const CLOSE_HANDSHAKE_MS = 1_000;
 
@@ -51,6 +56,7 @@ class Bridge implements WebSocketBridge, ConnectionContext {
   readonly forwarder: CallForwarder | undefined;
   readonly sessionOptions: ConnectionContext["sessionOptions"];
   readonly socketHighWaterMark: number;
+  readonly settingsTimeoutMs: number;
   readonly contextValues: WebSocketBridgeOptions["contextValues"];
   readonly onCallEnd: ((info: CallEndInfo) => void) | undefined;
   private readonly open = new Set<Connection>();
@@ -72,6 +78,7 @@ class Bridge implements WebSocketBridge, ConnectionContext {
       writer: { sinkCopies: false },
     };
     this.socketHighWaterMark = options.socketHighWaterMark ?? 1024 * 1024;
+    this.settingsTimeoutMs = options.settingsTimeoutMs ?? DEFAULT_SETTINGS_TIMEOUT_MS;
     this.contextValues = options.contextValues;
     this.onCallEnd = options.onCallEnd;
     // A client coalesces a tick's frames into one message: a full connection window of DATA plus

@@ -30,6 +30,8 @@ export interface IncomingCall {
 export interface CallForwarder {
   /** True when this forwarder takes calls to `path`. */
   handles(path: string): boolean;
+  /** Takes over `call`: it must end it exactly once, with `sendTrailers` or `reset`. */
   forward(call: IncomingCall): void;
+  /** Bridge shutdown: ends the calls still open and releases upstream connections. */
   close(): Promise<void>;
 }

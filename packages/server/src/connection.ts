@@ -27,6 +27,8 @@ export interface ConnectionContext {
   readonly forwarder: CallForwarder | undefined;
   readonly sessionOptions: Omit<SessionOptions, "role" | "onStream" | "onClose">;
   readonly socketHighWaterMark: number;
+  /** Close a connection whose SETTINGS frame has not arrived this long after the upgrade; 0: never. */
+  readonly settingsTimeoutMs: number;
   readonly contextValues: ((request: IncomingMessage) => ContextValues) | undefined;
   readonly onCallEnd: ((info: CallEndInfo) => void) | undefined;
   /** The connection's socket has closed. */
@@ -43,10 +45,13 @@ export class Connection implements CallOwner, CallEnvironment {
   readonly closed: Promise<void>;
   private socketBlocked = false;
   private socketError: Error | undefined;
+  private settingsTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly onFlushed = (error?: Error | null): void => {
-    if (!this.socketBlocked || error) return;
+    // Still above the mark: every message sent since carries this callback, so a later one retries.
+    if (!this.socketBlocked || error || this.ws.bufferedAmount > this.context.socketHighWaterMark) return;
     this.socketBlocked = false;
     this.session.drained();
+    if (!this.socketBlocked && this.ws.isPaused) this.ws.resume();
   };
 
   constructor(
@@ -72,18 +77,27 @@ export class Connection implements CallOwner, CallEnvironment {
         ...context.sessionOptions,
         role: "server",
         onStream: (stream, path, headers) => this.onStream(stream, path, headers),
+        onSettings: () => clearTimeout(this.settingsTimer),
       },
     );
+    if (context.settingsTimeoutMs > 0) {
+      this.settingsTimer = setTimeout(() => this.settingsTimedOut(), context.settingsTimeoutMs);
+      this.settingsTimer.unref();
+    }
     ws.on("message", (data: RawData, isBinary: boolean) => {
       if (!isBinary) return this.session.receiveText();
       const buf = toBuffer(data);
       this.session.receive(new Uint8Array(buf.buffer, buf.byteOffset, buf.length));
+      // A peer that does not read its socket (yet asks for PING acks, refused streams, errors)
+      // must not make the socket's buffer grow without bound: read no more until it drains.
+      if (this.socketBlocked && !ws.isPaused) ws.pause();
     });
     ws.on("error", (error: Error) => {
       this.socketError = error;
     });
     this.closed = new Promise((resolve) => {
       ws.on("close", () => {
+        clearTimeout(this.settingsTimer);
         const why = this.socketError ? `the WebSocket failed: ${this.socketError.message}` : "the WebSocket closed";
         this.session.close(new SessionClosedError(why, ErrorCode.CANCEL, true), 0);
         context.connectionClosed(this);
@@ -111,6 +125,14 @@ export class Connection implements CallOwner, CallEnvironment {
     this.session.close(new SessionClosedError(message), CloseCode.GOING_AWAY);
   }
 
+  // An upgraded socket that never speaks would hold its slot forever when keepalive is off.
+  private settingsTimedOut(): void {
+    if (this.session.peer || this.session.closed) return;
+    const message = `no SETTINGS frame within ${this.context.settingsTimeoutMs} ms of the upgrade`;
+    this.session.goAway(ErrorCode.SETTINGS_TIMEOUT, message);
+    this.session.close(new SessionClosedError(message, ErrorCode.SETTINGS_TIMEOUT), CloseCode.PROTOCOL_ERROR);
+  }
+
   callEnded(call: ServerCall, code: Status, message: string, error: unknown): void {
     this.calls.delete(call);
     const hook = this.context.onCallEnd;
@@ -132,9 +154,11 @@ export class Connection implements CallOwner, CallEnvironment {
     }
     const full = ws.bufferedAmount + message.length > this.context.socketHighWaterMark;
     if (full) this.socketBlocked = true;
+    // While blocked, every message checks on completion whether the socket is back under the mark.
+    const blocked = this.socketBlocked;
     ws.send(message, BINARY, (error) => {
       release();
-      if (full) this.onFlushed(error);
+      if (blocked) this.onFlushed(error);
     });
     return !full;
   }

@@ -106,8 +106,7 @@ export class InProcessCall {
       return fromBinary(this.route.method.input, bytes, this.route.readOptions);
     } catch (e) {
       const error = new ConnectError(`failed to parse the request message: ${e instanceof Error ? e.message : String(e)}`, Code.Internal);
-      this.call.fail(Status.INTERNAL, error.rawMessage);
-      this.call.abort(error);
+      this.call.fail(Status.INTERNAL, error.rawMessage, { abort: error });
       this.ctx.abort(error);
       throw error;
     }
@@ -231,7 +230,7 @@ export class InProcessCall {
         // Invalid header metadata: the status still goes out.
       }
     }
-    this.call.sendTrailers(trailers, e);
+    this.call.sendTrailers(trailers, { error: e });
     this.cleanup(error);
   }
 

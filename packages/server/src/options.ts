@@ -10,7 +10,9 @@ export interface CallEndInfo {
   method: string;
   /** The status the client was sent (or, for a cancel or lost connection, CANCELLED / UNAVAILABLE). */
   code: Status;
+  /** The status message, decoded (percent-encoding undone). */
   message: string;
+  /** Milliseconds from the arrival of the request HEADERS to the end of the call. */
   durationMs: number;
   /** True when the call went to the upstream gRPC server. */
   forwarded: boolean;
@@ -30,11 +32,20 @@ export interface WebSocketBridgeOptions {
   settings?: Partial<Settings>;
   /** PING a connection idle for `intervalMs`; drop it when no ack comes within `timeoutMs`. Default 30 s / 10 s; false disables. */
   keepalive?: KeepaliveOptions | false;
+  /**
+   * How long a new connection may take to send its SETTINGS frame (the first thing a client
+   * sends) before it is closed with GOAWAY SETTINGS_TIMEOUT and close code 1002. Default 10000 ms;
+   * 0 disables.
+   */
+  settingsTimeoutMs?: number;
   /** How long `close()` lets in-flight calls finish before cancelling them. Default 5000 ms. */
   drainTimeoutMs?: number;
   /** Queued outbound bytes per stream before a handler is paused. Default 64 KiB. */
   writeHighWaterMark?: number;
-  /** Bytes handed to a socket and not yet written before the connection stops framing more. Default 1 MiB. */
+  /**
+   * Bytes handed to a socket and not yet written before the connection stops framing DATA and
+   * stops reading from the socket, until it has written what it holds. Default 1 MiB.
+   */
   socketHighWaterMark?: number;
   /** Options for decoding request messages of in-process methods with `fromBinary`. */
   readBinaryOptions?: Partial<BinaryReadOptions>;

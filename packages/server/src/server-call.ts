@@ -17,6 +17,16 @@ import {
 } from "@grpc-ws/wire";
 import type { IncomingCall } from "./call.js";
 
+/** How a call ends besides its status. */
+export interface CallEnding {
+  /** What the handler threw, for `onCallEnd`. */
+  error?: unknown;
+  /** Send the trailers now, dropping queued messages (deadline, shutdown). */
+  discardQueued?: boolean;
+  /** Abort the call's signal with this reason: the call did not complete normally. */
+  abort?: ConnectError;
+}
+
 /** What a call reports to its connection when it is over. */
 export interface CallOwner {
   callEnded(call: ServerCall, code: Status, message: string, error: unknown): void;
@@ -55,49 +65,41 @@ export class ServerCall implements IncomingCall {
     return this.timeoutMs === undefined ? undefined : this.startedAt + this.timeoutMs - performance.now();
   }
 
-  sendTrailers(trailers: Metadata, error?: unknown, discardQueued = false): void {
+  sendTrailers(trailers: Metadata, ending: CallEnding = {}): void {
     if (this.done) return;
     try {
-      this.stream.sendTrailers(trailers, discardQueued);
+      this.stream.sendTrailers(trailers, ending.discardQueued);
     } catch (e) {
       // Metadata that cannot be encoded (a bad name or value from user code).
       trailers = createTrailers(Status.INTERNAL, `invalid trailer metadata: ${e instanceof Error ? e.message : String(e)}`);
-      this.stream.sendTrailers(trailers, discardQueued);
+      this.stream.sendTrailers(trailers, ending.discardQueued);
     }
     const raw = getMetadata(trailers, GRPC_STATUS);
     const message = getMetadata(trailers, GRPC_MESSAGE);
-    this.end(parseStatus(typeof raw === "string" ? raw : undefined), typeof message === "string" ? decodeStatusMessage(message) : "", error);
+    this.end(parseStatus(typeof raw === "string" ? raw : undefined), typeof message === "string" ? decodeStatusMessage(message) : "", ending);
   }
 
   /** Ends the call with a status and no metadata. */
-  fail(code: Status, message: string, error?: unknown, discardQueued = false): void {
-    this.sendTrailers(createTrailers(code, message), error, discardQueued);
+  fail(code: Status, message: string, ending?: CallEnding): void {
+    this.sendTrailers(createTrailers(code, message), ending);
   }
 
   reset(code: number): void {
     if (this.done) return;
     this.stream.reset(code);
-    this.end(Status.CANCELLED, `call reset by the server (${ErrorCodeName[code] ?? code})`, undefined);
-    this.abort(new ConnectError("call reset by the server", Code.Canceled));
+    this.end(Status.CANCELLED, `call reset by the server (${ErrorCodeName[code] ?? code})`, { abort: new ConnectError("call reset by the server", Code.Canceled) });
   }
 
   /** Ends the call for the client with `code` and aborts the handler's signal (bridge shutdown). */
   cancel(code: Status, message: string): void {
     if (this.done) return;
-    this.fail(code, message, undefined, true);
-    this.abort(new ConnectError(message, code as number as Code));
-  }
-
-  abort(reason: ConnectError): void {
-    if (!this.controller.signal.aborted) this.controller.abort(reason);
+    this.fail(code, message, { discardQueued: true, abort: new ConnectError(message, code as number as Code) });
   }
 
   private onDeadline(): void {
     this.timer = undefined;
-    if (this.done) return;
     const message = `deadline of ${formatMs(this.timeoutMs!)} exceeded`;
-    this.fail(Status.DEADLINE_EXCEEDED, message, undefined, true);
-    this.abort(new ConnectError(message, Code.DeadlineExceeded));
+    this.fail(Status.DEADLINE_EXCEEDED, message, { discardQueued: true, abort: new ConnectError(message, Code.DeadlineExceeded) });
   }
 
   // The session closed the stream: the client reset it, the connection went away, or a message broke a limit.
@@ -119,17 +121,19 @@ export class ServerCall implements IncomingCall {
       status = statusFromErrorCode(code);
       message = error.message;
     }
-    this.end(status, message, undefined);
-    this.abort(new ConnectError(message, status as number as Code));
+    this.end(status, message, { abort: new ConnectError(message, status as number as Code) });
   }
 
-  private end(code: Status, message: string, error: unknown): void {
+  private end(code: Status, message: string, ending: CallEnding): void {
     this.done = true;
     if (this.timer !== undefined) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    this.owner.callEnded(this, code, message, error);
+    // Abort before waking the handler's waiters: a pending request `next()` must reject with the
+    // reason, not end as if the client had half-closed.
+    if (ending.abort && !this.controller.signal.aborted) this.controller.abort(ending.abort);
+    this.owner.callEnded(this, code, message, ending.error);
     this.onEnd?.();
   }
 }
