@@ -11,6 +11,7 @@ import {
   type ServerReadableStream,
   type ServerUnaryCall,
   type ServerWritableStream,
+  type ServerOptions,
   type ServiceDefinition,
   type UntypedServiceImplementation,
   type sendUnaryData,
@@ -104,9 +105,12 @@ export interface GrpcJsTestServerEvents {
 
 export interface GrpcJsTestServer {
   port: number;
-  /** "127.0.0.1:PORT" (host:port, as grpc-js clients take it). */
+  /** "127.0.0.1:PORT" (host:port, as grpc-js clients take it), or the `address` option as given. */
   address: string;
-  /** "http://127.0.0.1:PORT", for HTTP/2 gRPC clients such as connect-node's createGrpcTransport. */
+  /**
+   * "http://127.0.0.1:PORT" ("https://..." with secure credentials), for HTTP/2 gRPC clients such
+   * as connect-node's createGrpcTransport. With a `unix:` address: "http://localhost" (or https).
+   */
   baseUrl: string;
   events: GrpcJsTestServerEvents;
   /**
@@ -133,6 +137,15 @@ export interface GrpcJsTestServerOptions {
   port?: number;
   /** Default "127.0.0.1". */
   host?: string;
+  /**
+   * A grpc-js bind address used instead of host and port, e.g. "unix:///tmp/dir/s.sock"
+   * (the caller creates and removes the directory).
+   */
+  address?: string;
+  /** Default insecure (cleartext h2c). E.g. `ServerCredentials.createSsl(...)` for TLS or mutual TLS. */
+  credentials?: ServerCredentials;
+  /** grpc-js server options ("grpc.max_connection_age_ms", ...). */
+  serverOptions?: ServerOptions;
   /** Grace period for tryShutdown before forceShutdown, default 500 ms. */
   shutdownGraceMs?: number;
   /**
@@ -353,24 +366,26 @@ export async function startGrpcJsTestServer(options?: GrpcJsTestServerOptions): 
     },
   };
 
-  const server = new Server();
+  const server = new Server(options?.serverOptions);
   server.addService(
     createGrpcJsServiceDefinition(TestService, { omit: ["UnimplementedMethod"] }),
     handlers as unknown as UntypedServiceImplementation,
   );
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${options?.port ?? 0}`, ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    );
-  });
+  const credentials = options?.credentials ?? ServerCredentials.createInsecure();
   const hostForUrl = host.includes(":") ? `[${host}]` : host;
+  const bindAddress = options?.address ?? `${hostForUrl}:${options?.port ?? 0}`;
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(bindAddress, credentials, (err, p) => (err ? reject(err) : resolve(p)));
+  });
+  const scheme = credentials._isSecure() ? "https" : "http";
+  const isUnix = bindAddress.startsWith("unix:");
   const grace = options?.shutdownGraceMs ?? 500;
   let closed: Promise<void> | undefined;
 
   return {
     port,
-    address: `${hostForUrl}:${port}`,
-    baseUrl: `http://${hostForUrl}:${port}`,
+    address: options?.address ?? `${hostForUrl}:${port}`,
+    baseUrl: isUnix ? `${scheme}://localhost` : `${scheme}://${hostForUrl}:${port}`,
     events,
     waitForCancel: (method, timeoutMs) => waitFor("cancelled", method, timeoutMs),
     waitForDeadline: (method, timeoutMs) => waitFor("deadlineExceeded", method, timeoutMs),

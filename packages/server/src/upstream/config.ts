@@ -65,7 +65,10 @@ export interface UpstreamTlsOptions {
   cert?: string | Buffer | Array<string | Buffer>;
   /** Private key (PEM) of `cert`. */
   key?: string | Buffer | Array<string | Buffer>;
-  /** SNI name and the name the certificate is checked against; default: the target's host name. */
+  /**
+   * SNI name and the name the certificate is checked against; default: the target's host name
+   * (for an IP address no SNI is sent and the certificate must name the IP).
+   */
   servername?: string;
   /** Reject a certificate that does not verify. Default true; set false only for local testing. */
   rejectUnauthorized?: boolean;
@@ -111,8 +114,10 @@ export interface UpstreamTarget extends UpstreamHooks {
 export interface UpstreamRouter extends UpstreamHooks {
   /**
    * Returns the target for a call path ("/package.Service/Method"), or undefined to leave the
-   * call unforwarded (UNIMPLEMENTED). Called for every call, so keep it cheap. Connections are
-   * shared per target URL and socket path; the options of the first target seen for a pair apply.
+   * call unforwarded (UNIMPLEMENTED). Called once per call, so keep it cheap. Throwing, or
+   * returning a target whose URL is not http:/https:, ends the call INTERNAL ("upstream routing
+   * failed for <path>: <message>"). Connections are shared per target URL and socket path; the
+   * options of the first target seen for a pair apply.
    */
   route(path: string): UpstreamTarget | string | URL | undefined;
 }

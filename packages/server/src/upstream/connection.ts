@@ -25,6 +25,8 @@ export class UpstreamConnection {
   /** Why each session failed, for the status message of the calls it took down. */
   private readonly errors = new WeakMap<http2.ClientHttp2Session, Error>();
   private readonly sessions = new Set<http2.ClientHttp2Session>();
+  /** Sessions that got the upstream's SETTINGS: HTTP/2 is up. */
+  private readonly started = new WeakSet<http2.ClientHttp2Session>();
   private active = 0;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
@@ -54,9 +56,20 @@ export class UpstreamConnection {
     }
   }
 
-  /** The error that ended `session`, if it failed rather than closed cleanly. */
-  sessionError(session: http2.ClientHttp2Session): Error | undefined {
-    return this.errors.get(session);
+  /**
+   * Why `session` ended: its error, or, when it closed without one before the upstream's HTTP/2
+   * SETTINGS arrived, that fact; undefined while it is open or after a clean close. `streamError`
+   * is the error of a stream it took down: its `cause` is the session's error, which a stream may
+   * see before the session's 'error' event.
+   */
+  sessionError(session: http2.ClientHttp2Session, streamError?: Error): Error | undefined {
+    const error = this.errors.get(session) ?? (streamError?.cause instanceof Error ? streamError.cause : undefined);
+    if (this.started.has(session) || !(session.closed || session.destroyed || error)) return error;
+    const code = (error as { code?: unknown } | undefined)?.code;
+    if (error && code !== "ECONNRESET" && code !== "EPIPE") return error;
+    const hint =
+      this.scheme === "http" ? "a TLS port? then use an https: target" : this.options.tls?.cert ? "did it reject the client certificate?" : "is it a gRPC server?";
+    return new Error(`the upstream closed the connection before HTTP/2 started (${hint})${error ? ` (${String(code)})` : ""}`, { cause: error });
   }
 
   /** A call started: the session must stay open and keep the process alive. */
@@ -119,21 +132,12 @@ export class UpstreamConnection {
   }
 
   private connect(): http2.ClientHttp2Session {
-    const { tls: tlsOptions, socketPath, keepalive } = this.options;
-    const secure = this.scheme === "https";
-    const tlsConnect: tls.ConnectionOptions = {
-      ...tlsOptions,
-      ALPNProtocols: ["h2"],
-      servername: tlsOptions?.servername ?? (net.isIP(this.url.hostname) ? undefined : this.url.hostname),
-    };
+    const { socketPath, keepalive } = this.options;
+    let session: http2.ClientHttp2Session;
+    // Ours for https (and unix sockets) so that a TLS failure can be told from a refused connection.
     const createConnection =
-      socketPath === undefined
-        ? undefined
-        : secure
-          ? () => tls.connect({ ...tlsConnect, path: socketPath })
-          : () => net.connect(socketPath);
-    const session = http2.connect(this.url.origin, {
-      ...(secure ? tlsConnect : {}),
+      this.scheme === "https" ? () => this.connectTls((error) => this.errors.set(session, error)) : socketPath !== undefined ? () => net.connect(socketPath) : undefined;
+    session = http2.connect(this.url.origin, {
       ...(createConnection ? { createConnection } : {}),
       settings: { enablePush: false },
     });
@@ -152,6 +156,7 @@ export class UpstreamConnection {
       connectTimer = undefined;
       if (keepalive && keepalive.intervalMs > 0) pingTimer = this.keepalive(session, keepalive.intervalMs, keepalive.timeoutMs);
     });
+    session.once("remoteSettings", () => this.started.add(session));
     session.on("error", (error: Error) => {
       if (!this.errors.has(session)) this.errors.set(session, error);
       this.detach(session);
@@ -165,6 +170,32 @@ export class UpstreamConnection {
       this.detach(session);
     });
     return session;
+  }
+
+  /**
+   * A TLS socket (ALPN h2) to the target or its unix socket. `onTlsError` learns of TLS failures
+   * before http2 does, so that the calls they end can say so.
+   */
+  private connectTls(onTlsError: (error: Error) => void): tls.TLSSocket {
+    const { tls: options, socketPath } = this.options;
+    const host = this.url.hostname.replace(/^\[|\]$/g, "");
+    const socket = tls.connect({
+      ...options,
+      ALPNProtocols: ["h2"],
+      // No SNI for an IP address (RFC 6066); the certificate is still checked against `host`.
+      servername: options?.servername ?? (net.isIP(host) ? undefined : host),
+      host,
+      ...(socketPath === undefined ? { port: Number(this.url.port || 443) } : { path: socketPath }),
+    });
+    let tcpConnected = false;
+    let handshakeDone = false;
+    socket.once("connect", () => (tcpConnected = true));
+    socket.once("secureConnect", () => (handshakeDone = true));
+    socket.once("error", (error: Error) => {
+      if (tcpConnected && !handshakeDone) onTlsError(new Error(`TLS handshake failed: ${describeError(error)}`, { cause: error }));
+      else if (isOpenSslError(error)) onTlsError(new Error(`TLS error: ${describeError(error)}`, { cause: error }));
+    });
+    return socket;
   }
 
   private keepalive(session: http2.ClientHttp2Session, intervalMs: number, timeoutMs: number): ReturnType<typeof setInterval> {
@@ -189,4 +220,23 @@ export class UpstreamConnection {
     timer.unref();
     return timer;
   }
+}
+
+/**
+ * A short description of a connection failure: the innermost cause (http2 wraps the session's
+ * error in each stream's), OpenSSL's reason rather than its raw error string, and the error code.
+ */
+export function describeError(error: unknown): string {
+  let e = error;
+  // Only Node's own wrappers ("The pending stream has been canceled (caused by: ...)") are looked through.
+  for (let i = 0; i < 8 && e instanceof Error && e.cause instanceof Error && /^ERR_HTTP2_/.test(String((e as { code?: unknown }).code)); i++) e = e.cause;
+  if (!(e instanceof Error)) return String(e);
+  const { code, reason } = e as Error & { code?: unknown; reason?: unknown };
+  const text = typeof reason === "string" && reason !== "" ? reason : e.message;
+  return typeof code === "string" && !text.includes(code) ? `${text} (${code})` : text;
+}
+
+function isOpenSslError(error: Error): boolean {
+  const { code, library } = error as Error & { code?: unknown; library?: unknown };
+  return (typeof code === "string" && /^ERR_(SSL|TLS)_/.test(code)) || (typeof library === "string" && library.includes("SSL"));
 }

@@ -1,6 +1,7 @@
 import http2 from "node:http2";
 import {
   ErrorCodeName,
+  GRPC_STATUS,
   GRPC_TIMEOUT,
   MESSAGE_PREFIX_SIZE,
   MessageError,
@@ -14,7 +15,7 @@ import {
 } from "@grpc-ws/wire";
 import type { IncomingCall } from "../call.js";
 import type { UpstreamHooks } from "./config.js";
-import type { UpstreamConnection } from "./connection.js";
+import { describeError, type UpstreamConnection } from "./connection.js";
 import { requestHeaders, responseMetadata } from "./headers.js";
 import { statusFromHttp } from "./status-map.js";
 
@@ -26,9 +27,9 @@ export interface UpstreamRoute {
   readonly maxMessageSize: number;
 }
 
-// Below this size a message and its prefix are copied into one buffer (one write); above it the
-// two are written separately so that a large message is not copied.
-const COPY_LIMIT = 16 * 1024;
+// Up to this size a message and its prefix are copied into one (pooled) buffer; above it, two
+// corked writes cost less than the copy (measured on Node 20: equal near 700 bytes, 15 % less at 8 KiB).
+const COPY_LIMIT = 1024;
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
 
@@ -49,6 +50,9 @@ export class ForwardedCall {
   private error: (Error & { code?: string }) | undefined;
   private readonly reader: MessageReader;
   private readonly onAbort = (): void => this.cancel();
+  private readonly onMessage = (message: Uint8Array): void => {
+    if (!this.call.stream.write(message)) this.downloadBlocked = true;
+  };
 
   constructor(
     private readonly call: IncomingCall,
@@ -98,9 +102,9 @@ export class ForwardedCall {
     } catch (error) {
       const code = (error as { code?: unknown }).code;
       if (typeof code === "string" && (code.startsWith("ERR_HTTP2_HEADER") || code === "ERR_HTTP2_INVALID_HEADER_VALUE" || code === "ERR_INVALID_CHAR")) {
-        return this.fail(Status.INTERNAL, `cannot forward the request metadata to upstream ${this.upstream}: ${describe(error)}`);
+        return this.fail(Status.INTERNAL, `cannot forward the request metadata to upstream ${this.upstream}: ${describeError(error)}`);
       }
-      return this.fail(Status.UNAVAILABLE, `upstream ${this.upstream} unavailable: ${describe(error)}`);
+      return this.fail(Status.UNAVAILABLE, `upstream ${this.upstream} unavailable: ${describeError(error)}`);
     }
     this.h2 = h2;
     h2.on("response", (h, _flags, raw) => this.onResponse(h, raw));
@@ -161,11 +165,8 @@ export class ForwardedCall {
   // Upstream -> client: re-frame into whole messages; pause the upstream while the wire is full.
   private onData(chunk: Buffer): void {
     if (this.finished) return;
-    const stream = this.call.stream;
     try {
-      this.reader.push(chunk, (message) => {
-        if (!stream.write(message)) this.downloadBlocked = true;
-      });
+      this.reader.push(chunk, this.onMessage);
     } catch (error) {
       if (error instanceof MessageError) return this.fail(error.status, `upstream ${this.upstream}: ${error.message}`);
       throw error;
@@ -183,13 +184,19 @@ export class ForwardedCall {
   private onClose(): void {
     if (this.finished) return;
     const h2 = this.h2!;
+    const session = this.session;
     const error = this.error;
     if (error && error.code !== "ERR_HTTP2_STREAM_ERROR") {
       // The session failed (refused, reset, timed out, GOAWAY with an error): not this stream's doing.
-      const cause = (this.session && this.route.connection.sessionError(this.session)) ?? error;
-      return this.fail(Status.UNAVAILABLE, `upstream ${this.upstream} unavailable: ${describe(cause)}`);
+      const cause = (session && this.route.connection.sessionError(session, error)) ?? error;
+      return this.fail(Status.UNAVAILABLE, `upstream ${this.upstream} unavailable: ${describeError(cause)}`);
     }
     const code = h2.rstCode ?? NGHTTP2_NO_ERROR;
+    if (code === NGHTTP2_CANCEL && session?.destroyed) {
+      // Node cancels the streams of a connection that closed under them: the upstream went away, nobody cancelled.
+      const cause = this.route.connection.sessionError(session);
+      return this.fail(Status.UNAVAILABLE, `upstream ${this.upstream} unavailable: ${cause ? describeError(cause) : "the connection closed"}`);
+    }
     if (code !== NGHTTP2_NO_ERROR) {
       return this.fail(statusFromErrorCode(code), `upstream ${this.upstream} reset the stream (${ErrorCodeName[code] ?? code})`);
     }
@@ -211,11 +218,10 @@ export class ForwardedCall {
   private finish(trailers: Metadata): void {
     if (this.finished) return;
     this.call.sendTrailers(trailers);
-    const { code, message } = parseTrailers(trailers);
-    this.end(code, message);
+    this.end(trailers);
     // Let the upstream go too if it is still running (a failure on our side, or trailers before the client's half-close).
     const h2 = this.h2;
-    if (h2 && !h2.closed) h2.close(code === Status.OK && this.trailers ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL);
+    if (h2 && !h2.closed) h2.close(trailers === this.trailers && isOk(trailers) ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL);
   }
 
   /** The client went away or its deadline passed: the bridge answers it, we reset the upstream. */
@@ -237,12 +243,13 @@ export class ForwardedCall {
           : code === Status.DEADLINE_EXCEEDED
             ? "deadline exceeded"
             : "cancelled by the client";
-    this.end(code, message);
+    this.end({ code, message });
     const h2 = this.h2;
     if (h2 && !h2.closed) h2.close(NGHTTP2_CANCEL);
   }
 
-  private end(code: Status, message: string): void {
+  /** `status`: the trailers sent, or the status and message. */
+  private end(status: Metadata | { code: Status; message: string }): void {
     this.finished = true;
     const { call } = this;
     call.signal.removeEventListener("abort", this.onAbort);
@@ -250,6 +257,8 @@ export class ForwardedCall {
     call.stream.events.onWritable = undefined;
     this.route.connection.release();
     this.onDone(this);
+    if (!this.route.hooks.some((h) => h.onCallEnd)) return;
+    const { code, message } = Array.isArray(status) ? parseTrailers(status) : status;
     const info = { method: call.path, code, message, durationMs: performance.now() - call.startedAt, upstream: this.upstream };
     for (const hooks of this.route.hooks) {
       try {
@@ -273,6 +282,11 @@ function runOnRequest(hooks: readonly UpstreamHooks[], index: number, path: stri
   return headers;
 }
 
+function isOk(trailers: Metadata): boolean {
+  for (const [name, value] of trailers) if (name === GRPC_STATUS) return value === "0";
+  return false;
+}
+
 function writeMessage(h2: http2.ClientHttp2Stream, message: Uint8Array): boolean {
   const length = message.length;
   if (length <= COPY_LIMIT) {
@@ -288,8 +302,4 @@ function writeMessage(h2: http2.ClientHttp2Stream, message: Uint8Array): boolean
   const ok = h2.write(Buffer.from(message.buffer, message.byteOffset, length));
   h2.uncork();
   return ok;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

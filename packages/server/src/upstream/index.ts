@@ -62,26 +62,50 @@ export function createUpstream(config: UpstreamConfig): CallForwarder {
     };
   }
 
+  // handles() and forward() come in pairs for one path, synchronously: resolve once, remember it.
+  let lastPath: string | undefined;
+  let lastRoute: UpstreamRoute | undefined;
+  let lastError: unknown;
+
   return {
     handles(path) {
-      if (closed) return false;
+      lastPath = path;
+      lastError = undefined;
       try {
-        return resolve(path) !== undefined;
-      } catch {
-        return false;
+        lastRoute = resolve(path);
+      } catch (error) {
+        // Taken, so that forward() can answer INTERNAL rather than the bridge UNIMPLEMENTED.
+        lastRoute = undefined;
+        lastError = error ?? new Error("route() threw");
+        return true;
       }
+      return lastRoute !== undefined;
     },
 
     forward(call: IncomingCall) {
       let route: UpstreamRoute | undefined;
-      try {
-        route = closed ? undefined : resolve(call.path);
-      } catch (error) {
-        call.sendTrailers(createTrailers(Status.INTERNAL, `upstream routing failed: ${error instanceof Error ? error.message : String(error)}`));
+      let error: unknown;
+      if (call.path === lastPath) {
+        route = lastRoute;
+        error = lastError;
+      } else {
+        try {
+          route = resolve(call.path);
+        } catch (e) {
+          error = e ?? new Error("route() threw");
+        }
+      }
+      lastPath = lastRoute = lastError = undefined;
+      if (closed) {
+        call.sendTrailers(createTrailers(Status.UNAVAILABLE, "gateway is shutting down"));
+        return;
+      }
+      if (error !== undefined) {
+        call.sendTrailers(createTrailers(Status.INTERNAL, `upstream routing failed for ${call.path}: ${error instanceof Error ? error.message : String(error)}`));
         return;
       }
       if (!route) {
-        call.sendTrailers(createTrailers(closed ? Status.UNAVAILABLE : Status.UNIMPLEMENTED, closed ? "gateway is shutting down" : `no upstream for ${call.path}`));
+        call.sendTrailers(createTrailers(Status.UNIMPLEMENTED, `no upstream for ${call.path}`));
         return;
       }
       const forwarded = new ForwardedCall(call, route, (c) => calls.delete(c));

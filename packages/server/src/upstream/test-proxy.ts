@@ -10,6 +10,10 @@ export interface CountingProxy {
   readonly downBytes: number;
   /** Bytes relayed from the gateway to the upstream server. */
   readonly upBytes: number;
+  /** Connections the gateway has opened through the proxy so far. */
+  readonly accepted: number;
+  /** Of those, the ones still open. */
+  readonly open: number;
   /** Stop (true) or resume (false) reading what the gateway sends; TCP backpressure does the rest. */
   stallUpstream(stalled: boolean): void;
   close(): Promise<void>;
@@ -19,11 +23,14 @@ export async function startCountingProxy(targetPort: number): Promise<CountingPr
   let downBytes = 0;
   let upBytes = 0;
   let stalled = false;
+  let accepted = 0;
   const fromGateway = new Set<net.Socket>();
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect(targetPort, "127.0.0.1");
     for (const s of [client, upstream]) {
+      // Without it, Nagle and delayed ACKs add tens of ms to small writes.
+      s.setNoDelay(true);
       sockets.add(s);
       s.on("close", () => sockets.delete(s));
       s.on("error", () => {
@@ -31,6 +38,7 @@ export async function startCountingProxy(targetPort: number): Promise<CountingPr
         upstream.destroy();
       });
     }
+    accepted++;
     fromGateway.add(client);
     client.on("close", () => fromGateway.delete(client));
     if (stalled) client.pause();
@@ -59,6 +67,12 @@ export async function startCountingProxy(targetPort: number): Promise<CountingPr
     },
     get upBytes() {
       return upBytes;
+    },
+    get accepted() {
+      return accepted;
+    },
+    get open() {
+      return fromGateway.size;
     },
     stallUpstream(value) {
       stalled = value;
