@@ -16,6 +16,7 @@ import {
 import type { Channel, PendingCall } from "./channel.js";
 import type { Connection } from "./connection.js";
 import { abortError, resetError, trailerError } from "./errors.js";
+import { MAX_TIMER_MS } from "./options.js";
 
 /** Stands in for a missing caller signal where an AbortSignal is required (interceptors' `req.signal`). */
 export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
@@ -55,9 +56,10 @@ export abstract class Call implements PendingCall, StreamEvents {
     const signal = this.signal;
     if (signal?.aborted) return this.fail(abortError(signal));
     const timeoutMs = this.timeoutMs;
-    if (timeoutMs !== undefined && timeoutMs > 0) {
+    // As in Connect: <= 0 (and here also Infinity) means no deadline.
+    if (timeoutMs !== undefined && timeoutMs > 0 && timeoutMs !== Infinity) {
       this.deadlineAt = performance.now() + timeoutMs;
-      this.timer = setTimeout(() => this.fail(new ConnectError("the operation timed out", Code.DeadlineExceeded)), timeoutMs);
+      this.armDeadline(timeoutMs);
     }
     if (signal !== undefined && signal !== NEVER_ABORTED) {
       const listener = () => this.fail(abortError(signal));
@@ -65,6 +67,14 @@ export abstract class Call implements PendingCall, StreamEvents {
       signal.addEventListener("abort", listener);
     }
     this.ctx.channel.acquire(this);
+  }
+
+  // setTimeout fires at once for delays above 2^31-1 ms: long deadlines are reached in steps.
+  private armDeadline(ms: number): void {
+    this.timer =
+      ms > MAX_TIMER_MS
+        ? setTimeout(() => this.armDeadline(this.deadlineAt - performance.now()), MAX_TIMER_MS)
+        : setTimeout(() => this.fail(new ConnectError("the operation timed out", Code.DeadlineExceeded)), ms);
   }
 
   /** PendingCall: the connection has room; opens the stream and hands over to the subclass. */
@@ -81,7 +91,13 @@ export abstract class Call implements PendingCall, StreamEvents {
       const message = `invalid request header: ${error instanceof Error ? error.message : String(error)}`;
       return this.fail(new ConnectError(message, error instanceof RangeError ? Code.ResourceExhausted : Code.Internal));
     }
-    this.opened(this.stream, session.peer!.maxMessageSize);
+    try {
+      this.opened(this.stream, session.peer!.maxMessageSize);
+    } catch (error) {
+      // User code ran (the request iterable); its throw must not reach the session, which would
+      // take it for its own bug and drop the connection with every other call on it.
+      this.fail(ConnectError.from(error));
+    }
   }
 
   /** PendingCall, and every local failure: resets the stream (if open) and settles with `error`. */

@@ -33,6 +33,7 @@ export interface KeepaliveSettings {
   timeoutMs: number;
 }
 
+/** Options of `createWebSocketTransport`; only `url` is required. */
 export interface WebSocketTransportOptions {
   /** The bridge's endpoint, `ws://` or `wss://` (for example `wss://example.com/grpc`). */
   url: string;
@@ -72,6 +73,7 @@ export interface WebSocketTransportOptions {
   webSocket?: WebSocketConstructor;
 }
 
+/** The backoff used for every `ReconnectOptions` field the caller leaves out. */
 export const DEFAULT_RECONNECT: Readonly<ReconnectOptions> = Object.freeze({
   initialDelayMs: 1000,
   maxDelayMs: 30_000,
@@ -81,4 +83,38 @@ export const DEFAULT_RECONNECT: Readonly<ReconnectOptions> = Object.freeze({
 
 export { DEFAULT_KEEPALIVE } from "@grpc-ws/wire";
 
+/** Default of `WebSocketTransportOptions.connectTimeoutMs`. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+/** The longest delay setTimeout takes; larger ones make it fire at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * `defaults` overridden by the fields of `partial` that are not undefined (so that
+ * `{ initialDelayMs: undefined }` keeps the default instead of becoming NaN).
+ */
+export function withDefaults<T extends object>(defaults: Readonly<T>, partial: Partial<T> | undefined): T {
+  const result = { ...defaults } as T;
+  if (partial) for (const key of Object.keys(partial) as Array<keyof T>) if (partial[key] !== undefined) result[key] = partial[key] as T[keyof T];
+  return result;
+}
+
+/** Throws RangeError unless `value` is a number in [min, max]: NaN or out-of-range timers would fire at once. */
+export function checkRange(name: string, value: number, min: number, max = MAX_TIMER_MS): void {
+  if (!(typeof value === "number" && value >= min && value <= max)) {
+    throw new RangeError(`grpc-ws: ${name} must be a number from ${min} to ${max}, got ${String(value)}`);
+  }
+}
+
+/** Validates the timing options at creation, so that a bad value fails now, not as a reconnect loop later. */
+export function checkTimingOptions(reconnect: ReconnectOptions, keepalive: KeepaliveSettings | undefined, connectTimeoutMs: number): void {
+  checkRange("reconnect.initialDelayMs", reconnect.initialDelayMs, 0);
+  checkRange("reconnect.maxDelayMs", reconnect.maxDelayMs, 0);
+  checkRange("reconnect.multiplier", reconnect.multiplier, 1, Number.MAX_VALUE);
+  checkRange("reconnect.jitter", reconnect.jitter, 0, 1);
+  checkRange("connectTimeoutMs", connectTimeoutMs, 1);
+  if (keepalive) {
+    checkRange("keepalive.intervalMs", keepalive.intervalMs, 0);
+    checkRange("keepalive.timeoutMs", keepalive.timeoutMs, 1);
+  }
+}

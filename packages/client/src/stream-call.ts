@@ -3,6 +3,9 @@ import { Code, ConnectError, type StreamResponse } from "@connectrpc/connect";
 import type { Stream } from "@grpc-ws/wire";
 import { Call, type CallContext } from "./call.js";
 
+const noop = (): void => {};
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
 type Waiter<T> = { resolve: (result: IteratorResult<T>) => void; reject: (error: ConnectError) => void };
 
 /**
@@ -27,6 +30,8 @@ export class StreamCall<I extends DescMessage, O extends DescMessage>
   private input: AsyncIterator<MessageInitShape<I>> | undefined;
   private inputDone = false;
   private writableWaiter: (() => void) | undefined;
+  /** return() was called: every next() reports the end. */
+  private returned = false;
 
   constructor(
     ctx: CallContext,
@@ -44,6 +49,9 @@ export class StreamCall<I extends DescMessage, O extends DescMessage>
       this.resolveHead = resolve;
       this.rejectHead = reject;
     });
+    // Connect's client awaits this only when iteration starts, so a call that fails earlier would
+    // be an unhandled rejection (fatal in Node); the error still reaches whoever awaits it.
+    promise.catch(noop);
     this.begin();
     return promise;
   }
@@ -53,15 +61,19 @@ export class StreamCall<I extends DescMessage, O extends DescMessage>
   }
 
   next(): Promise<IteratorResult<MessageShape<O>>> {
-    return new Promise((resolve, reject) => {
-      this.waiters.push({ resolve, reject });
-      this.wake();
-    });
+    // Fast path: a message (or the outcome) is already here; no waiter, no executor closure.
+    if (this.waiters.length === 0) {
+      const result = this.take();
+      if (result !== undefined) return result instanceof ConnectError ? Promise.reject(result) : Promise.resolve(result);
+    }
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
-  /** The consumer stopped early (`break`): the call is cancelled. */
+  /** The consumer stopped early (`break`): the call is cancelled; iteration is over. */
   return(): Promise<IteratorResult<MessageShape<O>>> {
+    this.returned = true;
     this.fail(new ConnectError("the response stream was abandoned by its consumer", Code.Canceled));
+    this.wake();
     return Promise.resolve({ done: true, value: undefined });
   }
 
@@ -166,34 +178,39 @@ export class StreamCall<I extends DescMessage, O extends DescMessage>
   // Settles waiting next() calls from what the stream holds.
   private wake(): void {
     while (this.waiters.length > 0) {
-      if (this.error !== undefined) {
-        this.waiters.shift()!.reject(this.error);
-        continue;
-      }
+      const result = this.take();
+      if (result === undefined) return; // wait for more
+      // take() may have failed the call, which already settled every waiter with the error.
+      const waiter = this.waiters.shift();
+      if (waiter === undefined) return;
+      if (result instanceof ConnectError) waiter.reject(result);
+      else waiter.resolve(result);
+    }
+  }
+
+  // The next outcome for the consumer: a message, the end, an error, or undefined to wait.
+  private take(): IteratorResult<MessageShape<O>> | ConnectError | undefined {
+    for (;;) {
+      if (this.returned) return DONE;
+      if (this.error !== undefined) return this.error;
       const bytes = this.stream?.read();
       if (bytes !== undefined) {
         this.received++;
-        let message: MessageShape<O>;
         try {
           if (this.streamMethod.methodKind === "client_streaming" && this.received > 1) {
             throw new ConnectError("protocol error: received extra messages for client streaming method", Code.Unimplemented);
           }
-          message = this.decode(this.streamMethod.output, bytes);
+          return { done: false, value: this.decode(this.streamMethod.output, bytes) };
         } catch (error) {
           this.failIteration(error as ConnectError);
           continue;
         }
-        this.waiters.shift()!.resolve({ done: false, value: message });
-        continue;
       }
-      if (this.status === undefined) return; // wait for more
-      const waiter = this.waiters.shift()!;
-      if (this.status === null) waiter.resolve({ done: true, value: undefined });
-      else {
-        const status = this.status;
-        this.status = null; // reported once; later next() calls see the end
-        waiter.reject(status);
-      }
+      if (this.status === undefined) return undefined;
+      if (this.status === null) return DONE;
+      const status = this.status;
+      this.status = null; // reported once; later next() calls see the end
+      return status;
     }
   }
 }

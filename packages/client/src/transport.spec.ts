@@ -246,6 +246,8 @@ describe("errors and metadata", () => {
     const client = createClient(TestService, transport);
     await expect(client.emptyCall({}, { headers: { "x-bin": "not base64 !" } })).rejects.toMatchObject({ code: Code.Internal });
     await expect(client.emptyCall({}, { headers: { "x-text": "é" } })).rejects.toMatchObject({ code: Code.Internal });
+    // Over the server's 16 KiB max frame size: fails this call only, before a stream id is spent.
+    await expect(client.emptyCall({}, { headers: { "x-big": "a".repeat(20_000) } })).rejects.toMatchObject({ code: Code.ResourceExhausted });
     await expect(client.emptyCall({})).resolves.toBeDefined();
   });
 });
@@ -287,6 +289,29 @@ describe("options", () => {
   it("rejects a url that is not ws:// or wss://, and bad settings, at creation", () => {
     expect(() => createWebSocketTransport({ url: "http://127.0.0.1:1/" })).toThrow(TypeError);
     expect(() => createWebSocketTransport({ url: "ws://127.0.0.1:1/", settings: { maxFrameSize: 10 } })).toThrow(RangeError);
+  });
+
+  it("rejects timing options that would break the timers, at creation", () => {
+    const url = "ws://127.0.0.1:1/";
+    for (const bad of [
+      { reconnect: { initialDelayMs: Number.NaN } },
+      { reconnect: { maxDelayMs: 2 ** 31 } },
+      { reconnect: { multiplier: 0.5 } },
+      { reconnect: { jitter: 2 } },
+      { connectTimeoutMs: 0 },
+      { keepalive: { intervalMs: 1000, timeoutMs: Number.NaN } },
+    ] satisfies Array<Partial<WebSocketTransportOptions>>) {
+      expect(() => createWebSocketTransport({ url, ...bad }), JSON.stringify(bad)).toThrow(RangeError);
+    }
+  });
+
+  it("a reconnect field given as undefined keeps its default", async () => {
+    // Port 1 on loopback refuses at once; the default 1 s backoff (+-20%) must follow, not NaN (= 1 ms).
+    const transport = createWebSocketTransport({ url: "ws://127.0.0.1:1/", reconnect: { initialDelayMs: undefined } });
+    cleanups.push(() => transport.close());
+    await expect(transport.connect()).rejects.toMatchObject({ code: Code.Unavailable });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(transport.state).toBe("backoff");
   });
 
   it("onStateChange returns an unsubscribe function", async () => {

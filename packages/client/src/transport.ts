@@ -16,6 +16,8 @@ import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_KEEPALIVE,
   DEFAULT_RECONNECT,
+  checkTimingOptions,
+  withDefaults,
   type ConnectionState,
   type WebSocketTransportOptions,
 } from "./options.js";
@@ -49,17 +51,20 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
   const settings = { ...options.settings };
   if (options.maxMessageSize !== undefined) settings.maxMessageSize = options.maxMessageSize;
   resolveSettings(settings); // throws RangeError for a bad setting now, not at the first call
-  const keepalive = options.keepalive === false ? undefined : { ...DEFAULT_KEEPALIVE, ...options.keepalive };
+  const keepalive = options.keepalive === false ? undefined : withDefaults(DEFAULT_KEEPALIVE, options.keepalive);
+  const reconnect = withDefaults(DEFAULT_RECONNECT, options.reconnect);
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  checkTimingOptions(reconnect, keepalive, connectTimeoutMs); // RangeError now, not a misbehaving timer later
   const channel = new Channel(
     {
       url,
       webSocket: options.webSocket ?? defaultWebSocket(),
       settings,
       keepalive,
-      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      connectTimeoutMs,
       schedule: defaultFlushScheduler(),
     },
-    { ...DEFAULT_RECONNECT, ...options.reconnect },
+    reconnect,
   );
   const ctx: CallContext = { channel, readOptions: options.readBinaryOptions, writeOptions: options.writeBinaryOptions };
   const interceptors = options.interceptors && options.interceptors.length > 0 ? options.interceptors : undefined;
@@ -106,7 +111,7 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
       (req: StreamRequest<I, O>) => new StreamCall(ctx, method, req.signal, timeoutMs, req.header, req.message).run(),
       interceptors,
     ) as (req: StreamRequest<I, O>) => Promise<StreamResponse<I, O>>;
-    return next({
+    const response = next({
       stream: true,
       service: method.parent,
       method,
@@ -117,6 +122,9 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
       contextValues: contextValues ?? createContextValues(),
       message: normalizeIterable(method.input, input),
     });
+    // An interceptor's own promise: handled for the same reason as StreamCall.run()'s.
+    response.catch(noop);
+    return response;
   }
 
   return {
@@ -130,6 +138,8 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
     close: () => channel.close(),
   };
 }
+
+const noop = (): void => {};
 
 // Connect's rule: the first interceptor in the array is the outermost.
 function applyInterceptors<T>(next: T, interceptors: Interceptor[]): T {
