@@ -1,6 +1,6 @@
 import { CloseCode, SUBPROTOCOL, Session, SessionClosedError, type KeepaliveOptions, type Settings, unref } from "@grpc-ws/wire";
 import type { FlushScheduler } from "./schedule.js";
-import { messageBytes, openSocket, type Socket, type WebSocketConstructor } from "./websocket.js";
+import { keepsSentBytes, messageBytes, openSocket, type Socket, type WebSocketConstructor } from "./websocket.js";
 
 export interface ConnectionConfig {
   url: string;
@@ -97,13 +97,13 @@ export class Connection {
     }
     this.session = new Session(
       {
-        send: (message) => this.send(message),
+        send: (message, release) => this.send(message, release),
         close: (code, reason) => this.closeSocket(code, reason),
       },
       {
         role: "client",
         settings: this.config.settings,
-        writer: { sinkCopies: true, schedule: this.config.schedule },
+        writer: { sinkCopies: !keepsSentBytes(socket), schedule: this.config.schedule },
         keepalive: this.config.keepalive,
         onSettings: () => {
           clearTimeout(this.connectTimer);
@@ -116,11 +116,13 @@ export class Connection {
     );
   }
 
-  private send(message: Uint8Array): boolean {
+  private send(message: Uint8Array, release: () => void): boolean {
     const socket = this.socket!;
     try {
-      socket.send(message);
+      // `ws` releases the bytes once written; a browser copies them, so the writer ignores `release`.
+      socket.send(message, release);
     } catch (error) {
+      release();
       queueMicrotask(() => this.fail(`send failed: ${describe(error)}`, CloseCode.INTERNAL_ERROR));
       return false;
     }

@@ -30,10 +30,19 @@ export interface Socket {
   onmessage: ((event: { data: unknown }) => void) | null;
   onerror: ((event: { message?: string; error?: unknown }) => void) | null;
   onclose: ((event: { code: number; reason: string }) => void) | null;
-  send(data: Uint8Array): void;
+  /** `ws` calls `written` once the bytes are written out; browsers ignore it (they copy at once). */
+  send(data: Uint8Array, written?: (error?: Error) => void): void;
   close(code?: number, reason?: string): void;
   /** `ws` only: drops the TCP connection without a closing handshake. */
   terminate?(): void;
+}
+
+/**
+ * True for `ws`, which may keep a reference to sent bytes until written (it skips the masking
+ * copy when the random mask happens to be zero); browsers' WebSocket copies in `send()`.
+ */
+export function keepsSentBytes(socket: Socket): boolean {
+  return typeof socket.terminate === "function";
 }
 
 type SocketConstructor = new (url: string, protocols: string, options: { perMessageDeflate: boolean }) => Socket;

@@ -62,7 +62,7 @@ export class SessionClosedError extends Error {
 
 const decoder = new TextDecoder();
 
-/** RST_STREAM frames a peer may send in a burst, and per second after it, before the connection is closed. */
+/** RST_STREAM frames of open streams a client may send in a burst, and per second after it, before the server closes the connection. */
 export const RESET_BURST = 1000;
 export const RESET_RATE_PER_S = 100;
 
@@ -485,9 +485,10 @@ export class Session {
   }
 
   private onReset(id: number, code: number): void {
-    this.chargeReset();
     const stream = this.streams.get(id);
     if (!stream) return this.checkKnown(id);
+    // Only a reset that cuts short a call the server is running costs it work.
+    if (this.role === "server") this.chargeReset();
     this.closeStream(stream);
     stream.events.onReset?.(code, new ProtocolError(code as ErrorCode, `stream reset by peer (${ErrorCodeName[code] ?? code})`, id));
   }
