@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { StreamingInputCallRequestSchema, StreamingOutputCallRequest } from "../../../gen/grpc/testing/messages_pb.js";
 import { TestService } from "../../../gen/grpc/testing/test_pb.js";
-import { serveSession, settingsFrame, startRawServer, waitFor } from "./client.test-util.js";
+import { serveSession, settingsFrame, startRawServer, waitFor, type RawServer } from "./client.test-util.js";
 import { createWebSocketTransport, type WebSocketTransport } from "./index.js";
 
 type InputInit = MessageInitShape<typeof StreamingInputCallRequestSchema>;
@@ -23,6 +23,27 @@ function transportFor(url: string, interceptors?: Interceptor[]): WebSocketTrans
   const transport = createWebSocketTransport({ url, interceptors });
   cleanups.push(() => transport.close());
   return transport;
+}
+
+/** A raw grpc-ws server, closed after the test. */
+async function rawServer(onConnection: Parameters<typeof startRawServer>[0]): Promise<RawServer> {
+  const server = await startRawServer(onConnection);
+  cleanups.push(() => server.close());
+  return server;
+}
+
+/** A raw server that records the RST_STREAM codes of its streams; `onStream` may answer them. */
+async function resetRecordingServer(onStream?: (stream: Stream) => void): Promise<{ url: string; resets: number[] }> {
+  const resets: number[] = [];
+  const server = await rawServer((ws) => {
+    serveSession(ws, {
+      onStream(stream: Stream) {
+        stream.events = { onReset: (code) => resets.push(code) };
+        onStream?.(stream);
+      },
+    });
+  });
+  return { url: server.url, resets };
 }
 
 async function bridgeUrl(impl: Parameters<typeof createTestServiceImpl>[0] = {}, overrides: object = {}): Promise<string> {
@@ -68,20 +89,11 @@ describe("streaming responses", () => {
   });
 
   it("return() on the transport's response iterator resets the stream with CANCEL and ends iteration", async () => {
-    const resets: number[] = [];
-    const server = await startRawServer((ws) => {
-      serveSession(ws, {
-        onStream(stream: Stream) {
-          stream.events = { onReset: (code) => resets.push(code) };
-          stream.sendHeaders([]);
-        },
-      });
-    });
-    cleanups.push(() => server.close());
+    const { url, resets } = await resetRecordingServer((stream) => stream.sendHeaders([]));
     async function* requests(): AsyncGenerator<StreamingOutputCallRequest> {
       await new Promise(() => {}); // never yields
     }
-    const transport = transportFor(server.url);
+    const transport = transportFor(url);
     const res = await transport.stream(TestService.method.fullDuplexCall, undefined, undefined, undefined, requests(), undefined);
     const it = res.message[Symbol.asyncIterator]();
     await expect(it.return!()).resolves.toEqual({ done: true, value: undefined });
@@ -109,21 +121,13 @@ describe("request iterables", () => {
   });
 
   it("an iterable that throws fails the call with its error and resets the stream", async () => {
-    const resets: number[] = [];
-    const server = await startRawServer((ws) => {
-      serveSession(ws, {
-        onStream(stream: Stream) {
-          stream.events = { onReset: (code) => resets.push(code) };
-        },
-      });
-    });
-    cleanups.push(() => server.close());
+    const { url, resets } = await resetRecordingServer();
     async function* requests(): AsyncGenerator<InputInit> {
       yield {};
       await new Promise((r) => setTimeout(r, 10));
       throw new ConnectError("the producer broke", Code.DataLoss);
     }
-    const client = createClient(TestService, transportFor(server.url));
+    const client = createClient(TestService, transportFor(url));
     await expect(client.streamingInputCall(requests())).rejects.toMatchObject({ code: Code.DataLoss, rawMessage: "the producer broke" });
     await waitFor(() => resets.length === 1, 2000, "RST_STREAM at the server");
     expect(resets).toEqual([ErrorCode.CANCEL]);
@@ -131,11 +135,10 @@ describe("request iterables", () => {
 
   it("a producer faster than the server's window is paused, not buffered, and closed when the call ends", async () => {
     const MESSAGE = 10_000;
-    const server = await startRawServer((ws) => {
+    const server = await rawServer((ws) => {
       // The server never reads, so it never returns credit: only its 16 KiB stream window gets through.
       serveSession(ws, { settings: { initialStreamWindow: 16 * 1024 }, onStream: (stream) => void (stream.events = {}) });
     });
-    cleanups.push(() => server.close());
     let yielded = 0;
     let closed = false;
     async function* requests(): AsyncGenerator<InputInit> {
@@ -173,7 +176,7 @@ describe("request iterables", () => {
 describe("deadlines and signals", () => {
   it("a deadline beyond setTimeout's 2^31-1 ms range is sent and does not fire at once", async () => {
     const timeouts: string[] = [];
-    const server = await startRawServer((ws) => {
+    const server = await rawServer((ws) => {
       serveSession(ws, {
         onStream(stream: Stream, _path: string, headers: Metadata) {
           timeouts.push(String(getMetadata(headers, GRPC_TIMEOUT)));
@@ -187,7 +190,6 @@ describe("deadlines and signals", () => {
         },
       });
     });
-    cleanups.push(() => server.close());
     const client = createClient(TestService, transportFor(server.url));
     await expect(client.emptyCall({}, { timeoutMs: 2 ** 31 })).resolves.toBeDefined();
     await expect(client.emptyCall({}, { timeoutMs: Infinity })).resolves.toBeDefined();
@@ -216,12 +218,11 @@ describe("deadlines and signals", () => {
 describe("the socket", () => {
   it("a text message from the server closes the connection with 1003 (unsupported data)", async () => {
     const closeCodes: number[] = [];
-    const server = await startRawServer((ws) => {
+    const server = await rawServer((ws) => {
       ws.on("close", (code) => closeCodes.push(code));
       ws.send(settingsFrame());
       ws.on("message", () => ws.send("not binary"));
     });
-    cleanups.push(() => server.close());
     const client = createClient(TestService, transportFor(server.url));
     await expect(client.emptyCall({})).rejects.toMatchObject({ code: Code.Unavailable });
     await waitFor(() => closeCodes.length === 1, 2000, "the socket to close");

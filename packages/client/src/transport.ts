@@ -1,4 +1,4 @@
-import { create, isMessage, type DescMessage, type DescMethodStreaming, type DescMethodUnary, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import { create, isMessage, type DescMessage, type DescMethod, type DescMethodStreaming, type DescMethodUnary, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import {
   createContextValues,
   type ContextValues,
@@ -70,6 +70,23 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
   const interceptors = options.interceptors && options.interceptors.length > 0 ? options.interceptors : undefined;
   const baseUrl = url.replace(/\/+$/, "");
 
+  /** The parts of an interceptor's request that unary and streaming calls share. */
+  function requestCommon(
+    method: DescMethod,
+    signal: AbortSignal | undefined,
+    headers: Headers,
+    contextValues: ContextValues | undefined,
+  ): Omit<UnaryRequest, "stream" | "method" | "message"> {
+    return {
+      service: method.parent,
+      requestMethod: "POST",
+      url: `${baseUrl}/${method.parent.typeName}/${method.name}`,
+      signal: signal ?? NEVER_ABORTED,
+      header: headers,
+      contextValues: contextValues ?? createContextValues(),
+    };
+  }
+
   function unary<I extends DescMessage, O extends DescMessage>(
     method: DescMethodUnary<I, O>,
     signal: AbortSignal | undefined,
@@ -85,14 +102,9 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
       interceptors,
     ) as (req: UnaryRequest<I, O>) => Promise<UnaryResponse<I, O>>;
     return next({
+      ...requestCommon(method, signal, headers, contextValues),
       stream: false,
-      service: method.parent,
       method,
-      requestMethod: "POST",
-      url: `${baseUrl}/${method.parent.typeName}/${method.name}`,
-      signal: signal ?? NEVER_ABORTED,
-      header: headers,
-      contextValues: contextValues ?? createContextValues(),
       message: isMessage(input, method.input) ? input : create(method.input, input),
     });
   }
@@ -112,14 +124,9 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
       interceptors,
     ) as (req: StreamRequest<I, O>) => Promise<StreamResponse<I, O>>;
     const response = next({
+      ...requestCommon(method, signal, headers, contextValues),
       stream: true,
-      service: method.parent,
       method,
-      requestMethod: "POST",
-      url: `${baseUrl}/${method.parent.typeName}/${method.name}`,
-      signal: signal ?? NEVER_ABORTED,
-      header: headers,
-      contextValues: contextValues ?? createContextValues(),
       message: normalizeIterable(method.input, input),
     });
     // An interceptor's own promise: handled for the same reason as StreamCall.run()'s.

@@ -48,6 +48,10 @@ interface ServerSurfaceCall {
   off(event: string, listener: () => void): unknown;
 }
 type ServerStatusResponse = Partial<StatusObject>;
+/** A call that writes StreamingOutputCallResponses: server streaming or bidi. */
+type ResponseStream =
+  | ServerWritableStream<StreamingOutputCallRequest, StreamingOutputCallResponse>
+  | ServerDuplexStream<StreamingOutputCallRequest, StreamingOutputCallResponse>;
 
 /**
  * A grpc-js ServiceDefinition for a protobuf-es service: path `/<package.Service>/<Method>`,
@@ -262,6 +266,26 @@ export async function startGrpcJsTestServer(options?: GrpcJsTestServerOptions): 
     };
   }
 
+  /**
+   * Runs a handler with a response stream: `body` writes the responses, then the call ends with
+   * the echoed trailers, or with the status of what `body` threw.
+   */
+  function serveStream(method: TestServiceMethodName, call: ResponseStream, body: (signal: AbortSignal) => Promise<void>): void {
+    const t = track(method, call);
+    const trailer = echoMetadata(call);
+    void (async () => {
+      try {
+        await body(t.signal);
+        call.end(trailer);
+      } catch (e) {
+        // After a cancel/deadline grpc-js has already closed the call; nothing to send.
+        if (!t.signal.aborted) call.emit("error", toGrpcStatus(e, trailer));
+      } finally {
+        t.done();
+      }
+    })();
+  }
+
   const handlers = {
     EmptyCall(call: ServerUnaryCall<Empty, Empty>, callback: sendUnaryData<Empty>) {
       const t = track("EmptyCall", call);
@@ -286,21 +310,7 @@ export async function startGrpcJsTestServer(options?: GrpcJsTestServerOptions): 
     },
 
     StreamingOutputCall(call: ServerWritableStream<StreamingOutputCallRequest, StreamingOutputCallResponse>) {
-      const t = track("StreamingOutputCall", call);
-      const trailer = echoMetadata(call);
-      void (async () => {
-        try {
-          await respond(call, call.request, t.signal);
-          const err = statusError(call.request.responseStatus);
-          if (err) throw err;
-          call.end(trailer);
-        } catch (e) {
-          // After a cancel/deadline grpc-js has already closed the call; nothing to send.
-          if (!t.signal.aborted) call.emit("error", toGrpcStatus(e, trailer));
-        } finally {
-          t.done();
-        }
-      })();
+      serveStream("StreamingOutputCall", call, (signal) => respondEach(call, [call.request], signal));
     },
 
     StreamingInputCall(
@@ -325,44 +335,15 @@ export async function startGrpcJsTestServer(options?: GrpcJsTestServerOptions): 
     },
 
     FullDuplexCall(call: ServerDuplexStream<StreamingOutputCallRequest, StreamingOutputCallResponse>) {
-      const t = track("FullDuplexCall", call);
-      const trailer = echoMetadata(call);
-      void (async () => {
-        try {
-          for await (const req of abortable(readMessages(call, halfCloseGraceMs), t.signal)) {
-            await respond(call, req, t.signal);
-            // The status ends the call; later requests are not processed (spec: Echo Status).
-            const err = statusError(req.responseStatus);
-            if (err) throw err;
-          }
-          call.end(trailer);
-        } catch (e) {
-          if (!t.signal.aborted) call.emit("error", toGrpcStatus(e, trailer));
-        } finally {
-          t.done();
-        }
-      })();
+      serveStream("FullDuplexCall", call, (signal) => respondEach(call, abortable(readMessages(call, halfCloseGraceMs), signal), signal));
     },
 
     HalfDuplexCall(call: ServerDuplexStream<StreamingOutputCallRequest, StreamingOutputCallResponse>) {
-      const t = track("HalfDuplexCall", call);
-      const trailer = echoMetadata(call);
-      void (async () => {
-        try {
-          const all: StreamingOutputCallRequest[] = [];
-          for await (const req of abortable(readMessages(call, halfCloseGraceMs), t.signal)) all.push(req);
-          for (const req of all) {
-            await respond(call, req, t.signal);
-            const err = statusError(req.responseStatus);
-            if (err) throw err;
-          }
-          call.end(trailer);
-        } catch (e) {
-          if (!t.signal.aborted) call.emit("error", toGrpcStatus(e, trailer));
-        } finally {
-          t.done();
-        }
-      })();
+      serveStream("HalfDuplexCall", call, async (signal) => {
+        const all: StreamingOutputCallRequest[] = [];
+        for await (const req of abortable(readMessages(call, halfCloseGraceMs), signal)) all.push(req);
+        await respondEach(call, all, signal);
+      });
     },
   };
 
@@ -435,12 +416,21 @@ function toGrpcStatus(e: unknown, trailer: Metadata): ServerStatusResponse | Ser
   return { code: err.code as number as GrpcStatus, details: err.rawMessage, metadata: trailer };
 }
 
-/** Writes one response per response_parameters entry, honouring interval_us and write backpressure. */
-async function respond(
-  call: ServerWritableStream<StreamingOutputCallRequest, StreamingOutputCallResponse> | ServerDuplexStream<StreamingOutputCallRequest, StreamingOutputCallResponse>,
-  req: StreamingOutputCallRequest,
+/** Answers each request in turn; a request's response_status ends the call, so later requests are not processed (spec: Echo Status). */
+async function respondEach(
+  call: ResponseStream,
+  requests: Iterable<StreamingOutputCallRequest> | AsyncIterable<StreamingOutputCallRequest>,
   signal: AbortSignal,
 ): Promise<void> {
+  for await (const req of requests) {
+    await respond(call, req, signal);
+    const err = statusError(req.responseStatus);
+    if (err) throw err;
+  }
+}
+
+/** Writes one response per response_parameters entry, honouring interval_us and write backpressure. */
+async function respond(call: ResponseStream, req: StreamingOutputCallRequest, signal: AbortSignal): Promise<void> {
   for (const p of req.responseParameters) {
     if (p.intervalUs > 0) await sleep(p.intervalUs / 1000, signal);
     if (signal.aborted) return;

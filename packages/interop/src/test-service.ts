@@ -65,6 +65,18 @@ function echoMetadata(ctx: HandlerContext): void {
   if (trailing !== null) ctx.responseTrailer.set(ECHO_TRAILING_KEY, trailing);
 }
 
+/** Answers each request in turn; a request's response_status ends the call, so later requests are not processed (spec: Echo Status). */
+async function* respondEach(
+  requests: Iterable<StreamingOutputCallRequest> | AsyncIterable<StreamingOutputCallRequest>,
+  signal: AbortSignal,
+): AsyncGenerator<OutputInit> {
+  for await (const req of requests) {
+    yield* respond(req, signal);
+    const err = statusError(req.responseStatus);
+    if (err) throw err;
+  }
+}
+
 /** One response per response_parameters entry; interval_us is a sleep before each, cut short by the signal. */
 async function* respond(req: StreamingOutputCallRequest, signal: AbortSignal): AsyncGenerator<OutputInit> {
   for (const p of req.responseParameters) {
@@ -87,25 +99,6 @@ function watch(observer: TestServiceObserver | undefined, method: TestServiceMet
   return () => ctx.signal.removeEventListener("abort", listener);
 }
 
-async function observeCall<T>(
-  observer: TestServiceObserver | undefined,
-  method: TestServiceMethodName,
-  ctx: HandlerContext,
-  body: () => Promise<T> | T,
-): Promise<T> {
-  const stop = watch(observer, method, ctx);
-  let error: unknown;
-  try {
-    return await body();
-  } catch (e) {
-    error = e;
-    throw e;
-  } finally {
-    stop();
-    observer?.onEnd?.(method, error);
-  }
-}
-
 async function* observeStream<T>(
   observer: TestServiceObserver | undefined,
   method: TestServiceMethodName,
@@ -123,6 +116,23 @@ async function* observeStream<T>(
     stop();
     observer?.onEnd?.(method, error);
   }
+}
+
+/** observeStream for a handler with one result. */
+async function observeCall<T>(
+  observer: TestServiceObserver | undefined,
+  method: TestServiceMethodName,
+  ctx: HandlerContext,
+  body: () => Promise<T> | T,
+): Promise<T> {
+  const run = observeStream(observer, method, ctx, async function* () {
+    yield await body();
+  });
+  // The first step runs the handler (and rejects with its error); the second finishes the run, so
+  // onEnd has fired before the caller sees the result.
+  const first = await run.next();
+  await run.next();
+  return first.value as T;
 }
 
 /** Builds a TestService implementation; pass an observer to see handler starts, aborts and ends. */
@@ -147,9 +157,7 @@ export function createTestServiceImpl(observer?: TestServiceObserver): TestServi
     streamingOutputCall(req, ctx) {
       return observeStream(observer, "StreamingOutputCall", ctx, async function* () {
         echoMetadata(ctx);
-        yield* respond(req, ctx.signal);
-        const err = statusError(req.responseStatus);
-        if (err) throw err;
+        yield* respondEach([req], ctx.signal);
       });
     },
 
@@ -167,12 +175,7 @@ export function createTestServiceImpl(observer?: TestServiceObserver): TestServi
     fullDuplexCall(requests, ctx) {
       return observeStream(observer, "FullDuplexCall", ctx, async function* () {
         echoMetadata(ctx);
-        for await (const req of abortable(requests, ctx.signal)) {
-          yield* respond(req, ctx.signal);
-          // The status ends the call; later requests are not processed (spec: Echo Status).
-          const err = statusError(req.responseStatus);
-          if (err) throw err;
-        }
+        yield* respondEach(abortable(requests, ctx.signal), ctx.signal);
       });
     },
 
@@ -181,11 +184,7 @@ export function createTestServiceImpl(observer?: TestServiceObserver): TestServi
         echoMetadata(ctx);
         const all: StreamingOutputCallRequest[] = [];
         for await (const req of abortable(requests, ctx.signal)) all.push(req);
-        for (const req of all) {
-          yield* respond(req, ctx.signal);
-          const err = statusError(req.responseStatus);
-          if (err) throw err;
-        }
+        yield* respondEach(all, ctx.signal);
       });
     },
   };

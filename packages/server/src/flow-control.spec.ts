@@ -1,14 +1,14 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Status, type Session, type Stream } from "@grpc-ws/wire";
-import { afterAll, afterEach, beforeAll, expect, test } from "vitest";
+import { expect, test } from "vitest";
 import {
   StreamingInputCallRequestSchema,
   StreamingInputCallResponseSchema,
   StreamingOutputCallRequestSchema,
 } from "../../../gen/grpc/testing/messages_pb.js";
 import { TestService } from "../../../gen/grpc/testing/test_pb.js";
-import { createWebSocketBridge, type WebSocketBridge } from "./index.js";
-import { TestClient, until } from "./test-client.test-util.js";
+import { useBridge } from "./bridge-fixture.test-util.js";
+import { until } from "./test-client.test-util.js";
 
 const TS = "/grpc.testing.TestService";
 const MESSAGE = 16 * 1024;
@@ -19,54 +19,40 @@ const SERVER_STREAM_WINDOW = 64 * 1024;
 let produced = 0;
 let releaseReader: (() => void) | undefined;
 let consumed = 0;
-let bridge: WebSocketBridge;
-let url: string;
-const clients: TestClient[] = [];
 
 /** The server side of stream `id` on the bridge's only connection. */
 function serverStream(id: number): Stream | undefined {
-  const sessions = (bridge as unknown as { sessions: Session[] }).sessions;
+  const sessions = (fx.bridge as unknown as { sessions: Session[] }).sessions;
   return sessions[0]?.streams.get(id);
 }
 
-beforeAll(async () => {
-  bridge = createWebSocketBridge({
-    routes(router) {
-      router.rpc(TestService.method.streamingOutputCall, async function* (_req, ctx) {
-        for (let i = 0; i < COUNT && !ctx.signal.aborted; i++) {
-          produced++;
-          yield { payload: { body: new Uint8Array(MESSAGE) } };
-        }
-      });
-      router.rpc(TestService.method.streamingInputCall, async (requests) => {
-        let size = 0;
-        for await (const req of requests) {
-          consumed++;
-          size += req.payload?.body.length ?? 0;
-          // Read one message, then stall until the test lets go.
-          if (consumed === 1) await new Promise<void>((resolve) => (releaseReader = resolve));
-        }
-        return { aggregatedPayloadSize: size };
-      });
-      router.rpc(TestService.method.emptyCall, () => ({}));
-    },
-    writeHighWaterMark: HIGH_WATER,
-    settings: { initialStreamWindow: SERVER_STREAM_WINDOW },
-    keepalive: false,
-  });
-  ({ url } = await bridge.listen());
+const fx = useBridge({
+  routes(router) {
+    router.rpc(TestService.method.streamingOutputCall, async function* (_req, ctx) {
+      for (let i = 0; i < COUNT && !ctx.signal.aborted; i++) {
+        produced++;
+        yield { payload: { body: new Uint8Array(MESSAGE) } };
+      }
+    });
+    router.rpc(TestService.method.streamingInputCall, async (requests) => {
+      let size = 0;
+      for await (const req of requests) {
+        consumed++;
+        size += req.payload?.body.length ?? 0;
+        // Read one message, then stall until the test lets go.
+        if (consumed === 1) await new Promise<void>((resolve) => (releaseReader = resolve));
+      }
+      return { aggregatedPayloadSize: size };
+    });
+    router.rpc(TestService.method.emptyCall, () => ({}));
+  },
+  writeHighWaterMark: HIGH_WATER,
+  settings: { initialStreamWindow: SERVER_STREAM_WINDOW },
+  keepalive: false,
 });
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await until(() => bridge.connections === 0, "the bridge to see the socket close");
-});
-
-afterAll(() => bridge.close({ drainTimeoutMs: 100 }));
 
 test("a stalled reader on a server stream pauses its handler within a bound while another call completes", async () => {
-  const client = await TestClient.connect(url, { initialStreamWindow: 64 * 1024 });
-  clients.push(client);
+  const client = await fx.connect({ initialStreamWindow: 64 * 1024 });
   const request = toBinary(StreamingOutputCallRequestSchema, create(StreamingOutputCallRequestSchema, {}));
   const stalled = client.call(`${TS}/StreamingOutputCall`, [request], { read: false });
 
@@ -91,8 +77,7 @@ test("a stalled reader on a server stream pauses its handler within a bound whil
 });
 
 test("a slow client-streaming handler holds the client back: the bridge buffers a bounded amount", async () => {
-  const client = await TestClient.connect(url);
-  clients.push(client);
+  const client = await fx.connect();
   const request = toBinary(StreamingInputCallRequestSchema, create(StreamingInputCallRequestSchema, { payload: { body: new Uint8Array(MESSAGE) } }));
   const call = client.call(`${TS}/StreamingInputCall`, Array.from({ length: COUNT }, () => request));
 

@@ -2,11 +2,12 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import { ErrorCode, Status, type Session } from "@grpc-ws/wire";
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { beforeEach, describe, expect, test } from "vitest";
 import { StreamingInputCallRequestSchema, StreamingOutputCallRequestSchema } from "../../../gen/grpc/testing/messages_pb.js";
 import { TestService } from "../../../gen/grpc/testing/test_pb.js";
-import { createWebSocketBridge, type CallEndInfo, type WebSocketBridge } from "./index.js";
-import { TestClient, until } from "./test-client.test-util.js";
+import { createWebSocketBridge, type CallEndInfo } from "./index.js";
+import { useBridge } from "./bridge-fixture.test-util.js";
+import { TestClient, until, type TestCall } from "./test-client.test-util.js";
 
 const TS = "/grpc.testing.TestService";
 const request = toBinary(StreamingInputCallRequestSchema, create(StreamingInputCallRequestSchema, { payload: { body: new Uint8Array(3) } }));
@@ -16,102 +17,93 @@ let iteration: Array<"completed" | Code> = [];
 let generatorFinally = 0;
 let yieldedAfterEnd = 0;
 let ended: CallEndInfo[] = [];
-let bridge: WebSocketBridge;
-let url: string;
-const clients: TestClient[] = [];
 
 /** The wire session of the bridge's only connection. */
 function serverSession(): Session | undefined {
-  return (bridge as unknown as { sessions: Session[] }).sessions[0];
+  return (fx.bridge as unknown as { sessions: Session[] }).sessions[0];
 }
 
-async function connect(): Promise<TestClient> {
-  const c = await TestClient.connect(url);
-  clients.push(c);
-  return c;
-}
-
-beforeAll(async () => {
-  bridge = createWebSocketBridge({
-    routes(router) {
-      router.rpc(TestService.method.streamingInputCall, async (requests) => {
-        let size = 0;
-        try {
-          for await (const req of requests) size += req.payload?.body.length ?? 0;
-          iteration.push("completed");
-        } catch (e) {
-          iteration.push(ConnectError.from(e).code);
-          throw e;
-        }
-        return { aggregatedPayloadSize: size };
-      });
-      // Returns after the first request without reading the rest.
-      router.rpc(TestService.method.fullDuplexCall, async function* (requests) {
-        for await (const _ of requests) {
+const fx = useBridge({
+  routes(router) {
+    router.rpc(TestService.method.streamingInputCall, async (requests) => {
+      let size = 0;
+      try {
+        for await (const req of requests) size += req.payload?.body.length ?? 0;
+        iteration.push("completed");
+      } catch (e) {
+        iteration.push(ConnectError.from(e).code);
+        throw e;
+      }
+      return { aggregatedPayloadSize: size };
+    });
+    // Returns after the first request without reading the rest.
+    router.rpc(TestService.method.fullDuplexCall, async function* (requests) {
+      for await (const _ of requests) {
+        yield {};
+        return;
+      }
+    });
+    // Ignores its signal: keeps yielding after the call has ended.
+    router.rpc(TestService.method.streamingOutputCall, async function* (_req, ctx) {
+      try {
+        for (let i = 0; i < 2000; i++) {
+          if (ctx.signal.aborted) yieldedAfterEnd++;
           yield {};
-          return;
+          await new Promise((r) => setTimeout(r, 1));
         }
-      });
-      // Ignores its signal: keeps yielding after the call has ended.
-      router.rpc(TestService.method.streamingOutputCall, async function* (_req, ctx) {
-        try {
-          for (let i = 0; i < 2000; i++) {
-            if (ctx.signal.aborted) yieldedAfterEnd++;
-            yield {};
-            await new Promise((r) => setTimeout(r, 1));
-          }
-        } finally {
-          generatorFinally++;
-        }
-      });
-    },
-    keepalive: false,
-    onCallEnd: (info) => ended.push(info),
-  });
-  ({ url } = await bridge.listen());
+      } finally {
+        generatorFinally++;
+      }
+    });
+  },
+  keepalive: false,
+  onCallEnd: (info) => ended.push(info),
 });
 
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await until(() => bridge.connections === 0, "the bridge to see every socket close");
+beforeEach(() => {
   iteration = [];
   ended = [];
   generatorFinally = 0;
   yieldedAfterEnd = 0;
 });
 
-afterAll(() => bridge.close({ drainTimeoutMs: 100 }));
-
 describe("a request iterator the handler is waiting on", () => {
+  /** A StreamingInputCall left open, once its handler has taken the first request and waits for more. */
+  async function waitingCall(): Promise<TestCall> {
+    const client = await fx.connect();
+    const call = client.call(`${TS}/StreamingInputCall`, [request], { end: false });
+    await until(() => serverSession()?.streams.get(call.stream.id)?.readableLength === 0, "the handler to take the request");
+    return call;
+  }
+
+  /** How the handler's loop ended, once it has. */
+  async function loopEnd(): Promise<typeof iteration> {
+    await until(() => iteration.length === 1, "the handler's loop to end");
+    return iteration;
+  }
+
   test("throws DeadlineExceeded when the deadline passes, instead of ending as if the client half-closed", async () => {
-    const client = await connect();
+    const client = await fx.connect();
     const call = client.call(`${TS}/StreamingInputCall`, [request], { end: false, timeoutMs: 100 });
     expect((await call.done).status?.code).toBe(Status.DEADLINE_EXCEEDED);
-    await until(() => iteration.length === 1, "the handler's loop to end");
-    expect(iteration).toEqual([Code.DeadlineExceeded]);
+    expect(await loopEnd()).toEqual([Code.DeadlineExceeded]);
   });
 
   test("throws Canceled when the client resets the call", async () => {
-    const client = await connect();
-    const call = client.call(`${TS}/StreamingInputCall`, [request], { end: false });
-    await until(() => serverSession()?.streams.get(call.stream.id)?.readableLength === 0, "the handler to take the request");
+    const call = await waitingCall();
     call.stream.reset(ErrorCode.CANCEL);
-    await until(() => iteration.length === 1, "the handler's loop to end");
-    expect(iteration).toEqual([Code.Canceled]);
+    expect(await loopEnd()).toEqual([Code.Canceled]);
   });
 
   test("throws Internal when a request does not decode", async () => {
-    const client = await connect();
-    const call = client.call(`${TS}/StreamingInputCall`, [request], { end: false });
-    await until(() => serverSession()?.streams.get(call.stream.id)?.readableLength === 0, "the handler to take the request");
+    const call = await waitingCall();
     call.stream.write(new Uint8Array([0x0a, 0x50, 0x01]));
     expect((await call.done).status?.code).toBe(Status.INTERNAL);
-    await until(() => iteration.length === 1, "the handler's loop to end");
-    expect(iteration).toEqual([Code.Internal]);
+    expect(await loopEnd()).toEqual([Code.Internal]);
   });
 
   test("ends normally when the client half-closes", async () => {
-    const client = await connect();
+    const client = await fx.connect();
     const outcome = await client.call(`${TS}/StreamingInputCall`, [request, request]).done;
     expect(outcome.status?.code).toBe(Status.OK);
     expect(iteration).toEqual(["completed"]);
@@ -120,7 +112,7 @@ describe("a request iterator the handler is waiting on", () => {
 
 describe("a handler that stops early or ignores its signal", () => {
   test("bidi returning without reading every request ends the call OK; later DATA is ignored and the connection goes on", async () => {
-    const client = await connect();
+    const client = await fx.connect();
     const call = client.call(`${TS}/FullDuplexCall`, [toBinary(StreamingOutputCallRequestSchema, create(StreamingOutputCallRequestSchema))], { end: false });
     const outcome = await call.done;
     expect(outcome.status?.code).toBe(Status.OK);
@@ -133,7 +125,7 @@ describe("a handler that stops early or ignores its signal", () => {
   });
 
   test("a generator that ignores the deadline is stopped: nothing more is sent, its finally runs, the call ends once", async () => {
-    const client = await connect();
+    const client = await fx.connect();
     const call = client.call(`${TS}/StreamingOutputCall`, [new Uint8Array(0)], { timeoutMs: 100 });
     const outcome = await call.done;
     expect(outcome.status?.code).toBe(Status.DEADLINE_EXCEEDED);

@@ -10,5 +10,5 @@ export type {
   UpstreamCallInfo,
   UpstreamTlsOptions,
   UpstreamKeepalive,
-} from "./upstream/index.js";
+} from "./upstream/config.js";
 export { UNKNOWN_ERROR_MESSAGE } from "./error-trailers.js";

@@ -1,59 +1,43 @@
 // What a misbehaving peer can make the bridge hold: sockets that never speak, peers that never read.
 import { CloseCode, ErrorCode, FrameType, FrameWriter, Status } from "@grpc-ws/wire";
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import type { WebSocket } from "ws";
 import { TestService } from "../../../gen/grpc/testing/test_pb.js";
-import { createWebSocketBridge, type WebSocketBridge } from "./index.js";
-import { RawPeer, TestClient, until } from "./test-client.test-util.js";
+import { useBridge } from "./bridge-fixture.test-util.js";
+import { until } from "./test-client.test-util.js";
 
 const TS = "/grpc.testing.TestService";
 const SETTINGS_TIMEOUT = 200;
 const SOCKET_HIGH_WATER = 64 * 1024;
 
-let bridge: WebSocketBridge;
-let url: string;
-const peers: Array<TestClient | RawPeer> = [];
-
 /** The server side of the bridge's only connection. */
 function serverSocket(): WebSocket {
-  const open = (bridge as unknown as { open: Set<{ ws: WebSocket }> }).open;
+  const open = (fx.bridge as unknown as { open: Set<{ ws: WebSocket }> }).open;
   const [connection] = open;
   if (!connection) throw new Error("no connection");
   return connection.ws;
 }
 
-beforeAll(async () => {
-  bridge = createWebSocketBridge({
-    routes: (router) => router.rpc(TestService.method.emptyCall, () => ({})),
-    keepalive: false,
-    settingsTimeoutMs: SETTINGS_TIMEOUT,
-    socketHighWaterMark: SOCKET_HIGH_WATER,
-  });
-  ({ url } = await bridge.listen());
+const fx = useBridge({
+  routes: (router) => router.rpc(TestService.method.emptyCall, () => ({})),
+  keepalive: false,
+  settingsTimeoutMs: SETTINGS_TIMEOUT,
+  socketHighWaterMark: SOCKET_HIGH_WATER,
 });
-
-afterEach(async () => {
-  await Promise.all(peers.splice(0).map((p) => p.close()));
-  await until(() => bridge.connections === 0, "the bridge to see every socket close");
-});
-
-afterAll(() => bridge.close({ drainTimeoutMs: 100 }));
 
 describe("settings timeout", () => {
   test("a socket that upgrades and never sends SETTINGS is closed with GOAWAY SETTINGS_TIMEOUT and 1002", async () => {
-    const peer = await RawPeer.connect(url);
-    peers.push(peer);
+    const peer = await fx.connectRaw();
     const closed = await Promise.race([peer.closed, new Promise<undefined>((r) => setTimeout(r, 5000))]);
     expect(closed?.code).toBe(CloseCode.PROTOCOL_ERROR);
     const goAway = peer.frames.find((f) => f.type === FrameType.GOAWAY);
     expect(goAway).toBeDefined();
     expect(new DataView(goAway!.payload.buffer).getUint32(4)).toBe(ErrorCode.SETTINGS_TIMEOUT);
-    await until(() => bridge.connections === 0, "the bridge to drop the connection");
+    await until(() => fx.bridge.connections === 0, "the bridge to drop the connection");
   });
 
   test("a client that sent SETTINGS stays connected past the timeout", async () => {
-    const client = await TestClient.connect(url);
-    peers.push(client);
+    const client = await fx.connect();
     await new Promise((r) => setTimeout(r, 2 * SETTINGS_TIMEOUT));
     expect(client.closeEvent).toBeUndefined();
     expect((await client.call(`${TS}/EmptyCall`, [new Uint8Array(0)]).done).status?.code).toBe(Status.OK);
@@ -62,8 +46,7 @@ describe("settings timeout", () => {
 
 describe("a peer that does not read its socket", () => {
   test("stops being read once the socket holds more than socketHighWaterMark, and is read again when it drains", async () => {
-    const client = await TestClient.connect(url);
-    peers.push(client);
+    const client = await fx.connect();
     // Every PING asks for an ack of the same size: 340 KB per message, 34 MB in all, far past the kernel's buffers.
     const PINGS_PER_MESSAGE = 20_000;
     const MESSAGES = 100;

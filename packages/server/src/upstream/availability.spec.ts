@@ -1,36 +1,31 @@
 // An upstream that is down at call time: the call fails UNAVAILABLE quickly, naming the upstream,
 // and calls succeed again once the upstream is back on the same port, with no bridge restart.
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createWebSocketTransport, type WebSocketTransport } from "@grpc-ws/client";
 import { startGrpcJsTestServer, type GrpcJsTestServer } from "@grpc-ws/interop";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { TestService } from "../../../../gen/grpc/testing/test_pb.js";
-import { createWebSocketBridge, type WebSocketBridge } from "../index.js";
+import { startGateway, type Gateway } from "./gateway-harness.test-util.js";
 import { startCountingProxy } from "./test-proxy.js";
 
 let upstream: GrpcJsTestServer | undefined;
 let port: number;
-let bridge: WebSocketBridge;
-let transport: WebSocketTransport;
+let gateway: Gateway;
 
 beforeAll(async () => {
   // Take a free port from grpc-js itself, then free it: the upstream starts out down.
   const probe = await startGrpcJsTestServer();
   port = probe.port;
   await probe.close();
-  bridge = createWebSocketBridge({ upstream: { target: `http://127.0.0.1:${port}`, connectTimeoutMs: 2000 } });
-  const { url } = await bridge.listen();
-  transport = createWebSocketTransport({ url });
+  gateway = await startGateway({ upstream: { target: `http://127.0.0.1:${port}`, connectTimeoutMs: 2000 } });
 });
 
 afterAll(async () => {
-  await transport?.close();
-  await bridge?.close({ drainTimeoutMs: 100 });
+  await gateway?.close();
   await upstream?.close();
 });
 
 async function expectUnavailable(): Promise<void> {
-  const client = createClient(TestService, transport);
+  const client = createClient(TestService, gateway.transport);
   const started = performance.now();
   const error = await client.unaryCall({ responseSize: 1 }).then(
     () => undefined,
@@ -47,7 +42,7 @@ it("fails UNAVAILABLE while the upstream is down and recovers when it is back", 
   await expectUnavailable();
 
   upstream = await startGrpcJsTestServer({ port });
-  const client = createClient(TestService, transport);
+  const client = createClient(TestService, gateway.transport);
   const res = await client.unaryCall({ responseSize: 4 });
   expect(res.payload?.body.length).toBe(4);
 
@@ -62,11 +57,9 @@ it("fails UNAVAILABLE while the upstream is down and recovers when it is back", 
 it("a keepalive ping that goes unanswered ends in-flight calls UNAVAILABLE; the next call reconnects", async () => {
   const server = await startGrpcJsTestServer();
   const proxy = await startCountingProxy(server.port);
-  const gw = createWebSocketBridge({ upstream: { target: proxy.url, keepalive: { intervalMs: 100, timeoutMs: 200 } } });
-  const { url } = await gw.listen();
-  const ws = createWebSocketTransport({ url });
+  const gw = await startGateway({ upstream: { target: proxy.url, keepalive: { intervalMs: 100, timeoutMs: 200 } } });
   try {
-    const client = createClient(TestService, ws);
+    const client = createClient(TestService, gw.transport);
     expect((await client.unaryCall({ responseSize: 1 })).payload?.body.length).toBe(1);
     // A server stream that sleeps 5 s, then the upstream leg goes silent: only the ping can notice.
     const call = client.streamingOutputCall({ responseParameters: [{ size: 1, intervalUs: 5_000_000 }] });
@@ -84,8 +77,7 @@ it("a keepalive ping that goes unanswered ends in-flight calls UNAVAILABLE; the 
     proxy.stallUpstream(false);
     expect((await client.unaryCall({ responseSize: 3 })).payload?.body.length).toBe(3);
   } finally {
-    await ws.close();
-    await gw.close({ drainTimeoutMs: 100 });
+    await gw.close();
     await proxy.close();
     await server.close();
   }

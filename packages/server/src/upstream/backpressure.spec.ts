@@ -2,32 +2,16 @@
 // (a counting TCP proxy between bridge and grpc-js): a stalled reader on either side stops the
 // other side's sender within a bounded number of bytes, and the call completes once it moves.
 import { createClient } from "@connectrpc/connect";
-import { createWebSocketTransport, type WebSocketTransport } from "@grpc-ws/client";
-import { startGrpcJsTestServer, type GrpcJsTestServer } from "@grpc-ws/interop";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { TestService } from "../../../../gen/grpc/testing/test_pb.js";
-import { createWebSocketBridge, type WebSocketBridge } from "../index.js";
+import { useUpstreamGateway } from "./gateway-harness.test-util.js";
 import { startCountingProxy, type CountingProxy } from "./test-proxy.js";
 
 const MiB = 1024 * 1024;
-let upstream: GrpcJsTestServer;
 let proxy: CountingProxy;
-let bridge: WebSocketBridge;
-let transport: WebSocketTransport;
-
-beforeAll(async () => {
-  upstream = await startGrpcJsTestServer();
-  proxy = await startCountingProxy(upstream.port);
-  bridge = createWebSocketBridge({ upstream: proxy.url });
-  const { url } = await bridge.listen();
-  transport = createWebSocketTransport({ url });
-});
-
-afterAll(async () => {
-  await transport?.close();
-  await bridge?.close({ drainTimeoutMs: 100 });
-  await proxy?.close();
-  await upstream?.close();
+const gw = useUpstreamGateway(async (upstream, keep) => {
+  proxy = keep(await startCountingProxy(upstream.port));
+  return { upstream: proxy.url };
 });
 
 /** Polls `read` until two readings 100 ms apart agree (at most ~3 s); returns the last one. */
@@ -43,7 +27,7 @@ async function settled(read: () => number): Promise<number> {
 }
 
 it("a stalled client reader stops the upstream's server stream within a bounded number of bytes", async () => {
-  const client = createClient(TestService, transport);
+  const client = createClient(TestService, gw.transport);
   const count = 64;
   const size = 256 * 1024; // 16 MiB in all
   const before = proxy.downBytes;
@@ -61,7 +45,7 @@ it("a stalled client reader stops the upstream's server stream within a bounded 
 });
 
 it("a stalled upstream keeps the client's uploads within the flow-control windows", async () => {
-  const client = createClient(TestService, transport);
+  const client = createClient(TestService, gw.transport);
   const size = 32 * 1024;
   const total = 256; // 8 MiB offered
   let pulled = 0;

@@ -6,7 +6,7 @@ import { startGrpcJsTestServer, type GrpcJsTestServer } from "@grpc-ws/interop";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestService } from "../../../../gen/grpc/testing/test_pb.js";
 import { createWebSocketBridge, type WebSocketBridge } from "../index.js";
-import type { UpstreamCallInfo, UpstreamConfig } from "./index.js";
+import type { UpstreamCallInfo, UpstreamConfig } from "./config.js";
 
 const BYTES = new Uint8Array([0, 1, 2, 0x7f, 0x80, 0xfd, 0xfe, 0xff]);
 

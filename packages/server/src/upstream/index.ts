@@ -4,17 +4,6 @@ import { isRouter, serviceOf, targetUrl, type UpstreamConfig, type UpstreamHooks
 import { UpstreamConnection } from "./connection.js";
 import { ForwardedCall, type UpstreamRoute } from "./forward.js";
 
-export type {
-  UpstreamConfig,
-  UpstreamTarget,
-  UpstreamRouter,
-  UpstreamHooks,
-  UpstreamRequestContext,
-  UpstreamCallInfo,
-  UpstreamTlsOptions,
-  UpstreamKeepalive,
-} from "./config.js";
-
 /**
  * The gateway: forwards calls to upstream gRPC servers over HTTP/2 (Node's `http2`), one shared
  * connection per upstream. The bridge creates it from its `upstream` option.

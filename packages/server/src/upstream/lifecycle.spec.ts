@@ -8,7 +8,7 @@ import { startGrpcJsTestServer, type GrpcJsTestServer } from "@grpc-ws/interop";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { TestService } from "../../../../gen/grpc/testing/test_pb.js";
 import { createWebSocketBridge, type WebSocketBridge } from "../index.js";
-import type { UpstreamConfig } from "./index.js";
+import type { UpstreamConfig } from "./config.js";
 import { startCountingProxy, type CountingProxy } from "./test-proxy.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -4,30 +4,22 @@
 import { readFileSync } from "node:fs";
 import { ServerCredentials } from "@grpc/grpc-js";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createWebSocketTransport } from "@grpc-ws/client";
 import { interopCaseNames, interopCases, startGrpcJsTestServer, type GrpcJsTestServer } from "@grpc-ws/interop";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { TestService } from "../../../../gen/grpc/testing/test_pb.js";
-import { createWebSocketBridge } from "../index.js";
-import type { UpstreamTarget } from "./index.js";
+import type { UpstreamTarget } from "./config.js";
+import { closeAfterAll, startGateway } from "./gateway-harness.test-util.js";
 
 const fixture = (name: string): Buffer => readFileSync(new URL(`./testdata/${name}`, import.meta.url));
 const ca = fixture("ca.crt");
 const serverKeyPair = { cert_chain: fixture("server.crt"), private_key: fixture("server.key") };
 const clientCert = { cert: fixture("client.crt"), key: fixture("client.key") };
 
-const open: Array<{ close(): Promise<unknown> }> = [];
-afterAll(async () => {
-  for (const o of open.reverse()) await o.close();
-});
+const keep = closeAfterAll();
 
 /** A bridge forwarding to `target`, and a TestService client on it. */
 async function gateway(target: UpstreamTarget) {
-  const bridge = createWebSocketBridge({ upstream: target });
-  open.push({ close: () => bridge.close({ drainTimeoutMs: 100 }) });
-  const { url } = await bridge.listen();
-  const transport = createWebSocketTransport({ url });
-  open.push(transport);
+  const { transport } = keep(await startGateway({ upstream: target }));
   return { transport, client: createClient(TestService, transport) };
 }
 
@@ -45,7 +37,7 @@ describe("TLS upstream", () => {
 
   beforeAll(async () => {
     upstream = await startGrpcJsTestServer({ credentials: ServerCredentials.createSsl(ca, [serverKeyPair], false) });
-    open.push(upstream);
+    keep(upstream);
     expect(upstream.baseUrl).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
   });
 
@@ -105,7 +97,7 @@ describe("mutual TLS upstream", () => {
 
   beforeAll(async () => {
     upstream = await startGrpcJsTestServer({ credentials: ServerCredentials.createSsl(ca, [serverKeyPair], true) });
-    open.push(upstream);
+    keep(upstream);
   });
 
   it("with tls.cert and tls.key: calls of every kind go through", async () => {

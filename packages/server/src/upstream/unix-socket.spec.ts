@@ -6,17 +6,17 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { ServerCredentials } from "@grpc/grpc-js";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createWebSocketTransport, type WebSocketTransport } from "@grpc-ws/client";
+import type { WebSocketTransport } from "@grpc-ws/client";
 import { interopCaseNames, interopCases, startGrpcJsTestServer, type GrpcJsTestServer } from "@grpc-ws/interop";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestService } from "../../../../gen/grpc/testing/test_pb.js";
-import { createWebSocketBridge } from "../index.js";
-import type { UpstreamTarget } from "./index.js";
+import type { UpstreamTarget } from "./config.js";
+import { startGateway, type Closable } from "./gateway-harness.test-util.js";
 
 const fixture = (name: string): Buffer => readFileSync(new URL(`./testdata/${name}`, import.meta.url));
 
 let dir: string;
-const open: Array<{ close(): Promise<unknown> }> = [];
+const open: Closable[] = [];
 
 beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), "grpc-ws-upstream-"));
@@ -28,12 +28,19 @@ afterAll(async () => {
 });
 
 async function gateway(target: UpstreamTarget): Promise<WebSocketTransport> {
-  const bridge = createWebSocketBridge({ upstream: target });
-  open.push({ close: () => bridge.close({ drainTimeoutMs: 100 }) });
-  const { url } = await bridge.listen();
-  const transport = createWebSocketTransport({ url });
-  open.push(transport);
-  return transport;
+  const gw = await startGateway({ upstream: target });
+  open.push(gw);
+  return gw.transport;
+}
+
+/** The error an EmptyCall through `transport` fails with, or undefined when it succeeds. */
+function emptyCallError(transport: WebSocketTransport): Promise<ConnectError | undefined> {
+  return createClient(TestService, transport)
+    .emptyCall({})
+    .then(
+      () => undefined,
+      (e: unknown) => ConnectError.from(e),
+    );
 }
 
 describe("cleartext upstream on a unix socket", () => {
@@ -74,12 +81,7 @@ describe("cleartext upstream on a unix socket", () => {
   it("a missing socket file fails UNAVAILABLE with the OS error", async () => {
     const missing = path.join(dir, "missing.sock");
     const ws = await gateway({ target: "http://localhost", socketPath: missing });
-    const error = await createClient(TestService, ws)
-      .emptyCall({})
-      .then(
-        () => undefined,
-        (e: unknown) => ConnectError.from(e),
-      );
+    const error = await emptyCallError(ws);
     expect(error?.code).toBe(Code.Unavailable);
     expect(error?.rawMessage).toContain("upstream http://localhost/ unavailable: ");
     expect(error?.rawMessage).toContain("ENOENT");
@@ -103,12 +105,7 @@ describe("TLS upstream on a unix socket", () => {
     await interopCases.ping_pong(ok);
 
     const wrongName = await gateway({ target: "https://elsewhere.test", socketPath, tls: { ca: fixture("ca.crt") } });
-    const error = await createClient(TestService, wrongName)
-      .emptyCall({})
-      .then(
-        () => undefined,
-        (e: unknown) => ConnectError.from(e),
-      );
+    const error = await emptyCallError(wrongName);
     expect(error?.code).toBe(Code.Unavailable);
     expect(error?.rawMessage).toContain("TLS handshake failed: ");
     expect(error?.rawMessage).toContain("ERR_TLS_CERT_ALTNAME_INVALID");
