@@ -1,25 +1,15 @@
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, statSync } from "node:fs";
+import { mkdirSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { launchChromium } from "@grpc-ws/interop";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LIMITS } from "./shared/limits.js";
 import { startChatServer, type ChatServer } from "./server/app.js";
 
 // Two real Chromium pages against the real chat server (in this process, on 127.0.0.1).
 
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-];
 const WAIT = 15_000;
 const exampleDir = fileURLToPath(new URL("../", import.meta.url));
 const artifactsDir = fileURLToPath(new URL("../../../test-artifacts/", import.meta.url));
@@ -62,13 +52,10 @@ function receipt(page: Page, text: string, receiptText: string) {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: install Debian's "chromium" package. This test never downloads a browser.`);
-  }
   // The page's script: the same build step `npm run chat` runs.
   await promisify(execFile)(process.execPath, ["scripts/build.mjs", "--web-only"], { cwd: exampleDir, timeout: 60_000 });
   port = (await startServer(0)).port;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: WAIT });
+  browser = await launchChromium(WAIT);
   [ada, bob] = await Promise.all([openPage(), openPage()]);
 }, 90_000);
 

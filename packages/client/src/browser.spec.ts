@@ -1,15 +1,14 @@
 // The client in a real browser (Chromium through playwright-core): the esbuild browser bundle of
 // the transport and the interop cases, against the real bridge on 127.0.0.1.
 import { createWebSocketBridge, type WebSocketBridge } from "@grpc-ws/server";
-import { testServiceImpl } from "@grpc-ws/interop";
+import { launchChromium, testServiceImpl } from "@grpc-ws/interop";
 import { build } from "esbuild";
 import { createServer, type Server } from "node:http";
 import { fileURLToPath } from "node:url";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestService } from "../../../gen/grpc/testing/test_pb.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 
 // Runs in the page: every interop case through createWebSocketTransport with the native WebSocket.
@@ -59,10 +58,7 @@ describe("in Chromium", () => {
     });
     await new Promise<void>((resolve) => page.listen(0, "127.0.0.1", resolve));
     pageUrl = `http://127.0.0.1:${(page.address() as { port: number }).port}/`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

@@ -1,3 +1,4 @@
 export * from "./browser.js";
 // Node only.
 export * from "./grpc-js-server.js";
+export * from "./chromium.js";
