@@ -67,7 +67,7 @@ class Bridge implements WebSocketBridge, ConnectionContext {
 
   constructor(private readonly options: WebSocketBridgeOptions) {
     const settings = resolveSettings(options.settings);
-    this.router = new BridgeRouter(options.readBinaryOptions, options.writeBinaryOptions);
+    this.router = new BridgeRouter(options.readBinaryOptions, options.writeBinaryOptions, [...(options.interceptors ?? [])]);
     options.routes?.(this.router);
     this.forwarder = options.upstream !== undefined ? createUpstream(options.upstream) : undefined;
     this.sessionOptions = {

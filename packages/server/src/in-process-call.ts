@@ -56,6 +56,23 @@ export class InProcessCall {
   }
 
   start(): void {
+    const gate = this.route.requestGate;
+    if (gate === undefined) return this.run();
+    // Connect's requestGate: before any request message is read; a throw ends the call.
+    let passed: unknown;
+    try {
+      passed = gate(this.ctx);
+    } catch (e) {
+      return this.fail(e);
+    }
+    if (!isPromiseLike(passed)) return this.run();
+    passed.then(
+      () => (this.call.done ? this.cleanup() : this.run()),
+      (e: unknown) => this.fail(e),
+    );
+  }
+
+  private run(): void {
     const impl = this.route.impl;
     switch (this.route.method.methodKind) {
       case "unary":

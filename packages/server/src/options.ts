@@ -1,8 +1,8 @@
 import type { IncomingMessage } from "node:http";
 import type { BinaryReadOptions, BinaryWriteOptions } from "@bufbuild/protobuf";
-import type { ConnectRouter, ContextValues } from "@connectrpc/connect";
+import type { ConnectRouter, ContextValues, Interceptor } from "@connectrpc/connect";
 import type { KeepaliveOptions, Settings, Status } from "@grpc-ws/wire";
-import type { UpstreamConfig } from "./upstream/index.js";
+import type { UpstreamConfig } from "./upstream/config.js";
 
 /** What `onCallEnd` reports about one finished call. */
 export interface CallEndInfo {
@@ -24,8 +24,19 @@ export interface CallEndInfo {
 }
 
 export interface WebSocketBridgeOptions {
-  /** Registers in-process services, exactly like a `routes` function written for connect-node. */
+  /**
+   * Registers in-process services, exactly like a `routes` function written for connect-node.
+   * `interceptors` in the options of `router.service()` / `router.rpc()` apply to those methods,
+   * inside the bridge's own `interceptors`.
+   */
   routes?: (router: ConnectRouter) => void;
+  /**
+   * Connect interceptors around every in-process call (authentication, logging, ...), like
+   * `connectNodeAdapter({ interceptors })`. The first is outermost; a service's or rpc's own
+   * `interceptors` run inside them (in Connect, they would replace them). They see decoded
+   * messages, so calls forwarded to `upstream` do not pass through them: use its `onRequest` hook.
+   */
+  interceptors?: Interceptor[];
   /** Calls that no in-process method serves go here (gateway mode). */
   upstream?: UpstreamConfig;
   /** This side's wire settings, sent to every client (windows, stream and size limits). */

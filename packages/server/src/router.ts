@@ -1,6 +1,7 @@
 import type { BinaryReadOptions, BinaryWriteOptions, DescMethod, DescService } from "@bufbuild/protobuf";
-import type { ConnectRouter, MethodImpl, ServiceImpl } from "@connectrpc/connect";
+import type { ConnectRouter, HandlerContext, Interceptor, MethodImpl, ServiceImpl } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalHandlerOptions } from "@connectrpc/connect/protocol";
+import { intercept } from "./interceptors.js";
 
 /** A user function of any of the four kinds; the dispatcher picks the calling convention by `method.methodKind`. */
 export type AnyMethodImpl = (input: unknown, context: unknown) => unknown;
@@ -9,6 +10,7 @@ export type AnyMethodImpl = (input: unknown, context: unknown) => unknown;
 export interface Route {
   readonly method: DescMethod;
   readonly service: DescService;
+  /** The user's function, or it wrapped in the route's interceptors when there are any. */
   readonly impl: AnyMethodImpl;
   readonly readOptions: Partial<BinaryReadOptions> | undefined;
   readonly writeOptions: Partial<BinaryWriteOptions> | undefined;
@@ -16,13 +18,16 @@ export interface Route {
   readonly writeMaxBytes: number;
   /** Longest `grpc-timeout` accepted; larger ones are INVALID_ARGUMENT (Connect's `maxTimeoutMs`). */
   readonly maxTimeoutMs: number;
+  /** Connect's `requestGate`: runs before the request is read, and may end the call by throwing. */
+  readonly requestGate: ((context: HandlerContext) => void | Promise<void>) | undefined;
 }
 
 export type RouteOptions = Partial<UniversalHandlerOptions>;
 
 /**
  * A `ConnectRouter` that records the user's functions instead of building Connect's
- * UniversalHandlers: the bridge calls them directly. `handlers` therefore stays empty.
+ * UniversalHandlers: the bridge calls them directly (through the interceptors, when a route has
+ * any). `handlers` therefore stays empty.
  */
 export class BridgeRouter implements ConnectRouter {
   readonly handlers: UniversalHandler[] = [];
@@ -34,6 +39,8 @@ export class BridgeRouter implements ConnectRouter {
   constructor(
     private readonly readOptions: Partial<BinaryReadOptions> | undefined,
     private readonly writeOptions: Partial<BinaryWriteOptions> | undefined,
+    /** The bridge's own interceptors: outside those of a service or rpc. */
+    private readonly interceptors: readonly Interceptor[] = [],
   ) {}
 
   service = <T extends DescService>(service: T, implementation: Partial<ServiceImpl<T>>, options?: RouteOptions): this => {
@@ -54,22 +61,19 @@ export class BridgeRouter implements ConnectRouter {
   };
 
   private add(method: DescMethod, impl: AnyMethodImpl, options: RouteOptions | undefined): void {
-    // Silently skipping interceptors (often authentication) would be a security hole.
-    if (options?.interceptors && options.interceptors.length > 0) {
-      throw new Error("grpc-ws bridge: interceptors in router options are not supported; check in the handler instead");
-    }
-    if (options?.requestGate) {
-      throw new Error("grpc-ws bridge: requestGate in router options is not supported; check in the handler instead");
-    }
     const binary = options?.binaryOptions;
+    // Unlike Connect, where a service's interceptors replace the router's, both apply: a service
+    // that adds logging must not drop the bridge's authentication.
+    const interceptors = options?.interceptors?.length ? [...this.interceptors, ...options.interceptors] : this.interceptors;
     this.routes.set(`/${method.parent.typeName}/${method.name}`, {
       method,
       service: method.parent,
-      impl,
+      impl: interceptors.length > 0 ? intercept(method, impl, interceptors) : impl,
       readOptions: binary ? { ...this.readOptions, ...binary } : this.readOptions,
       writeOptions: binary ? { ...this.writeOptions, ...binary } : this.writeOptions,
       writeMaxBytes: options?.writeMaxBytes ?? Infinity,
       maxTimeoutMs: options?.maxTimeoutMs ?? Infinity,
+      requestGate: options?.requestGate,
     });
   }
 
