@@ -54,18 +54,23 @@ describe("FrameWriter memory reuse", () => {
   });
 
   test("a released earlier slab is reused when the writer needs a new one", () => {
-    const { writer, sent } = manual(false, 256);
-    writer.data(1, new Uint8Array(200).fill(1));
-    writer.flush();
-    writer.data(1, new Uint8Array(200).fill(2)); // does not fit: a new slab
-    writer.flush();
-    expect(sent[1]!.message.buffer).not.toBe(sent[0]!.message.buffer);
-    sent[0]!.release(); // the first slab is now free
-    writer.data(1, new Uint8Array(200).fill(3)); // does not fit beside the unreleased second message
-    writer.flush();
-    expect(sent[2]!.message.buffer).toBe(sent[0]!.message.buffer);
-    expect(payloads(sent[1]!.message)).toEqual([2]);
-    expect(payloads(sent[2]!.message)).toEqual([3]);
+    const { writer, sent } = manual(false, 1024);
+    const send = (fill: number) => {
+      writer.data(1, new Uint8Array(400).fill(fill)); // 409 bytes: two fit in a slab
+      writer.flush();
+    };
+    send(1);
+    send(2);
+    send(3); // does not fit beside the two unreleased messages: slab B
+    expect(sent[2]!.message.buffer).not.toBe(sent[0]!.message.buffer);
+    sent[0]!.release();
+    sent[1]!.release(); // slab A is free now
+    send(4);
+    send(5); // B is full again: the writer takes A back instead of allocating
+    expect(sent[4]!.message.buffer).toBe(sent[0]!.message.buffer);
+    expect(sent.map((m) => payloads(m.copy))).toEqual([[1], [2], [3], [4], [5]]);
+    // Unreleased messages are intact in place; released ones may have been overwritten.
+    expect([2, 3, 4].map((i) => payloads(sent[i]!.message))).toEqual([[3], [4], [5]]);
   });
 
   test("a sink that never releases still gets correct bytes (fresh memory each time)", () => {
@@ -78,6 +83,30 @@ describe("FrameWriter memory reuse", () => {
       expect(message).toEqual(copy);
       expect(payloads(message)).toEqual([i]);
     }
+  });
+
+  test("slabs grow to the bursts written: a burst larger than the initial slab is written in place", () => {
+    let held: (() => void) | undefined;
+    const moved: boolean[] = [];
+    let firstFrameIn: ArrayBufferLike | undefined;
+    const writer = new FrameWriter(
+      (message, release) => {
+        moved.push(message.buffer !== firstFrameIn);
+        held?.(); // released once the next message arrives, as ws does once it has written it
+        held = release;
+      },
+      { schedule: () => {}, slabSize: 64 * 1024 },
+    );
+    const payload = new Uint8Array(16 * 1024);
+    for (let burst = 0; burst < 10; burst++) {
+      writer.data(1, payload);
+      firstFrameIn = writer.buf.buffer;
+      for (let i = 1; i < 16; i++) writer.data(1, payload);
+      writer.flush();
+    }
+    // The first bursts outgrow the 64 KiB slab and move; once the writer has seen one, none does.
+    expect(moved[0]).toBe(true);
+    expect(moved.slice(2)).toEqual(Array(8).fill(false));
   });
 
   test("a copying sink gets the same slab every time", () => {

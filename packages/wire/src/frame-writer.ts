@@ -26,6 +26,8 @@ export interface FrameWriterOptions {
 export type FrameSink = (message: Uint8Array, release: () => void) => void;
 
 const NOOP = () => {};
+// Slabs grow with the bursts written, up to this size; a larger burst gets a slab of its own.
+const MAX_SLAB_SIZE = 4 * 1024 * 1024;
 
 const defaultSchedule: (fn: () => void) => void =
   typeof setImmediate === "function" ? (fn) => void setImmediate(fn) : (fn) => void Promise.resolve().then(fn);
@@ -41,7 +43,7 @@ export class FrameWriter {
   private end = 0;
   private scheduled = false;
   private readonly schedule: (fn: () => void) => void;
-  private readonly slabSize: number;
+  private slabSize: number;
   private readonly sinkCopies: boolean;
   private readonly flushBound = () => this.flush();
   // Messages cut from `buf` that the sink has not released yet.
@@ -141,6 +143,9 @@ export class FrameWriter {
       return;
     }
     this.start = this.end;
+    // Size new slabs for the bursts this writer really sends: one holds two of them, so a burst
+    // is written in place while the previous one is still held, with no move between slabs.
+    if (message.length * 2 > this.slabSize) this.slabSize = Math.min(MAX_SLAB_SIZE, message.length * 2);
     this.refs++;
     const slab = this.buf;
     let released = false;
@@ -173,7 +178,7 @@ export class FrameWriter {
     const pending = this.end - this.start;
     const size = Math.max(this.slabSize, 2 * pending + need);
     let next: Uint8Array;
-    if (this.spare && this.spare.length >= pending + need) {
+    if (this.spare && this.spare.length >= size) {
       next = this.spare;
       this.spare = undefined;
     } else {
