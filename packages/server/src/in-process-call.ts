@@ -214,7 +214,12 @@ export class InProcessCall {
   private sendHeaders(): void {
     if (this.headersSent) return;
     this.headersSent = true;
-    this.call.stream.sendHeaders(headersToMetadata(this.ctx.responseHeader, RESERVED_NAMES));
+    try {
+      this.call.stream.sendHeaders(headersToMetadata(this.ctx.responseHeader, RESERVED_NAMES));
+    } catch (e) {
+      // Unencodable, or larger than the client's max frame size (the echo of a large request header).
+      throw new ConnectError(`invalid response header metadata: ${e instanceof Error ? e.message : String(e)}`, Code.Internal);
+    }
   }
 
   // --- outcome --------------------------------------------------------------------------

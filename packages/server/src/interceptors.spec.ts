@@ -413,9 +413,13 @@ describe("streams", () => {
       reason = req.signal.reason;
       return next(req);
     };
-    const { client } = await start({ routes: (r) => r.service(TestService, service), interceptors: [slow] });
+    const { url } = await start({ routes: (r) => r.service(TestService, service), interceptors: [slow] });
     handled = 0;
-    await expect(client.unaryCall({}, { timeoutMs: 100 })).rejects.toMatchObject({ code: Code.DeadlineExceeded });
+    // The raw client keeps no deadline timer of its own, so only the bridge's deadline can end the
+    // call (a Connect client would race it with its own cancel).
+    const raw = await testClient(url);
+    const outcome = await raw.call(`${TS}/UnaryCall`, [toBinary(SimpleRequestSchema, create(SimpleRequestSchema))], { timeoutMs: 100 }).done;
+    expect(outcome.status?.code).toBe(Status.DEADLINE_EXCEEDED);
     await until(() => reason !== undefined, "the interceptor to see the deadline");
     expect(ConnectError.from(reason).code).toBe(Code.DeadlineExceeded);
   });

@@ -57,7 +57,13 @@ export class ServerCall implements IncomingCall {
   ) {
     this.signal = this.controller.signal;
     stream.events.onReset = (code, error) => this.onReset(code, error);
-    if (timeoutMs !== undefined) this.timer = setTimeout(() => this.onDeadline(), timeoutMs);
+    if (timeoutMs !== undefined) this.armDeadline(timeoutMs);
+  }
+
+  // setTimeout fires at once for more than 2^31-1 ms (~24.8 days), and grpc-timeout reaches 99999999H.
+  private armDeadline(ms: number): void {
+    if (ms > MAX_TIMER_MS) this.timer = setTimeout(() => this.armDeadline(ms - MAX_TIMER_MS), MAX_TIMER_MS);
+    else this.timer = setTimeout(() => this.onDeadline(), ms);
   }
 
   /** Milliseconds left until the deadline, or undefined without one. */
@@ -137,6 +143,8 @@ export class ServerCall implements IncomingCall {
     this.onEnd?.();
   }
 }
+
+const MAX_TIMER_MS = 0x7fffffff;
 
 function formatMs(ms: number): string {
   return ms >= 1000 ? `${ms / 1000} s` : `${ms} ms`;

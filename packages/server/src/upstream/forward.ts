@@ -159,7 +159,12 @@ export class ForwardedCall {
     if (!contentType.startsWith("application/grpc")) {
       return this.fail(Status.UNKNOWN, `upstream ${this.upstream} responded with content-type ${JSON.stringify(contentType)}, not application/grpc`);
     }
-    this.call.stream.sendHeaders(responseMetadata(raw));
+    try {
+      this.call.stream.sendHeaders(responseMetadata(raw));
+    } catch (error) {
+      // A throw here would escape from http2's event: e.g. headers over the client's max frame size.
+      return this.fail(Status.INTERNAL, `cannot send the response headers of upstream ${this.upstream} to the client: ${describeError(error)}`);
+    }
   }
 
   // Upstream -> client: re-frame into whole messages; pause the upstream while the wire is full.
