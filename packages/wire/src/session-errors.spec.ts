@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { CloseCode, ErrorCode } from "./constants.js";
-import { hex, scripted, tick } from "./session-harness.js";
+import { hex, scripted, tick } from "./session-harness.test-util.js";
 import { RESET_BURST } from "./session.js";
 import type { SessionClosedError } from "./session.js";
 import type { Stream } from "./stream.js";

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "vitest";
-import { connect, until, type Wire } from "./session-harness.js";
+import { connect, until, type Wire } from "./session-harness.test-util.js";
 import { SessionClosedError, type Session } from "./session.js";
 import { Status } from "./status.js";
 import type { Stream } from "./stream.js";

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { CloseCode, ErrorCode, MAX_STREAM_ID } from "./constants.js";
 import { MessageError } from "./message.js";
-import { connect, scripted, tick, until, hex } from "./session-harness.js";
+import { connect, scripted, tick, until, hex } from "./session-harness.test-util.js";
 import type { Session, SessionClosedError } from "./session.js";
 import { Status } from "./status.js";
 import type { Stream } from "./stream.js";
