@@ -11,7 +11,7 @@ import {
 } from "../../../../gen/chat/v1/chat_pb.js";
 import { attachmentUrl, type AttachmentStore } from "./attachments.js";
 import { roomTopic, type ChatState } from "./chat-state.js";
-import { EventQueue } from "./event-queue.js";
+import { AsyncQueue } from "../shared/async-queue.js";
 import { checkAttachmentSize, checkText, cleanContentType, cleanFileName } from "./validate.js";
 
 type FollowEvent = MessageInitShape<typeof FollowResponseSchema>;
@@ -40,7 +40,7 @@ export function createChatService(state: ChatState, attachments: AttachmentStore
 
     async *follow(req, ctx) {
       const member = state.authorize(req.room, req.token);
-      const queue = new EventQueue<FollowEvent>(QUEUE_CAPACITY, tooSlow);
+      const queue = new AsyncQueue<FollowEvent>(QUEUE_CAPACITY, tooSlow);
       const unsubscribe = state.pubsub.subscribe(roomTopic(member.room.name), (e: RoomEvent) => {
         if (e.event.case === "message" || e.event.case === "presence") queue.push({ event: e.event });
       });
@@ -67,7 +67,7 @@ export function createChatService(state: ChatState, attachments: AttachmentStore
         throw new ConnectError("the first session message must be hello", Code.InvalidArgument);
       }
       const member = state.authorize(first.value.event.value.room, first.value.event.value.token);
-      const queue = new EventQueue<SessionEvent>(QUEUE_CAPACITY, tooSlow);
+      const queue = new AsyncQueue<SessionEvent>(QUEUE_CAPACITY, tooSlow);
       const unsubscribe = state.pubsub.subscribe(roomTopic(member.room.name), (e: RoomEvent) => {
         if (e.event.case === "typing") {
           queue.push({ event: { case: "typing", value: { names: e.event.value.names.filter((n) => n !== member.name) } } });
@@ -161,7 +161,7 @@ function checkUploadHeader(req: UploadAttachmentRequest): UploadHeader {
 }
 
 /** Ends `queue` when the call is cancelled, so a generator waiting on it returns. */
-function untilAborted(ctx: HandlerContext, queue: EventQueue<unknown>): () => void {
+function untilAborted(ctx: HandlerContext, queue: AsyncQueue<unknown>): () => void {
   const onAbort = () => queue.end();
   if (ctx.signal.aborted) onAbort();
   ctx.signal.addEventListener("abort", onAbort);

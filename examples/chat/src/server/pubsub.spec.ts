@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { EventQueue } from "./event-queue.js";
+import { AsyncQueue } from "../shared/async-queue.js";
 import { MemoryPubSub } from "./pubsub.js";
 
 describe("MemoryPubSub", () => {
@@ -36,9 +36,9 @@ describe("MemoryPubSub", () => {
   });
 });
 
-describe("EventQueue", () => {
+describe("AsyncQueue", () => {
   it("yields pushed items in order and ends after end()", async () => {
-    const q = new EventQueue<number>(10, () => new Error("overflow"));
+    const q = new AsyncQueue<number>(10, () => new Error("overflow"));
     q.push(1);
     q.push(2);
     q.end();
@@ -48,8 +48,17 @@ describe("EventQueue", () => {
   });
 
   it("fails a consumer that falls more than `capacity` items behind instead of buffering", async () => {
-    const q = new EventQueue<number>(3, () => new Error("too slow"));
+    const q = new AsyncQueue<number>(3, () => new Error("too slow"));
     for (let i = 0; i < 5; i++) q.push(i);
     await expect(q[Symbol.asyncIterator]().next()).rejects.toThrow("too slow");
+  });
+
+  it("with drop-oldest keeps the newest `capacity` items", async () => {
+    const q = new AsyncQueue<number>(3, "drop-oldest");
+    for (let i = 0; i < 5; i++) q.push(i);
+    q.end();
+    const out: number[] = [];
+    for await (const n of q) out.push(n);
+    expect(out).toEqual([2, 3, 4]);
   });
 });

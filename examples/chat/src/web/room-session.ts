@@ -9,7 +9,7 @@ import type {
 } from "../../../../gen/chat/v1/chat_pb.js";
 import { LIMITS } from "../shared/limits.js";
 import { Backoff } from "./backoff.js";
-import { Outbox } from "./outbox.js";
+import { AsyncQueue } from "../shared/async-queue.js";
 
 export type ChatClient = Client<typeof ChatService>;
 type SessionRequestInit = MessageInitShape<typeof SessionRequestSchema>;
@@ -41,7 +41,7 @@ const TYPING_RENEW_MS = 3_000;
 export class RoomSession {
   private readonly stopped = new AbortController();
   private readonly backoff = new Backoff();
-  private outbox: Outbox<SessionRequestInit> | undefined;
+  private outbox: AsyncQueue<SessionRequestInit> | undefined;
   private typingSentAt = 0;
   private lastRead = "";
 
@@ -73,7 +73,7 @@ export class RoomSession {
 
   leave(): void {
     this.stopped.abort();
-    this.outbox?.close();
+    this.outbox?.end();
   }
 
   async send(text: string): Promise<ChatMessage | undefined> {
@@ -173,7 +173,8 @@ export class RoomSession {
   private async sessionLoop(signal: AbortSignal): Promise<void> {
     const backoff = new Backoff(500, 4000);
     while (!signal.aborted) {
-      const outbox = new Outbox<SessionRequestInit>();
+      // Typing and read signals are coalesced before they get here; the oldest go first past 100.
+      const outbox = new AsyncQueue<SessionRequestInit>(100, "drop-oldest");
       outbox.push({ event: { case: "hello", value: { room: this.room, token: this.token } } });
       if (this.lastRead) outbox.push({ event: { case: "read", value: { messageId: this.lastRead } } });
       this.outbox = outbox;
@@ -187,7 +188,7 @@ export class RoomSession {
       } catch {
         // A drop also fails Follow, which restarts everything; other errors retry below.
       } finally {
-        outbox.close();
+        outbox.end();
         if (this.outbox === outbox) this.outbox = undefined;
         this.listener.typing([]);
       }

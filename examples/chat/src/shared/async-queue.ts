@@ -1,9 +1,12 @@
+/** What a full queue does with one more item: drop the oldest, or fail the consumer with this error. */
+export type Overflow = "drop-oldest" | (() => unknown);
+
 /**
- * A bounded async queue between a push source (pub/sub listener) and an async
- * generator that yields to a stream. A consumer that falls `capacity` events behind
- * is failed with `overflow` instead of buffering without bound.
+ * A bounded async queue between a push source and a consumer that iterates it: the server's
+ * pub/sub fan-out into a stream (a reader that falls behind is failed, never buffered without
+ * bound) and the page's bidi request side (UI signals, where the oldest may be dropped).
  */
-export class EventQueue<T> implements AsyncIterable<T> {
+export class AsyncQueue<T> implements AsyncIterable<T> {
   private readonly items: T[] = [];
   private waiter: (() => void) | undefined;
   private error: unknown;
@@ -11,14 +14,14 @@ export class EventQueue<T> implements AsyncIterable<T> {
 
   constructor(
     private readonly capacity: number,
-    private readonly overflow: () => unknown,
+    private readonly overflow: Overflow,
   ) {}
 
   push(item: T): void {
     if (this.done) return;
     if (this.items.length >= this.capacity) {
-      this.fail(this.overflow());
-      return;
+      if (this.overflow !== "drop-oldest") return this.fail(this.overflow());
+      this.items.shift();
     }
     this.items.push(item);
     this.wake();
