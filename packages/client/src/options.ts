@@ -1,6 +1,6 @@
 import type { BinaryReadOptions, BinaryWriteOptions } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
-import type { Settings } from "@grpc-ws/wire";
+import type { KeepaliveOptions, Settings } from "@grpc-ws/wire";
 import type { WebSocketConstructor } from "./websocket.js";
 
 /**
@@ -25,13 +25,12 @@ export interface ReconnectOptions {
   jitter: number;
 }
 
-/** Application-level liveness checks (browsers cannot send WebSocket pings). */
-export interface KeepaliveSettings {
-  /** Send a PING after this long without receiving anything. Default 30000 ms. */
-  intervalMs: number;
-  /** The connection is dead (in-flight calls fail with `Unavailable`) when the PING ack takes longer. Default 10000 ms. */
-  timeoutMs: number;
-}
+/**
+ * Application-level liveness checks (browsers cannot send WebSocket pings): the wire's
+ * `KeepaliveOptions`. Defaults in `DEFAULT_KEEPALIVE`: `intervalMs` 30000, `timeoutMs` 10000.
+ * When the PING ack takes longer than `timeoutMs`, in-flight calls fail with `Unavailable`.
+ */
+export type KeepaliveSettings = KeepaliveOptions;
 
 /** Options of `createWebSocketTransport`; only `url` is required. */
 export interface WebSocketTransportOptions {

@@ -6,7 +6,6 @@ import { Call, type CallContext } from "./call.js";
 /** A unary call: one request message then END_STREAM; exactly one response message. */
 export class UnaryCall<I extends DescMessage, O extends DescMessage> extends Call {
   private response: MessageShape<O> | undefined;
-  private received = 0;
   private resolve!: (response: UnaryResponse<I, O>) => void;
   private reject!: (error: ConnectError) => void;
 
@@ -41,7 +40,7 @@ export class UnaryCall<I extends DescMessage, O extends DescMessage> extends Cal
     const stream = this.stream!;
     let bytes: Uint8Array | undefined;
     while (!this.finished && (bytes = stream.read()) !== undefined) {
-      if (++this.received > 1) {
+      if (this.response !== undefined) {
         return this.fail(new ConnectError("protocol error: received extra output message for unary method", Code.Unimplemented));
       }
       try {

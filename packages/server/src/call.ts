@@ -1,4 +1,4 @@
-import type { Metadata, Stream } from "@grpc-ws/wire";
+import type { Metadata, Status, Stream } from "@grpc-ws/wire";
 
 /**
  * One call as the bridge hands it to whatever serves it (an in-process handler or the upstream
@@ -13,8 +13,10 @@ export interface IncomingCall {
   readonly headers: Metadata;
   /** The client's timeout in ms from `grpc-timeout`, if any. */
   readonly timeoutMs: number | undefined;
-  /** `performance.now()` when the HEADERS frame arrived: a forwarder subtracts the time spent. */
+  /** `performance.now()` when the HEADERS frame arrived. */
   readonly startedAt: number;
+  /** Milliseconds left until the deadline (negative once passed), or undefined without one. */
+  remainingMs(): number | undefined;
   /** Aborts on client cancel (RST_STREAM), deadline, connection loss and bridge shutdown. */
   readonly signal: AbortSignal;
   /** Ends the call with these trailers (sent after queued messages); records the status for logging. */
@@ -24,6 +26,12 @@ export interface IncomingCall {
    * CANCELLED for logging. Prefer `sendTrailers`; never call `stream.reset` directly.
    */
   reset(code: number): void;
+  /**
+   * Runs once when the call has ended, by any path, with the status the client was sent (CANCELLED,
+   * DEADLINE_EXCEEDED or UNAVAILABLE when it went away first): what `onCallEnd` reports. Set by
+   * whoever serves the call.
+   */
+  onEnd: ((code: Status, message: string) => void) | undefined;
 }
 
 /** Serves calls the in-process router does not know. */

@@ -41,9 +41,10 @@ export class InProcessCall {
       requestMethod: "POST",
       url: env.origin + call.path,
       requestSignal: call.signal,
-      requestHeader: metadataToHeaders(call.headers),
       contextValues: env.contextValues,
     });
+    // Filled in place: Connect copies a `requestHeader` it is given.
+    metadataToHeaders(call.headers, undefined, ctx.requestHeader);
     // The call owns the one deadline timer; Connect's context would otherwise arm a second one.
     (ctx as Mutable<Controller>).timeoutMs = () => call.remainingMs();
     this.ctx = ctx;
@@ -228,7 +229,7 @@ export class InProcessCall {
     if (this.call.done) return this.cleanup();
     try {
       this.sendHeaders();
-      this.call.sendTrailers(okTrailers(this.ctx.responseTrailer));
+      this.call.finish(okTrailers(this.ctx.responseTrailer), Status.OK, "");
     } catch (e) {
       return this.fail(e);
     }
@@ -239,10 +240,14 @@ export class InProcessCall {
     if (this.call.done) return this.cleanup(e);
     const error = toConnectError(e);
     let trailers;
+    let code = error.code as number as Status;
+    let message = error.rawMessage;
     try {
       trailers = errorTrailers(error, this.ctx.responseTrailer);
     } catch (conversion) {
-      trailers = createTrailers(Status.INTERNAL, `invalid response trailer: ${conversion instanceof Error ? conversion.message : String(conversion)}`);
+      code = Status.INTERNAL;
+      message = `invalid response trailer: ${conversion instanceof Error ? conversion.message : String(conversion)}`;
+      trailers = createTrailers(code, message);
     }
     // Response headers the handler set before failing still reach the client; without any, trailers-only.
     if (!this.headersSent && !isEmpty(this.ctx.responseHeader)) {
@@ -252,7 +257,7 @@ export class InProcessCall {
         // Invalid header metadata: the status still goes out.
       }
     }
-    this.call.sendTrailers(trailers, { error: e });
+    this.call.finish(trailers, code, message, { error: e });
     this.cleanup(error);
   }
 

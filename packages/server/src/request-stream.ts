@@ -8,7 +8,9 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
  * client at the handler's pace: a slow handler holds the client back instead of buffering.
  */
 export class RequestStream<T> implements AsyncIterableIterator<T, undefined> {
-  private waiter: { resolve: (r: IteratorResult<T, undefined>) => void; reject: (e: unknown) => void } | undefined;
+  // A pending next(): its settle functions, kept as two fields rather than an object per wait.
+  private resolve: ((r: IteratorResult<T, undefined>) => void) | undefined;
+  private reject: ((e: unknown) => void) | undefined;
   private finished = false;
 
   constructor(
@@ -22,7 +24,7 @@ export class RequestStream<T> implements AsyncIterableIterator<T, undefined> {
   }
 
   next(): Promise<IteratorResult<T, undefined>> {
-    if (this.waiter) return Promise.reject(new Error("request stream: next() called before the previous one settled"));
+    if (this.resolve) return Promise.reject(new Error("request stream: next() called before the previous one settled"));
     let result: IteratorResult<T, undefined> | undefined;
     try {
       result = this.poll();
@@ -31,7 +33,8 @@ export class RequestStream<T> implements AsyncIterableIterator<T, undefined> {
     }
     if (result) return Promise.resolve(result);
     return new Promise((resolve, reject) => {
-      this.waiter = { resolve, reject };
+      this.resolve = resolve;
+      this.reject = reject;
     });
   }
 
@@ -43,19 +46,19 @@ export class RequestStream<T> implements AsyncIterableIterator<T, undefined> {
 
   /** A message arrived, the client half-closed, or the call ended: settle a pending `next()`. */
   wake(): void {
-    const waiter = this.waiter;
-    if (!waiter) return;
+    const { resolve, reject } = this;
+    if (!resolve) return;
     let result: IteratorResult<T, undefined> | undefined;
     try {
       result = this.poll();
     } catch (e) {
-      this.waiter = undefined;
-      waiter.reject(e);
+      this.resolve = this.reject = undefined;
+      reject!(e);
       return;
     }
     if (result) {
-      this.waiter = undefined;
-      waiter.resolve(result);
+      this.resolve = this.reject = undefined;
+      resolve(result);
     }
   }
 

@@ -2,16 +2,12 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import {
   ErrorCode,
   ErrorCodeName,
-  GRPC_MESSAGE,
-  GRPC_STATUS,
   MessageError,
   SessionClosedError,
   Status,
   statusFromErrorCode,
   createTrailers,
-  decodeStatusMessage,
-  getMetadata,
-  parseStatus,
+  parseTrailers,
   type Metadata,
   type Stream,
 } from "@grpc-ws/wire";
@@ -42,8 +38,7 @@ export class ServerCall implements IncomingCall {
   /** Trailers were queued or the stream was reset: nothing more goes to the client. */
   done = false;
   forwarded = false;
-  /** Runs once when the call ends by any path (the in-process runner wakes its waiters). */
-  onEnd: (() => void) | undefined;
+  onEnd: ((code: Status, message: string) => void) | undefined;
   private readonly controller = new AbortController();
   private timer: ReturnType<typeof setTimeout> | undefined;
 
@@ -66,28 +61,34 @@ export class ServerCall implements IncomingCall {
     else this.timer = setTimeout(() => this.onDeadline(), ms);
   }
 
-  /** Milliseconds left until the deadline, or undefined without one. */
   remainingMs(): number | undefined {
     return this.timeoutMs === undefined ? undefined : this.startedAt + this.timeoutMs - performance.now();
   }
 
-  sendTrailers(trailers: Metadata, ending: CallEnding = {}): void {
+  /** Trailers from elsewhere (the upstream's): their status is read back for logging, as the client will read it. */
+  sendTrailers(trailers: Metadata, ending?: CallEnding): void {
+    if (this.done) return;
+    const { code, message } = parseTrailers(trailers);
+    this.finish(trailers, code, message, ending);
+  }
+
+  /** Ends the call with `trailers`, which were built for `code` and `message`. */
+  finish(trailers: Metadata, code: Status, message: string, ending: CallEnding = {}): void {
     if (this.done) return;
     try {
       this.stream.sendTrailers(trailers, ending.discardQueued);
     } catch (e) {
       // Metadata that cannot be encoded (a bad name or value from user code).
-      trailers = createTrailers(Status.INTERNAL, `invalid trailer metadata: ${e instanceof Error ? e.message : String(e)}`);
-      this.stream.sendTrailers(trailers, ending.discardQueued);
+      code = Status.INTERNAL;
+      message = `invalid trailer metadata: ${e instanceof Error ? e.message : String(e)}`;
+      this.stream.sendTrailers(createTrailers(code, message), ending.discardQueued);
     }
-    const raw = getMetadata(trailers, GRPC_STATUS);
-    const message = getMetadata(trailers, GRPC_MESSAGE);
-    this.end(parseStatus(typeof raw === "string" ? raw : undefined), typeof message === "string" ? decodeStatusMessage(message) : "", ending);
+    this.end(code, message, ending);
   }
 
   /** Ends the call with a status and no metadata. */
   fail(code: Status, message: string, ending?: CallEnding): void {
-    this.sendTrailers(createTrailers(code, message), ending);
+    this.finish(createTrailers(code, message), code, message, ending);
   }
 
   reset(code: number): void {
@@ -140,7 +141,7 @@ export class ServerCall implements IncomingCall {
     // reason, not end as if the client had half-closed.
     if (ending.abort && !this.controller.signal.aborted) this.controller.abort(ending.abort);
     this.owner.callEnded(this, code, message, ending.error);
-    this.onEnd?.();
+    this.onEnd?.(code, message);
   }
 }
 

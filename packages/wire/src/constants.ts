@@ -23,16 +23,7 @@ export const FrameType = {
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
-export const FrameTypeName: Record<number, string> = {
-  0x0: "DATA",
-  0x1: "HEADERS",
-  0x2: "TRAILERS",
-  0x3: "RST_STREAM",
-  0x4: "SETTINGS",
-  0x5: "PING",
-  0x6: "GOAWAY",
-  0x7: "WINDOW_UPDATE",
-};
+export const FrameTypeName: Record<number, string> = namesByValue(FrameType);
 
 /** Flag bits. END_STREAM is valid on DATA and HEADERS, ACK on PING; every other bit must be zero. */
 export const Flags = {
@@ -59,9 +50,7 @@ export const ErrorCode = {
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-export const ErrorCodeName: Record<number, string> = Object.fromEntries(
-  Object.entries(ErrorCode).map(([name, code]) => [code, name]),
-);
+export const ErrorCodeName: Record<number, string> = namesByValue(ErrorCode);
 
 /** WebSocket close codes the protocol uses (RFC 6455 section 7.4.1). */
 export const CloseCode = {
@@ -74,3 +63,8 @@ export const CloseCode = {
   MESSAGE_TOO_BIG: 1009,
   INTERNAL_ERROR: 1011,
 } as const;
+
+/** Inverts a `{ NAME: number }` table, for messages that show a name instead of a number. */
+export function namesByValue(table: Readonly<Record<string, number>>): Record<number, string> {
+  return Object.fromEntries(Object.entries(table).map(([name, value]) => [value, name]));
+}

@@ -238,12 +238,7 @@ export class Session {
     if (stream.closed || stream.trailersQueued) return;
     // Checked now: trailers written later from pump() must not throw there.
     this.checkMetadataFits(trailers, "trailers");
-    if (discardQueued && stream.pendingBytes > 0) {
-      // Half a message already went out: trailers now would corrupt it, so the stream is reset.
-      if (stream.head !== -MESSAGE_PREFIX_SIZE) return this.reset(stream, ErrorCode.CANCEL);
-      stream.queue.length = 0;
-      stream.pendingBytes = 0;
-    }
+    if (discardQueued) return this.trailersNow(stream, trailers);
     stream.trailersQueued = trailers;
     if (stream.pendingBytes === 0) this.finishWithTrailers(stream);
   }
@@ -269,6 +264,16 @@ export class Session {
     const size = metadataSize(metadata);
     const limit = this.peer?.maxFrameSize ?? MIN_FRAME_SIZE;
     if (size > limit) throw new RangeError(`${what} of ${size} bytes exceed the peer's max frame size of ${limit} bytes`);
+  }
+
+  // Ends the stream with `trailers` at once, dropping queued messages. When half a message already
+  // went out, trailers would corrupt it: the stream is reset instead.
+  private trailersNow(stream: Stream, trailers: Metadata): void {
+    if (stream.head !== -MESSAGE_PREFIX_SIZE) return this.reset(stream, ErrorCode.CANCEL);
+    stream.queue.length = 0;
+    stream.pendingBytes = 0;
+    stream.trailersQueued = trailers;
+    this.finishWithTrailers(stream);
   }
 
   private finishWithTrailers(stream: Stream): void {
@@ -442,10 +447,8 @@ export class Session {
     }
     const stream = this.streams.get(r.streamId);
     if (!stream) return this.checkKnown(r.streamId);
-    if (stream.remoteEnded || (this.role === "client" && !stream.headersReceived)) {
-      if (stream.remoteEnded) return this.streamError(stream, ErrorCode.STREAM_CLOSED, "DATA after END_STREAM");
-      return this.streamError(stream, ErrorCode.PROTOCOL_ERROR, "DATA before response HEADERS");
-    }
+    if (stream.remoteEnded) return this.streamError(stream, ErrorCode.STREAM_CLOSED, "DATA after END_STREAM");
+    if (!stream.headersReceived) return this.streamError(stream, ErrorCode.PROTOCOL_ERROR, "DATA before response HEADERS");
     if (length > stream.recvWindow) {
       return this.streamError(stream, ErrorCode.FLOW_CONTROL_ERROR, `DATA of ${length} bytes exceeds the stream window of ${stream.recvWindow}`);
     }
@@ -453,7 +456,7 @@ export class Session {
     stream.unreturned += length;
     const before = stream.readableLength;
     try {
-      if (length > 0) stream.reader.push(r.payload, (message) => stream.deliver(message));
+      if (length > 0) stream.reader.push(r.payload, stream.deliver);
     } catch (error) {
       if (error instanceof MessageError) return this.messageError(stream, error);
       throw error;
@@ -553,14 +556,8 @@ export class Session {
 
   // A message this side cannot take: a server answers with its status, a client cancels.
   private messageError(stream: Stream, error: MessageError): void {
-    if (this.role === "server") {
-      stream.queue.length = 0;
-      stream.pendingBytes = 0;
-      stream.trailersQueued = createTrailers(error.status, error.message);
-      this.finishWithTrailers(stream);
-    } else {
-      this.reset(stream, ErrorCode.CANCEL);
-    }
+    if (this.role === "server") this.trailersNow(stream, createTrailers(error.status, error.message));
+    else this.reset(stream, ErrorCode.CANCEL);
     stream.events.onReset?.(ErrorCode.CANCEL, error);
   }
 

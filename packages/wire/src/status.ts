@@ -1,4 +1,4 @@
-import { ErrorCode } from "./constants.js";
+import { ErrorCode, namesByValue } from "./constants.js";
 
 /** gRPC status codes (the same numbers as Connect's `Code`, plus OK). */
 export const Status = {
@@ -22,9 +22,7 @@ export const Status = {
 } as const;
 export type Status = (typeof Status)[keyof typeof Status];
 
-export const StatusName: Record<number, string> = Object.fromEntries(
-  Object.entries(Status).map(([name, code]) => [code, name]),
-);
+export const StatusName: Record<number, string> = namesByValue(Status);
 
 /** Parses a `grpc-status` value: decimal 0-16. Anything else is UNKNOWN, as gRPC clients do. */
 export function parseStatus(value: string | undefined): Status {

@@ -119,11 +119,11 @@ export class Stream {
     return this.inbox.length - this.inboxHead;
   }
 
-  /** @internal */
-  deliver(message: Uint8Array): void {
+  /** @internal Bound once per stream: the session passes it to `MessageReader.push` for every DATA frame. */
+  readonly deliver = (message: Uint8Array): void => {
     this.inbox.push(message);
     this.queuedBytes += message.length + MESSAGE_PREFIX_SIZE;
-  }
+  };
 }
 
 const EMPTY = new Uint8Array(0);

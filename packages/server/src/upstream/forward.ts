@@ -1,7 +1,6 @@
 import http2 from "node:http2";
 import {
   ErrorCodeName,
-  GRPC_STATUS,
   GRPC_TIMEOUT,
   MESSAGE_PREFIX_SIZE,
   MessageError,
@@ -9,7 +8,6 @@ import {
   Status,
   statusFromErrorCode,
   createTrailers,
-  parseTrailers,
   writeMessagePrefix,
   type Metadata,
 } from "@grpc-ws/wire";
@@ -43,13 +41,14 @@ export class ForwardedCall {
   private h2: http2.ClientHttp2Stream | undefined;
   private session: http2.ClientHttp2Session | undefined;
   private finished = false;
+  /** The trailers sent are the upstream's own: an OK status closes the HTTP/2 stream without a reset. */
+  private upstreamTrailersSent = false;
   private uploadBlocked = false;
   private uploadEnded = false;
   private downloadBlocked = false;
   private trailers: Metadata | undefined;
   private error: (Error & { code?: string }) | undefined;
   private readonly reader: MessageReader;
-  private readonly onAbort = (): void => this.cancel();
   private readonly onMessage = (message: Uint8Array): void => {
     if (!this.call.stream.write(message)) this.downloadBlocked = true;
   };
@@ -66,8 +65,8 @@ export class ForwardedCall {
   start(): void {
     const { call } = this;
     this.route.connection.acquire();
-    if (call.signal.aborted) return this.cancel();
-    call.signal.addEventListener("abort", this.onAbort, { once: true });
+    // Every ending comes through here: our trailers, or the client's cancel, deadline or disconnect.
+    call.onEnd = (code, message) => this.ended(code, message);
     const headers = call.headers.filter(([name]) => name !== GRPC_TIMEOUT);
     let result: Metadata | Promise<Metadata>;
     try {
@@ -94,8 +93,7 @@ export class ForwardedCall {
   private open(metadata: Metadata): void {
     if (this.finished) return;
     const { call } = this;
-    const remaining = call.timeoutMs === undefined ? undefined : call.timeoutMs - (performance.now() - call.startedAt);
-    const headers = requestHeaders(call.path, metadata, this.route.connection, remaining);
+    const headers = requestHeaders(call.path, metadata, this.route.connection, call.remainingMs());
     let h2: http2.ClientHttp2Stream;
     try {
       ({ stream: h2, session: this.session } = this.route.connection.request(headers));
@@ -222,48 +220,22 @@ export class ForwardedCall {
 
   private finish(trailers: Metadata): void {
     if (this.finished) return;
+    this.upstreamTrailersSent = trailers === this.trailers;
     this.call.sendTrailers(trailers);
-    this.end(trailers);
-    // Let the upstream go too if it is still running (a failure on our side, or trailers before the client's half-close).
-    const h2 = this.h2;
-    if (h2 && !h2.closed) h2.close(trailers === this.trailers && isOk(trailers) ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL);
   }
 
-  /** The client went away or its deadline passed: the bridge answers it, we reset the upstream. */
-  private cancel(): void {
-    if (this.finished) return;
-    const reason = this.call.signal.reason as { code?: unknown; rawMessage?: unknown; message?: unknown } | undefined;
-    const elapsed = performance.now() - this.call.startedAt;
-    const code =
-      typeof reason?.code === "number" && reason.code > 0 && reason.code <= 16
-        ? (reason.code as Status)
-        : this.call.timeoutMs !== undefined && elapsed >= this.call.timeoutMs
-          ? Status.DEADLINE_EXCEEDED
-          : Status.CANCELLED;
-    const message =
-      typeof reason?.rawMessage === "string"
-        ? reason.rawMessage
-        : typeof reason?.message === "string"
-          ? reason.message
-          : code === Status.DEADLINE_EXCEEDED
-            ? "deadline exceeded"
-            : "cancelled by the client";
-    this.end({ code, message });
-    const h2 = this.h2;
-    if (h2 && !h2.closed) h2.close(NGHTTP2_CANCEL);
-  }
-
-  /** `status`: the trailers sent, or the status and message. */
-  private end(status: Metadata | { code: Status; message: string }): void {
+  /** The call is over, with the status the client got (the bridge answered a cancel or deadline itself). */
+  private ended(code: Status, message: string): void {
     this.finished = true;
     const { call } = this;
-    call.signal.removeEventListener("abort", this.onAbort);
     call.stream.events.onReadable = undefined;
     call.stream.events.onWritable = undefined;
     this.route.connection.release();
     this.onDone(this);
+    // Let the upstream go too if it is still running (a failure or cancel on our side, or trailers before the client's half-close).
+    const h2 = this.h2;
+    if (h2 && !h2.closed) h2.close(this.upstreamTrailersSent && code === Status.OK ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL);
     if (!this.route.hooks.some((h) => h.onCallEnd)) return;
-    const { code, message } = Array.isArray(status) ? parseTrailers(status) : status;
     const info = { method: call.path, code, message, durationMs: performance.now() - call.startedAt, upstream: this.upstream };
     for (const hooks of this.route.hooks) {
       try {
@@ -285,11 +257,6 @@ function runOnRequest(hooks: readonly UpstreamHooks[], index: number, path: stri
     if (out) headers = out;
   }
   return headers;
-}
-
-function isOk(trailers: Metadata): boolean {
-  for (const [name, value] of trailers) if (name === GRPC_STATUS) return value === "0";
-  return false;
 }
 
 function writeMessage(h2: http2.ClientHttp2Stream, message: Uint8Array): boolean {
