@@ -7,16 +7,15 @@ import {
   RESERVED_NAMES,
   formatTimeout,
   headersToMetadata,
-  metadataSize,
   metadataToHeaders,
   type Metadata,
   type Stream,
   type StreamEvents,
+  setDeadline,
 } from "@grpc-ws/wire";
 import type { Channel, PendingCall } from "./channel.js";
 import type { Connection } from "./connection.js";
 import { abortError, resetError, trailerError } from "./errors.js";
-import { MAX_TIMER_MS } from "./options.js";
 
 /** Stands in for a missing caller signal where an AbortSignal is required (interceptors' `req.signal`). */
 export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
@@ -40,7 +39,7 @@ export abstract class Call implements PendingCall, StreamEvents {
   /** Settled: succeeded or failed; the stream (if any) is closed. */
   protected finished = false;
   private deadlineAt = 0;
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private cancelDeadline: (() => void) | undefined;
   private abortListener: (() => void) | undefined;
 
   constructor(
@@ -59,7 +58,7 @@ export abstract class Call implements PendingCall, StreamEvents {
     // As in Connect: <= 0 (and here also Infinity) means no deadline.
     if (timeoutMs !== undefined && timeoutMs > 0 && timeoutMs !== Infinity) {
       this.deadlineAt = performance.now() + timeoutMs;
-      this.armDeadline(timeoutMs);
+      this.cancelDeadline = setDeadline(timeoutMs, () => this.fail(new ConnectError("the operation timed out", Code.DeadlineExceeded)));
     }
     if (signal !== undefined && signal !== NEVER_ABORTED) {
       const listener = () => this.fail(abortError(signal));
@@ -67,14 +66,6 @@ export abstract class Call implements PendingCall, StreamEvents {
       signal.addEventListener("abort", listener);
     }
     this.ctx.channel.acquire(this);
-  }
-
-  // setTimeout fires at once for delays above 2^31-1 ms: long deadlines are reached in steps.
-  private armDeadline(ms: number): void {
-    this.timer =
-      ms > MAX_TIMER_MS
-        ? setTimeout(() => this.armDeadline(this.deadlineAt - performance.now()), MAX_TIMER_MS)
-        : setTimeout(() => this.fail(new ConnectError("the operation timed out", Code.DeadlineExceeded)), ms);
   }
 
   /** PendingCall: the connection has room; opens the stream and hands over to the subclass. */
@@ -141,7 +132,7 @@ export abstract class Call implements PendingCall, StreamEvents {
   protected settle(error: ConnectError | undefined): void {
     if (this.finished) return;
     this.finished = true;
-    clearTimeout(this.timer);
+    this.cancelDeadline?.();
     if (this.abortListener) this.signal!.removeEventListener("abort", this.abortListener);
     if (this.stream === undefined) this.ctx.channel.cancel(this);
     else this.ctx.channel.release();

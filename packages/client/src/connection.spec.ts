@@ -292,7 +292,7 @@ describe("server behaviour seen through a raw session", () => {
       Code.Internal,
       Code.Unimplemented,
       Code.Unimplemented,
-      Code.Internal,
+      Code.Unknown, // trailers without grpc-status: UNKNOWN, as docs/PROTOCOL.md section 2.4 says
     ]);
   });
 

@@ -3,11 +3,10 @@ import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import {
   GRPC_STATUS,
   GRPC_STATUS_DETAILS,
-  MessageError,
-  SessionClosedError,
   Status,
   getMetadata,
   statusFromErrorCode,
+  statusOfReset,
   metadataToHeaders,
   parseTrailers,
   type Metadata,
@@ -20,9 +19,7 @@ export function codeFromErrorCode(code: number): Code {
 
 /** Why a stream was reset, as a ConnectError: a lost connection, a message limit, or the peer's RST_STREAM. */
 export function resetError(code: number, error: Error): ConnectError {
-  if (error instanceof SessionClosedError) return new ConnectError(error.message, Code.Unavailable, undefined, undefined, error);
-  if (error instanceof MessageError) return new ConnectError(error.message, error.status as number as Code, undefined, undefined, error);
-  return new ConnectError(error.message, codeFromErrorCode(code), undefined, undefined, error);
+  return new ConnectError(error.message, statusOfReset(code, error) as number as Code, undefined, undefined, error);
 }
 
 /**
@@ -34,7 +31,6 @@ export function trailerError(trailers: Metadata, header: Headers): ConnectError 
   if (rawStatus === String(Status.OK)) return undefined;
   const metadata = metadataToHeaders(trailers);
   header.forEach((value, key) => metadata.append(key, value));
-  if (rawStatus === undefined) return new ConnectError("protocol error: missing status", Code.Internal, metadata);
   if (getMetadata(trailers, GRPC_STATUS_DETAILS) !== undefined) {
     try {
       const error = findTrailerError(metadata);

@@ -1,6 +1,6 @@
 import type { BinaryReadOptions, BinaryWriteOptions } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
-import type { KeepaliveOptions, Settings } from "@grpc-ws/wire";
+import { MAX_TIMER_MS, type KeepaliveOptions, type Settings } from "@grpc-ws/wire";
 import type { WebSocketConstructor } from "./websocket.js";
 
 /**
@@ -85,8 +85,6 @@ export { DEFAULT_KEEPALIVE } from "@grpc-ws/wire";
 /** Default of `WebSocketTransportOptions.connectTimeoutMs`. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
-/** The longest delay setTimeout takes; larger ones make it fire at once. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * `defaults` overridden by the fields of `partial` that are not undefined (so that

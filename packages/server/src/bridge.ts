@@ -72,7 +72,14 @@ class Bridge implements WebSocketBridge, ConnectionContext {
     this.forwarder = options.upstream !== undefined ? createUpstream(options.upstream) : undefined;
     this.sessionOptions = {
       settings,
-      keepalive: options.keepalive === false ? undefined : { ...DEFAULT_KEEPALIVE, ...options.keepalive },
+      // A field left undefined (from plain JavaScript) keeps its default instead of disabling the timer.
+      keepalive:
+        options.keepalive === false
+          ? undefined
+          : {
+              intervalMs: options.keepalive?.intervalMs ?? DEFAULT_KEEPALIVE.intervalMs,
+              timeoutMs: options.keepalive?.timeoutMs ?? DEFAULT_KEEPALIVE.timeoutMs,
+            },
       writeHighWaterMark: options.writeHighWaterMark,
       // ws keeps a reference to each message until written, so written bytes are never reused.
       writer: { sinkCopies: false },

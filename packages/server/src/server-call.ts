@@ -1,15 +1,14 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
-  ErrorCode,
   ErrorCodeName,
-  MessageError,
   SessionClosedError,
   Status,
-  statusFromErrorCode,
   createTrailers,
+  statusOfReset,
   parseTrailers,
   type Metadata,
   type Stream,
+  setDeadline,
 } from "@grpc-ws/wire";
 import type { IncomingCall } from "./call.js";
 
@@ -40,7 +39,7 @@ export class ServerCall implements IncomingCall {
   forwarded = false;
   onEnd: ((code: Status, message: string) => void) | undefined;
   private readonly controller = new AbortController();
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private cancelDeadline: (() => void) | undefined;
 
   constructor(
     readonly stream: Stream,
@@ -52,13 +51,7 @@ export class ServerCall implements IncomingCall {
   ) {
     this.signal = this.controller.signal;
     stream.events.onReset = (code, error) => this.onReset(code, error);
-    if (timeoutMs !== undefined) this.armDeadline(timeoutMs);
-  }
-
-  // setTimeout fires at once for more than 2^31-1 ms (~24.8 days), and grpc-timeout reaches 99999999H.
-  private armDeadline(ms: number): void {
-    if (ms > MAX_TIMER_MS) this.timer = setTimeout(() => this.armDeadline(ms - MAX_TIMER_MS), MAX_TIMER_MS);
-    else this.timer = setTimeout(() => this.onDeadline(), ms);
+    if (timeoutMs !== undefined) this.cancelDeadline = setDeadline(timeoutMs, () => this.onDeadline());
   }
 
   remainingMs(): number | undefined {
@@ -104,7 +97,7 @@ export class ServerCall implements IncomingCall {
   }
 
   private onDeadline(): void {
-    this.timer = undefined;
+    this.cancelDeadline = undefined;
     const message = `deadline of ${formatMs(this.timeoutMs!)} exceeded`;
     this.fail(Status.DEADLINE_EXCEEDED, message, { discardQueued: true, abort: new ConnectError(message, Code.DeadlineExceeded) });
   }
@@ -112,31 +105,20 @@ export class ServerCall implements IncomingCall {
   // The session closed the stream: the client reset it, the connection went away, or a message broke a limit.
   private onReset(code: number, error: Error): void {
     if (this.done) return;
-    let status: Status;
-    let message: string;
-    if (error instanceof MessageError) {
-      // The wire has already answered with this status in trailers.
-      status = error.status;
-      message = error.message;
-    } else if (error instanceof SessionClosedError) {
-      status = Status.UNAVAILABLE;
-      message = `connection closed: ${error.message}`;
-    } else if (code === ErrorCode.CANCEL) {
-      status = Status.CANCELLED;
-      message = "call cancelled by the client";
-    } else {
-      status = statusFromErrorCode(code);
-      message = error.message;
-    }
+    // A MessageError was already answered with its status in trailers by the wire.
+    const status = statusOfReset(code, error);
+    const message =
+      error instanceof SessionClosedError
+        ? `connection closed: ${error.message}`
+        : status === Status.CANCELLED
+          ? "call cancelled by the client"
+          : error.message;
     this.end(status, message, { abort: new ConnectError(message, status as number as Code) });
   }
 
   private end(code: Status, message: string, ending: CallEnding): void {
     this.done = true;
-    if (this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    this.cancelDeadline?.();
     // Abort before waking the handler's waiters: a pending request `next()` must reject with the
     // reason, not end as if the client had half-closed.
     if (ending.abort && !this.controller.signal.aborted) this.controller.abort(ending.abort);
@@ -144,8 +126,6 @@ export class ServerCall implements IncomingCall {
     this.onEnd?.(code, message);
   }
 }
-
-const MAX_TIMER_MS = 0x7fffffff;
 
 function formatMs(ms: number): string {
   return ms >= 1000 ? `${ms / 1000} s` : `${ms} ms`;

@@ -9,6 +9,8 @@ export { Status, StatusName, parseStatus, statusFromErrorCode } from "./status.j
 export { encodeStatusMessage, decodeStatusMessage } from "./status-message.js";
 export { parseTimeout, formatTimeout } from "./timeout.js";
 export { GRPC_STATUS, GRPC_MESSAGE, GRPC_STATUS_DETAILS, GRPC_TIMEOUT, RESERVED_NAMES, createTrailers, parseTrailers, type CallStatus } from "./trailers.js";
-export { Session, SessionClosedError, unref, DEFAULT_KEEPALIVE, RESET_BURST, RESET_RATE_PER_S, type SessionOptions, type SessionSocket, type KeepaliveOptions } from "./session.js";
+export { Session, SessionClosedError, DEFAULT_KEEPALIVE, RESET_BURST, RESET_RATE_PER_S, type SessionOptions, type SessionSocket, type KeepaliveOptions } from "./session.js";
 export { Stream, type StreamEvents } from "./stream.js";
 export { encodeBase64, decodeBase64, headersToMetadata, metadataToHeaders } from "./headers.js";
+export { MAX_TIMER_MS, setDeadline, unref } from "./timers.js";
+export { statusOfReset } from "./reset-status.js";

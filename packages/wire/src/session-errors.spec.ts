@@ -1,4 +1,4 @@
-import { describe, expect, test } from "vitest";
+import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import { CloseCode, ErrorCode } from "./constants.js";
 import { hex, scripted, tick } from "./session-harness.test-util.js";
 import { RESET_BURST } from "./session.js";
@@ -171,6 +171,10 @@ describe("Session: client-side stream errors", () => {
 });
 
 describe("Session: rapid reset", () => {
+  // The bucket refills with wall time: a frozen clock keeps the counts exact however slow the machine.
+  beforeEach(() => void vi.useFakeTimers({ toFake: ["Date"] }));
+  afterEach(() => void vi.useRealTimers());
+
   const pair = (id: number) => {
     const sid = id.toString(16).padStart(8, "0");
     return `${HEADERS(sid)} 000004 03 00 ${sid} 00000008`;

@@ -230,3 +230,27 @@ describe("trailers that discard queued messages", () => {
     expect(stream.pendingBytes).toBeGreaterThan(0);
   });
 });
+
+test("an oversize request while a response message is half sent resets the stream instead of cutting the message with trailers", async () => {
+  let serverStream: Stream | undefined;
+  const { client, server } = await connect(
+    { settings: { initialStreamWindow: 4096 } },
+    {
+      settings: { maxMessageSize: 1024 },
+      onStream(stream) {
+        serverStream = stream;
+        stream.sendHeaders([]);
+        for (let i = 0; i < 8; i++) stream.write(new Uint8Array(3000)); // the window cuts the second one
+      },
+    },
+  );
+  opened.push(client, server);
+  const outcome = new Promise<{ trailers?: boolean; reset?: number }>((resolve) => {
+    const s = client.openStream("/big/answer", [], {
+      onTrailers: () => resolve({ trailers: true }),
+      onReset: (code) => resolve({ reset: code }),
+    });
+    void until(() => serverStream !== undefined && serverStream.pendingBytes > 0, "half-sent response").then(() => s.write(new Uint8Array(2000)));
+  });
+  expect(await outcome).toEqual({ reset: 0x8 });
+});

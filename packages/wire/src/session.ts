@@ -7,6 +7,7 @@ import { PATH, metadataSize, readMetadata, writeMetadataFrame, type Metadata } f
 import { MIN_FRAME_SIZE, readSettings, resolveSettings, writeSettings, type Settings } from "./settings.js";
 import { Status } from "./status.js";
 import { Stream, type StreamEvents } from "./stream.js";
+import { unref } from "./timers.js";
 import { createTrailers } from "./trailers.js";
 
 /** The WebSocket as a session sees it. */
@@ -603,11 +604,6 @@ export class Session {
   }
 }
 
-// Node timers would otherwise keep a process alive for an idle connection.
-/** Lets a Node timer not keep the process alive (a no-op in browsers). */
-export function unref(timer: unknown): void {
-  (timer as { unref?: () => void }).unref?.();
-}
 
 // WebSocket close reasons are limited to 123 bytes of UTF-8.
 function truncateReason(reason: string): string {
