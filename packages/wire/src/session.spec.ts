@@ -93,6 +93,25 @@ describe("Session: exchanges between two sessions", () => {
     expect(() => server.openStream("/a/b", [])).toThrow(/only a client/);
   });
 
+  test("end(lastMessage) sends the message and END_STREAM in one DATA frame", async () => {
+    const { client, wire } = await pair({}, { onStream: (stream) => echo(stream) });
+    const got: Uint8Array[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const s = client.openStream("/pkg.Svc/Unary", [], {
+        onReadable: () => {
+          let m: Uint8Array | undefined;
+          while ((m = s.read())) got.push(m.slice());
+        },
+        onTrailers: () => resolve(),
+        onReset: (_code, e) => reject(e),
+      });
+      s.end(new Uint8Array([7, 8]));
+    });
+    expect(got).toEqual([new Uint8Array([7, 8])]);
+    const data = wire.frames("client").filter((f) => f.streamId === 1 && f.type === "DATA");
+    expect(data.map((f) => [f.flags, [...f.payload]])).toEqual([[1, [0, 0, 0, 0, 2, 7, 8]]]);
+  });
+
   test("unary call: HEADERS (:path, metadata), DATA, END_STREAM; response HEADERS, DATA, TRAILERS", async () => {
     const seen: Array<{ path: string; headers: Metadata; endStream: boolean }> = [];
     const { client, server, wire } = await pair(

@@ -225,10 +225,16 @@ export class Session {
   }
 
   /** @internal */
-  end(stream: Stream): void {
-    if (stream.closed || stream.endQueued || stream.localEnded) return;
+  end(stream: Stream, lastMessage?: Uint8Array): void {
+    if (stream.closed || stream.endQueued || stream.localEnded || stream.trailersQueued) return;
     stream.endQueued = true;
-    if (stream.pendingBytes === 0) {
+    if (lastMessage) {
+      // Queued together, so END_STREAM rides on the message's last DATA frame.
+      stream.queue.push(lastMessage);
+      stream.pendingBytes += lastMessage.length + MESSAGE_PREFIX_SIZE;
+      this.markReady(stream);
+      this.pump();
+    } else if (stream.pendingBytes === 0) {
       this.writer.begin(FrameType.DATA, Flags.END_STREAM, stream.id, 0);
       stream.localEnded = true;
     }

@@ -81,9 +81,13 @@ export class Stream {
     return this.session.write(this, message);
   }
 
-  /** Half-closes: END_STREAM goes out after every queued message. */
-  end(): void {
-    this.session.end(this);
+  /**
+   * Half-closes: END_STREAM goes out after every queued message. With `lastMessage`, that
+   * message is queued first and carries END_STREAM on its last frame (one frame fewer than
+   * `write` then `end`, for unary requests).
+   */
+  end(lastMessage?: Uint8Array): void {
+    this.session.end(this, lastMessage);
   }
 
   /**
