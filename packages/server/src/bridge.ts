@@ -1,12 +1,16 @@
-import { createServer, type IncomingMessage, type Server as HttpServer } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse, type Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
 import { DEFAULT_KEEPALIVE, SUBPROTOCOL, resolveSettings, type Session } from "@grpc-ws/wire";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { CallForwarder } from "./call.js";
+import { resolveConnectionAge } from "./connection-age.js";
+import { ConnectionIds, type ConnectionInfo } from "./connection-info.js";
 import { Connection, type ConnectionContext } from "./connection.js";
+import { createHealthHandler, pathOf, type HealthOptions } from "./health.js";
 import type { CallEndInfo, WebSocketBridgeOptions } from "./options.js";
 import { BridgeRouter } from "./router.js";
+import { BridgeTelemetry, type UpgradeRefusal } from "./telemetry/bridge-telemetry.js";
 import { createUpstream } from "./upstream/index.js";
 
 export interface AttachOptions {
@@ -19,6 +23,18 @@ export interface ListenOptions extends AttachOptions {
   port?: number;
   /** Default "127.0.0.1": reachable from this machine only. Pass "0.0.0.0" or "::" to accept remote clients. */
   host?: string;
+  /** Health endpoints on the same port (liveness, and readiness that turns 503 on `close()`). Default `{ livePath: "/healthz", readyPath: "/readyz" }`; false: none. */
+  health?: HealthOptions | false;
+  /** Serves metrics (for example Prometheus text) on the same port. Default: none. */
+  metrics?: MetricsEndpoint;
+}
+
+/** An HTTP path answered by a request listener, e.g. the OpenTelemetry Prometheus exporter's. */
+export interface MetricsEndpoint {
+  /** Default "/metrics". */
+  path?: string;
+  /** Answers the request, e.g. `(req, res) => exporter.getMetricsRequestHandler(req, res)`. */
+  handler: (request: IncomingMessage, response: ServerResponse) => void;
 }
 
 export interface WebSocketBridge {
@@ -39,6 +55,8 @@ export interface WebSocketBridge {
   }): Promise<void>;
   /** Open WebSocket connections. */
   readonly connections: number;
+  /** True from the moment `close()` was called: readiness fails, upgrades get 503. */
+  readonly draining: boolean;
 }
 
 const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
@@ -59,6 +77,9 @@ class Bridge implements WebSocketBridge, ConnectionContext {
   readonly settingsTimeoutMs: number;
   readonly contextValues: WebSocketBridgeOptions["contextValues"];
   readonly onCallEnd: ((info: CallEndInfo) => void) | undefined;
+  readonly telemetry: BridgeTelemetry | undefined;
+  readonly connectionAge: ConnectionContext["connectionAge"];
+  private readonly ids = new ConnectionIds();
   private readonly open = new Set<Connection>();
   private readonly wss: WebSocketServer;
   private readonly detach: Array<() => void> = [];
@@ -88,6 +109,8 @@ class Bridge implements WebSocketBridge, ConnectionContext {
     this.settingsTimeoutMs = options.settingsTimeoutMs ?? DEFAULT_SETTINGS_TIMEOUT_MS;
     this.contextValues = options.contextValues;
     this.onCallEnd = options.onCallEnd;
+    this.telemetry = options.telemetry ? new BridgeTelemetry(options.telemetry) : undefined;
+    this.connectionAge = resolveConnectionAge(options.maxConnectionAge);
     // A client coalesces a tick's frames into one message: a full connection window of DATA plus
     // request headers for every stream it may open, and room for control frames.
     const maxPayload =
@@ -105,6 +128,10 @@ class Bridge implements WebSocketBridge, ConnectionContext {
     return this.open.size;
   }
 
+  get draining(): boolean {
+    return this.closing !== undefined;
+  }
+
   /** @internal For tests: the wire session of every open connection. */
   get sessions(): Session[] {
     return [...this.open].map((c) => c.session);
@@ -113,7 +140,7 @@ class Bridge implements WebSocketBridge, ConnectionContext {
   attach(server: HttpServer | HttpsServer, options: AttachOptions = {}): void {
     const path = options.path;
     const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
-      if (path !== undefined && pathname(request.url) !== path) return;
+      if (path !== undefined && pathOf(request.url) !== path) return;
       this.handleUpgrade(request, socket, head);
     };
     server.on("upgrade", onUpgrade);
@@ -122,9 +149,9 @@ class Bridge implements WebSocketBridge, ConnectionContext {
 
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on("error", ignore);
-    if (this.closing) return reject(socket, 503, "Service Unavailable", "grpc-ws: the server is shutting down\n");
+    if (this.closing) return this.refuse(socket, "shutting_down", 503, "Service Unavailable", "grpc-ws: the server is shutting down\n");
     if (!offersSubprotocol(request)) {
-      return reject(socket, 400, "Bad Request", `grpc-ws: the WebSocket upgrade must offer the subprotocol "${SUBPROTOCOL}" in Sec-WebSocket-Protocol\n`);
+      return this.refuse(socket, "no_subprotocol", 400, "Bad Request", `grpc-ws: the WebSocket upgrade must offer the subprotocol "${SUBPROTOCOL}" in Sec-WebSocket-Protocol\n`);
     }
     this.wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
       socket.off("error", ignore);
@@ -132,17 +159,37 @@ class Bridge implements WebSocketBridge, ConnectionContext {
         ws.close(1001, "server shutting down");
         return;
       }
-      this.open.add(new Connection(ws, request, this));
+      const connection = new Connection(ws, request, this);
+      this.open.add(connection);
+      this.telemetry?.connectionOpened();
+      callHook(this.options.onConnectionOpen, connection.info);
     });
   }
 
-  connectionClosed(connection: Connection): void {
-    this.open.delete(connection);
+  describe(request: IncomingMessage): ConnectionInfo {
+    return this.ids.create(request);
+  }
+
+  connectionClosed(connection: Connection, reason: string): void {
+    if (!this.open.delete(connection)) return;
+    this.telemetry?.connectionClosed();
+    const info = connection.info;
+    callHook(this.options.onConnectionClose, { ...info, durationMs: Date.now() - info.openedAt, calls: connection.callCount, reason });
+  }
+
+  private refuse(socket: Duplex, reason: UpgradeRefusal, status: number, statusText: string, body: string): void {
+    this.telemetry?.upgradeRefused(reason);
+    reject(socket, status, statusText, body);
   }
 
   async listen(options: ListenOptions = {}): Promise<{ port: number; url: string }> {
     const host = options.host ?? "127.0.0.1";
-    const server = createServer((_req, res) => {
+    const health = options.health === false ? undefined : createHealthHandler(this, options.health);
+    const metrics = options.metrics;
+    const metricsPath = metrics?.path ?? "/metrics";
+    const server = createServer((req, res) => {
+      if (health?.(req, res)) return;
+      if (metrics && pathOf(req.url) === metricsPath) return metrics.handler(req, res);
       res.writeHead(426, { "content-type": "text/plain", upgrade: "websocket" });
       res.end(`grpc-ws: connect with a WebSocket offering the subprotocol "${SUBPROTOCOL}"\n`);
     });
@@ -167,7 +214,6 @@ class Bridge implements WebSocketBridge, ConnectionContext {
   }
 
   private async shutdown(drainTimeoutMs: number): Promise<void> {
-    const servers = this.ownServers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
     const connections = [...this.open];
     for (const c of connections) c.goAway();
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -189,15 +235,25 @@ class Bridge implements WebSocketBridge, ConnectionContext {
     );
     for (const detach of this.detach) detach();
     await this.forwarder?.close();
-    await Promise.all(servers);
+    // Own servers answered health probes (readiness 503) during the drain; now they stop.
+    await Promise.all(
+      this.ownServers.map((s) => {
+        const closed = new Promise<void>((resolve) => s.close(() => resolve()));
+        s.closeIdleConnections();
+        return closed;
+      }),
+    );
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 }
 
-function pathname(url: string | undefined): string {
-  if (!url) return "/";
-  const q = url.indexOf("?");
-  return q < 0 ? url : url.slice(0, q);
+function callHook<T>(hook: ((info: T) => void) | undefined, info: T): void {
+  if (!hook) return;
+  try {
+    hook(info);
+  } catch {
+    // A logging hook must not break the connection it reports on.
+  }
 }
 
 function offersSubprotocol(request: IncomingMessage): boolean {

@@ -16,10 +16,13 @@ import {
 } from "@grpc-ws/wire";
 import { WebSocket, type RawData } from "ws";
 import type { CallForwarder } from "./call.js";
+import { armConnectionAge, type resolveConnectionAge } from "./connection-age.js";
+import { hostOf, type ConnectionInfo } from "./connection-info.js";
 import { InProcessCall, type CallEnvironment } from "./in-process-call.js";
 import type { CallEndInfo } from "./options.js";
 import type { BridgeRouter } from "./router.js";
 import { ServerCall, type CallOwner } from "./server-call.js";
+import type { BridgeTelemetry, CallSite, CallTelemetry } from "./telemetry/bridge-telemetry.js";
 
 /** What every connection of one bridge shares. */
 export interface ConnectionContext {
@@ -31,8 +34,12 @@ export interface ConnectionContext {
   readonly settingsTimeoutMs: number;
   readonly contextValues: ((request: IncomingMessage) => ContextValues) | undefined;
   readonly onCallEnd: ((info: CallEndInfo) => void) | undefined;
+  readonly telemetry: BridgeTelemetry | undefined;
+  readonly connectionAge: ReturnType<typeof resolveConnectionAge>;
+  /** A new connection's id and peer. */
+  describe(request: IncomingMessage): ConnectionInfo;
   /** The connection's socket has closed. */
-  connectionClosed(connection: Connection): void;
+  connectionClosed(connection: Connection, reason: string): void;
 }
 
 const BINARY = { binary: true } as const;
@@ -42,10 +49,19 @@ export class Connection implements CallOwner, CallEnvironment {
   readonly session: Session;
   readonly calls = new Set<ServerCall>();
   readonly origin: string;
+  readonly info: ConnectionInfo;
   readonly closed: Promise<void>;
+  /** Calls served so far. */
+  callCount = 0;
   private socketBlocked = false;
   private socketError: Error | undefined;
   private settingsTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly telemetry: BridgeTelemetry | undefined;
+  /** Telemetry of each open call (only with the `telemetry` option). */
+  private readonly callTelemetry = new Map<ServerCall, CallTelemetry>();
+  private disarmAge: (() => void) | undefined;
+  private site: CallSite | undefined;
+  private closeReason = "";
   private readonly onFlushed = (error?: Error | null): void => {
     // Still above the mark: every message sent since carries this callback, so a later one retries.
     if (!this.socketBlocked || error || this.ws.bufferedAmount > this.context.socketHighWaterMark) return;
@@ -61,6 +77,8 @@ export class Connection implements CallOwner, CallEnvironment {
   ) {
     const encrypted = (request.socket as Partial<TLSSocket>).encrypted === true;
     this.origin = `${encrypted ? "https" : "http"}://${request.headers.host ?? "localhost"}`;
+    this.info = context.describe(request);
+    this.telemetry = context.telemetry;
     ws.binaryType = "nodebuffer";
     this.session = new Session(
       {
@@ -78,8 +96,16 @@ export class Connection implements CallOwner, CallEnvironment {
         role: "server",
         onStream: (stream, path, headers) => this.onStream(stream, path, headers),
         onSettings: () => clearTimeout(this.settingsTimer),
+        onClose: (error) => this.sessionClosed(error),
       },
     );
+    if (context.connectionAge) {
+      this.disarmAge = armConnectionAge(
+        context.connectionAge,
+        () => this.drain("max connection age"),
+        () => this.shutdown("max connection age: grace period over"),
+      );
+    }
     if (context.settingsTimeoutMs > 0) {
       this.settingsTimer = setTimeout(() => this.settingsTimedOut(), context.settingsTimeoutMs);
       this.settingsTimer.unref();
@@ -87,6 +113,7 @@ export class Connection implements CallOwner, CallEnvironment {
     ws.on("message", (data: RawData, isBinary: boolean) => {
       if (!isBinary) return this.session.receiveText();
       const buf = toBuffer(data);
+      this.telemetry?.received(buf.length);
       this.session.receive(new Uint8Array(buf.buffer, buf.byteOffset, buf.length));
       // A peer that does not read its socket (yet asks for PING acks, refused streams, errors)
       // must not make the socket's buffer grow without bound: read no more until it drains.
@@ -96,11 +123,12 @@ export class Connection implements CallOwner, CallEnvironment {
       this.socketError = error;
     });
     this.closed = new Promise((resolve) => {
-      ws.on("close", () => {
+      ws.on("close", (code: number, reason: Buffer) => {
         clearTimeout(this.settingsTimer);
+        this.disarmAge?.();
         const why = this.socketError ? `the WebSocket failed: ${this.socketError.message}` : "the WebSocket closed";
         this.session.close(new SessionClosedError(why, ErrorCode.CANCEL, true), 0);
-        context.connectionClosed(this);
+        context.connectionClosed(this, this.closeReason || `close code ${code}${reason.length > 0 ? `: ${reason.toString()}` : ""}`);
         resolve();
       });
     });
@@ -115,12 +143,31 @@ export class Connection implements CallOwner, CallEnvironment {
   }
 
   /** GOAWAY: the client opens no more streams here; open calls go on. */
-  goAway(): void {
-    this.session.goAway(ErrorCode.NO_ERROR, "server shutting down");
+  goAway(message = "server shutting down"): void {
+    if (this.session.draining || this.session.closed) return;
+    this.session.goAway(ErrorCode.NO_ERROR, message);
+    this.telemetry?.goAwaySent(ErrorCode.NO_ERROR);
+  }
+
+  /** GOAWAY, then close the socket once the open calls have ended. */
+  private drain(message: string): void {
+    this.goAway(message);
+    void this.session.whenIdle().then(() => {
+      if (!this.session.closed) this.shutdown(message);
+    });
+  }
+
+  // Why the session ended, for the metrics: the wire says it only in the error.
+  private sessionClosed(error: SessionClosedError): void {
+    if (!this.closeReason) this.closeReason = error.message;
+    if (error.remote) return;
+    if (error.message.startsWith("keepalive timeout")) this.telemetry?.keepaliveTimedOut();
+    else if (error.message.startsWith("protocol error")) this.telemetry?.goAwaySent(error.code);
   }
 
   /** Cancels every call (UNAVAILABLE, signals abort) and closes the socket. */
   shutdown(message: string): void {
+    this.closeReason ||= message;
     for (const call of [...this.calls]) call.cancel(Status.UNAVAILABLE, message);
     this.session.close(new SessionClosedError(message), CloseCode.GOING_AWAY);
   }
@@ -130,15 +177,20 @@ export class Connection implements CallOwner, CallEnvironment {
     if (this.session.peer || this.session.closed) return;
     const message = `no SETTINGS frame within ${this.context.settingsTimeoutMs} ms of the upgrade`;
     this.session.goAway(ErrorCode.SETTINGS_TIMEOUT, message);
+    this.telemetry?.goAwaySent(ErrorCode.SETTINGS_TIMEOUT);
     this.session.close(new SessionClosedError(message, ErrorCode.SETTINGS_TIMEOUT), CloseCode.PROTOCOL_ERROR);
   }
 
   callEnded(call: ServerCall, code: Status, message: string, error: unknown): void {
     this.calls.delete(call);
+    if (this.telemetry) {
+      this.callTelemetry.get(call)?.end(code, message, error);
+      this.callTelemetry.delete(call);
+    }
     const hook = this.context.onCallEnd;
     if (!hook) return;
     try {
-      hook({ method: call.path, code, message, durationMs: performance.now() - call.startedAt, forwarded: call.forwarded, error });
+      hook({ method: call.path, code, message, durationMs: performance.now() - call.startedAt, forwarded: call.forwarded, error, connection: this.info });
     } catch {
       // A logging hook must not break the call it reports on.
     }
@@ -153,6 +205,10 @@ export class Connection implements CallOwner, CallEnvironment {
       return true;
     }
     const full = ws.bufferedAmount + message.length > this.context.socketHighWaterMark;
+    if (this.telemetry) {
+      this.telemetry.sent(message.length);
+      if (full && !this.socketBlocked) this.telemetry.stalled();
+    }
     if (full) this.socketBlocked = true;
     // While blocked, every message checks on completion whether the socket is back under the mark.
     const blocked = this.socketBlocked;
@@ -169,13 +225,27 @@ export class Connection implements CallOwner, CallEnvironment {
     const timeoutMs = typeof rawTimeout === "string" ? parseTimeout(rawTimeout) : undefined;
     const call = new ServerCall(stream, path, headers, timeoutMs, startedAt, this);
     this.calls.add(call);
+    this.callCount++;
     // The session treats a throw from here as its own bug and drops the connection: keep it to this call.
     try {
-      this.dispatch(call, rawTimeout);
+      if (this.telemetry) {
+        const t = this.telemetry.startCall(path, headers, this.callSite());
+        this.callTelemetry.set(call, t);
+        t.run(() => this.dispatch(call, rawTimeout));
+      } else {
+        this.dispatch(call, rawTimeout);
+      }
     } catch (error) {
       const message = "the server failed to start the call";
       call.fail(Status.INTERNAL, message, { error, abort: new ConnectError(message, Code.Internal) });
     }
+  }
+
+  private callSite(): CallSite {
+    if (this.site) return this.site;
+    const host = hostOf(this.request);
+    this.site = { connectionId: this.info.id, remoteAddress: this.info.remoteAddress, remotePort: this.info.remotePort, serverAddress: host.address, serverPort: host.port };
+    return this.site;
   }
 
   private dispatch(call: ServerCall, rawTimeout: string | Uint8Array | undefined): void {
@@ -193,6 +263,8 @@ export class Connection implements CallOwner, CallEnvironment {
     const forwarder = this.context.forwarder;
     if (forwarder?.handles(path)) {
       call.forwarded = true;
+      // The upstream's span joins the trace as a child of the bridge's.
+      this.callTelemetry.get(call)?.injectInto(call.headers);
       return forwarder.forward(call);
     }
     call.fail(Status.UNIMPLEMENTED, this.context.router.unimplementedMessage(path));

@@ -2,6 +2,9 @@ import type { IncomingMessage } from "node:http";
 import type { BinaryReadOptions, BinaryWriteOptions } from "@bufbuild/protobuf";
 import type { ConnectRouter, ContextValues, Interceptor } from "@connectrpc/connect";
 import type { KeepaliveOptions, Settings, Status } from "@grpc-ws/wire";
+import type { ConnectionAgeOptions } from "./connection-age.js";
+import type { ConnectionCloseInfo, ConnectionInfo } from "./connection-info.js";
+import type { TelemetryOptions } from "./telemetry/options.js";
 import type { UpstreamConfig } from "./upstream/config.js";
 
 /** What `onCallEnd` reports about one finished call. */
@@ -21,6 +24,8 @@ export interface CallEndInfo {
    * reach the client only as UNKNOWN with a generic message.
    */
   error?: unknown;
+  /** The connection the call came on: its id (the same on every call of it) and the peer's address. */
+  connection: ConnectionInfo;
 }
 
 export interface WebSocketBridgeOptions {
@@ -68,4 +73,12 @@ export interface WebSocketBridgeOptions {
   contextValues?: (request: IncomingMessage) => ContextValues;
   /** Called once per call when it ends, however it ends. Must not throw. */
   onCallEnd?: (info: CallEndInfo) => void;
+  /** Called when a WebSocket connection opens (after the upgrade). Exceptions are ignored. */
+  onConnectionOpen?: (info: ConnectionInfo) => void;
+  /** Called once when a connection's socket has closed, however it closed. Exceptions are ignored. */
+  onConnectionClose?: (info: ConnectionCloseInfo) => void;
+  /** OpenTelemetry spans and metrics for every call and the bridge's own gauges. Default: none. */
+  telemetry?: TelemetryOptions;
+  /** Drain each connection after an age (gRPC's MAX_CONNECTION_AGE) so clients rebalance. Default: never. */
+  maxConnectionAge?: ConnectionAgeOptions;
 }

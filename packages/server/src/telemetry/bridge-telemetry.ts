@@ -1,0 +1,151 @@
+import type { Attributes, Context, Span, SpanKind, SpanStatusCode, Tracer } from "@opentelemetry/api";
+import { ErrorCodeName, RPC_SYSTEM, Status, StatusName, metadataCarrier, splitMethodPath, type Metadata } from "@grpc-ws/wire";
+import { createBridgeInstruments, type BridgeInstruments } from "./instruments.js";
+import type { OpenTelemetryApi, TelemetryOptions } from "./options.js";
+
+const INSTRUMENTATION = "@grpc-ws/server";
+// Enum values of @opentelemetry/api, which this package only imports as types.
+const KIND_SERVER = 1 as SpanKind;
+const STATUS_ERROR = 2 as SpanStatusCode;
+// Per the gRPC semantic conventions, a server span is an error only for these codes.
+const SERVER_ERRORS: ReadonlySet<Status> = new Set([Status.UNKNOWN, Status.DEADLINE_EXCEEDED, Status.UNIMPLEMENTED, Status.INTERNAL, Status.UNAVAILABLE, Status.DATA_LOSS]);
+
+/** Where a call arrived: the connection's identity and addresses. */
+export interface CallSite {
+  readonly connectionId: string;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** The upgrade request's `Host`, without the port. */
+  readonly serverAddress: string;
+  readonly serverPort: number | undefined;
+}
+
+/** Why the bridge refused an upgrade, as the `reason` attribute of `grpc_ws.server.upgrades_refused`. */
+export type UpgradeRefusal = "shutting_down" | "no_subprotocol" | (string & {});
+
+/** The bridge's OpenTelemetry instrumentation: one per bridge, created from `TelemetryOptions`. */
+export class BridgeTelemetry {
+  private readonly api: OpenTelemetryApi;
+  private readonly tracer: Tracer;
+  readonly instruments: BridgeInstruments;
+  private readonly propagator: TelemetryOptions["propagator"];
+
+  constructor(options: TelemetryOptions) {
+    const api = options.api;
+    if (!api || typeof api.trace?.getTracerProvider !== "function" || typeof api.metrics?.getMeterProvider !== "function") {
+      throw new TypeError('grpc-ws: telemetry.api must be the @opentelemetry/api module (import * as otel from "@opentelemetry/api")');
+    }
+    this.api = api;
+    this.tracer = (options.tracerProvider ?? api.trace.getTracerProvider()).getTracer(INSTRUMENTATION);
+    this.instruments = createBridgeInstruments((options.meterProvider ?? api.metrics.getMeterProvider()).getMeter(INSTRUMENTATION));
+    this.propagator = options.propagator;
+  }
+
+  connectionOpened(): void {
+    this.instruments.connections.add(1);
+  }
+
+  connectionClosed(): void {
+    this.instruments.connections.add(-1);
+  }
+
+  upgradeRefused(reason: UpgradeRefusal): void {
+    this.instruments.upgradesRefused.add(1, { reason });
+  }
+
+  goAwaySent(code: number): void {
+    this.instruments.goAwaysSent.add(1, { "grpc_ws.error_code": ErrorCodeName[code] ?? String(code) });
+  }
+
+  keepaliveTimedOut(): void {
+    this.instruments.keepaliveTimeouts.add(1);
+  }
+
+  stalled(): void {
+    this.instruments.stalls.add(1);
+  }
+
+  received(bytes: number): void {
+    this.instruments.bytesReceived.add(bytes);
+  }
+
+  sent(bytes: number): void {
+    this.instruments.bytesSent.add(bytes);
+  }
+
+  /** A call's HEADERS arrived: starts its span (a child of the caller's `traceparent`) and counts it. */
+  startCall(path: string, headers: Metadata, site: CallSite): CallTelemetry {
+    const api = this.api;
+    const { service, method } = splitMethodPath(path);
+    const metricAttributes: Attributes = { "rpc.system": RPC_SYSTEM, "rpc.service": service, "rpc.method": method };
+    this.instruments.callsStarted.add(1, metricAttributes);
+    this.instruments.streams.add(1);
+    const parent = (this.propagator ?? api.propagation).extract(api.context.active(), headers, metadataCarrier);
+    const attributes: Attributes = {
+      ...metricAttributes,
+      "server.address": site.serverAddress,
+      "network.peer.address": site.remoteAddress,
+      "network.peer.port": site.remotePort,
+      "grpc_ws.connection.id": site.connectionId,
+    };
+    if (site.serverPort !== undefined) attributes["server.port"] = site.serverPort;
+    const span = this.tracer.startSpan(service ? `${service}/${method}` : path, { kind: KIND_SERVER, attributes }, parent);
+    return new CallTelemetry(this, span, api.trace.setSpan(parent, span), metricAttributes, performance.now());
+  }
+
+  /** @internal */
+  runIn<T>(context: Context, fn: () => T): T {
+    return this.api.context.with(context, fn);
+  }
+
+  /** @internal */
+  inject(context: Context, headers: Metadata): void {
+    (this.propagator ?? this.api.propagation).inject(context, headers, metadataCarrier);
+  }
+}
+
+/** One call's span and measurements. */
+export class CallTelemetry {
+  private ended = false;
+
+  constructor(
+    private readonly owner: BridgeTelemetry,
+    private readonly span: Span,
+    private readonly context: Context,
+    private readonly attributes: Attributes,
+    private readonly startedAt: number,
+  ) {}
+
+  /** Runs `fn` with the call's span active, so that spans the handler starts are its children. */
+  run<T>(fn: () => T): T {
+    return this.owner.runIn(this.context, fn);
+  }
+
+  /** Gateway mode: the forwarded call's `traceparent` names the bridge's span as the parent. */
+  injectInto(headers: Metadata): void {
+    this.owner.inject(this.context, headers);
+  }
+
+  requestMessage(bytes: number): void {
+    this.owner.instruments.requestSize.record(bytes, this.attributes);
+  }
+
+  responseMessage(bytes: number): void {
+    this.owner.instruments.responseSize.record(bytes, this.attributes);
+  }
+
+  end(code: Status, message: string, error: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    const instruments = this.owner.instruments;
+    instruments.streams.add(-1);
+    instruments.callDuration.record(performance.now() - this.startedAt, { ...this.attributes, "rpc.grpc.status_code": code });
+    const span = this.span;
+    span.setAttribute("rpc.grpc.status_code", code);
+    if (SERVER_ERRORS.has(code)) {
+      span.setStatus({ code: STATUS_ERROR, message: message || StatusName[code] });
+      if (error instanceof Error) span.recordException(error);
+    }
+    span.end();
+  }
+}
