@@ -15,7 +15,7 @@ import {
   type Stream,
 } from "@grpc-ws/wire";
 import { WebSocket, type RawData } from "ws";
-import type { CallForwarder } from "./call.js";
+import type { CallForwarder, IncomingCall } from "./call.js";
 import { armConnectionAge, type resolveConnectionAge } from "./connection-age.js";
 import { hostOf, type ConnectionInfo } from "./connection-info.js";
 import { InProcessCall, type CallEnvironment } from "./in-process-call.js";
@@ -127,8 +127,9 @@ export class Connection implements CallOwner, CallEnvironment {
         clearTimeout(this.settingsTimer);
         this.disarmAge?.();
         const why = this.socketError ? `the WebSocket failed: ${this.socketError.message}` : "the WebSocket closed";
+        const closeReason = this.closeReason || `${why} (close code ${code}${reason.length > 0 ? `: ${reason.toString()}` : ""})`;
         this.session.close(new SessionClosedError(why, ErrorCode.CANCEL, true), 0);
-        context.connectionClosed(this, this.closeReason || `close code ${code}${reason.length > 0 ? `: ${reason.toString()}` : ""}`);
+        context.connectionClosed(this, closeReason);
         resolve();
       });
     });
@@ -239,6 +240,13 @@ export class Connection implements CallOwner, CallEnvironment {
       const message = "the server failed to start the call";
       call.fail(Status.INTERNAL, message, { error, abort: new ConnectError(message, Code.Internal) });
     }
+  }
+
+  /** CallEnvironment: runs the handler with its call's span active, so the handler's own spans are its children. */
+  scope(call: IncomingCall, fn: () => void): void {
+    const t = this.callTelemetry.get(call as ServerCall);
+    if (t) t.run(fn);
+    else fn();
   }
 
   private callSite(): CallSite {

@@ -4,6 +4,7 @@ import { RESERVED_NAMES, Status, createTrailers, headersToMetadata, metadataToHe
 import { errorTrailers, okTrailers, toConnectError } from "./error-trailers.js";
 import { RequestStream } from "./request-stream.js";
 import type { Route } from "./router.js";
+import type { IncomingCall } from "./call.js";
 import type { ServerCall } from "./server-call.js";
 
 type Controller = ReturnType<typeof createHandlerContext>;
@@ -16,6 +17,8 @@ export interface CallEnvironment {
   /** The client's largest accepted message (its SETTINGS). */
   readonly peerMaxMessageSize: number;
   readonly contextValues: ContextValues | undefined;
+  /** Runs `fn`, which calls the handler, in the call's scope (its trace context). */
+  scope?(call: IncomingCall, fn: () => void): void;
 }
 
 /**
@@ -32,7 +35,7 @@ export class InProcessCall {
   constructor(
     private readonly call: ServerCall,
     private readonly route: Route,
-    env: CallEnvironment,
+    private readonly env: CallEnvironment,
   ) {
     const ctx = createHandlerContext({
       service: route.service,
@@ -77,14 +80,20 @@ export class InProcessCall {
     const impl = this.route.impl;
     switch (this.route.method.methodKind) {
       case "unary":
-        return this.readSingle((req) => this.settleUnary(() => impl(req, this.ctx)));
+        return this.readSingle((req) => this.scoped(() => this.settleUnary(() => impl(req, this.ctx))));
       case "server_streaming":
-        return this.readSingle((req) => this.settleStream(() => impl(req, this.ctx)));
+        return this.readSingle((req) => this.scoped(() => this.settleStream(() => impl(req, this.ctx))));
       case "client_streaming":
-        return this.settleUnary(() => impl(this.requestStream(), this.ctx));
+        return this.scoped(() => this.settleUnary(() => impl(this.requestStream(), this.ctx)));
       case "bidi_streaming":
-        return this.settleStream(() => impl(this.requestStream(), this.ctx));
+        return this.scoped(() => this.settleStream(() => impl(this.requestStream(), this.ctx)));
     }
+  }
+
+  // The handler may start later than the call (its request arrives in another event): enter the call's scope again.
+  private scoped(fn: () => void): void {
+    if (this.env.scope) this.env.scope(this.call, fn);
+    else fn();
   }
 
   // --- requests -------------------------------------------------------------------------

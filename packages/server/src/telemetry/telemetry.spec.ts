@@ -1,0 +1,236 @@
+import { request as httpRequest } from "node:http";
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createWebSocketTransport, type WebSocketTransport } from "@grpc-ws/client";
+import { createTestServiceImpl, startGrpcJsTestServer, type GrpcJsTestServer } from "@grpc-ws/interop";
+import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
+import { MeterProvider } from "@opentelemetry/sdk-metrics";
+import parsePrometheus from "parse-prometheus-text-format";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { WebSocket } from "ws";
+import { SimpleRequestSchema } from "../../../../gen/grpc/testing/messages_pb.js";
+import { TestService } from "../../../../gen/grpc/testing/test_pb.js";
+import { createWebSocketBridge, type CallEndInfo, type ConnectionCloseInfo, type ConnectionInfo, type WebSocketBridge } from "../index.js";
+import { until } from "../test-client.test-util.js";
+import { createTestTelemetry, type TestTelemetry } from "./telemetry.test-util.js";
+
+const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT_SPAN_ID = "00f067aa0ba902b7";
+const TRACEPARENT = `00-${TRACE_ID}-${PARENT_SPAN_ID}-01`;
+
+let otel: TestTelemetry;
+let upstream: GrpcJsTestServer;
+let bridge: WebSocketBridge;
+let url: string;
+const ended: CallEndInfo[] = [];
+const opened: ConnectionInfo[] = [];
+const closed: ConnectionCloseInfo[] = [];
+const transports: WebSocketTransport[] = [];
+
+function client(): ReturnType<typeof createClient<typeof TestService>> {
+  const transport = createWebSocketTransport({ url });
+  transports.push(transport);
+  return createClient(TestService, transport);
+}
+
+beforeAll(async () => {
+  otel = createTestTelemetry();
+  upstream = await startGrpcJsTestServer();
+  const tracer = otel.tracerProvider.getTracer("handler");
+  bridge = createWebSocketBridge({
+    routes: (router) =>
+      router.service(TestService, {
+        ...createTestServiceImpl(),
+        // In process: a span the handler starts is a child of the bridge's span.
+        unaryCall: (req) => tracer.startActiveSpan("handler work", (span) => {
+          span.end();
+          if (req.responseStatus?.code) throw new ConnectError(req.responseStatus.message, req.responseStatus.code as Code);
+          return {};
+        }),
+        // Everything else of TestService goes upstream below.
+        emptyCall: undefined as never,
+      }),
+    upstream: upstream.baseUrl,
+    telemetry: { api: otel.api, tracerProvider: otel.tracerProvider, meterProvider: otel.meterProvider, propagator: otel.propagator },
+    onCallEnd: (info) => ended.push(info),
+    onConnectionOpen: (info) => opened.push(info),
+    onConnectionClose: (info) => closed.push(info),
+  });
+  ({ url } = await bridge.listen());
+});
+
+afterEach(async () => {
+  await Promise.all(transports.splice(0).map((t) => t.close()));
+  await until(() => bridge.connections === 0, "the bridge to see every socket close");
+});
+
+afterAll(async () => {
+  await bridge?.close({ drainTimeoutMs: 100 });
+  await upstream?.close();
+  await otel?.shutdown();
+});
+
+describe("spans", () => {
+  test("an in-process call has a SERVER span per the RPC conventions, child of the caller's traceparent, parent of the handler's spans", async () => {
+    ended.length = 0;
+    await client().unaryCall(create(SimpleRequestSchema, {}), { headers: { traceparent: TRACEPARENT } });
+    await until(() => otel.spans().some((s) => s.name === "grpc.testing.TestService/UnaryCall"), "the server span");
+    const span = otel.spans().find((s) => s.name === "grpc.testing.TestService/UnaryCall")!;
+    expect(span.kind).toBe(otel.api.SpanKind.SERVER);
+    expect(span.spanContext().traceId).toBe(TRACE_ID);
+    expect(span.parentSpanContext?.spanId).toBe(PARENT_SPAN_ID);
+    expect(span.attributes).toMatchObject({
+      "rpc.system": "grpc",
+      "rpc.service": "grpc.testing.TestService",
+      "rpc.method": "UnaryCall",
+      "rpc.grpc.status_code": 0,
+      "server.address": "127.0.0.1",
+      "network.peer.address": "127.0.0.1",
+    });
+    expect(span.attributes["server.port"]).toBe(Number(new URL(url).port));
+    expect(span.attributes["grpc_ws.connection.id"]).toBe(ended[0]!.connection.id);
+    expect(span.status.code).toBe(otel.api.SpanStatusCode.UNSET);
+    const child = otel.spans().find((s) => s.name === "handler work")!;
+    expect(child.parentSpanContext?.spanId).toBe(span.spanContext().spanId);
+    expect(child.spanContext().traceId).toBe(TRACE_ID);
+  });
+
+  test("server span status is ERROR only for the codes the gRPC conventions name", async () => {
+    const c = client();
+    await expect(c.unaryCall({ responseStatus: { code: Code.Internal, message: "boom" } })).rejects.toThrow("boom");
+    await expect(c.unaryCall({ responseStatus: { code: Code.NotFound, message: "nope" } })).rejects.toThrow("nope");
+    await until(() => otel.spans().filter((s) => s.attributes["rpc.grpc.status_code"] === Code.NotFound).length === 1, "both spans");
+    const internal = otel.spans().find((s) => s.attributes["rpc.grpc.status_code"] === Code.Internal)!;
+    const notFound = otel.spans().find((s) => s.attributes["rpc.grpc.status_code"] === Code.NotFound)!;
+    expect(internal.status).toEqual({ code: otel.api.SpanStatusCode.ERROR, message: "boom" });
+    expect(notFound.status.code).toBe(otel.api.SpanStatusCode.UNSET);
+  });
+
+  test("gateway mode: the upstream receives a traceparent naming the bridge's span, in the caller's trace", async () => {
+    upstream.clearEvents();
+    await client().emptyCall({}, { headers: { traceparent: TRACEPARENT, tracestate: "vendor=1" } });
+    const span = otel.spans().find((s) => s.name === "grpc.testing.TestService/EmptyCall")!;
+    expect(span.parentSpanContext?.spanId).toBe(PARENT_SPAN_ID);
+    const received = upstream.events.calls.at(-1)!.metadata;
+    expect(received.get("traceparent")).toEqual([`00-${TRACE_ID}-${span.spanContext().spanId}-01`]);
+    expect(received.get("tracestate")).toEqual(["vendor=1"]);
+  });
+
+  test("a call without traceparent starts a new trace", async () => {
+    const before = otel.spans().length;
+    await client().unaryCall({});
+    await until(() => otel.spans().length > before, "a span");
+    const span = otel.spans().filter((s) => s.name === "grpc.testing.TestService/UnaryCall").at(-1)!;
+    expect(span.parentSpanContext).toBeUndefined();
+    expect(span.spanContext().traceId).not.toBe(TRACE_ID);
+  });
+});
+
+describe("metrics", () => {
+  test("call duration and calls started per method and status; connections and streams go back to zero", async () => {
+    const c = client();
+    await c.unaryCall({});
+    await c.unaryCall({});
+    await expect(c.unaryCall({ responseStatus: { code: Code.Aborted, message: "x" } })).rejects.toThrow();
+    const ok = await otel.points("rpc.server.duration", { "rpc.method": "UnaryCall", "rpc.grpc.status_code": 0 });
+    expect(ok).toHaveLength(1);
+    expect((ok[0]!.value as { count: number }).count).toBeGreaterThanOrEqual(2);
+    const aborted = await otel.points("rpc.server.duration", { "rpc.method": "UnaryCall", "rpc.grpc.status_code": Code.Aborted });
+    expect((aborted[0]!.value as { count: number }).count).toBe(1);
+    const started = await otel.points("grpc.server.call.started", { "rpc.service": "grpc.testing.TestService", "rpc.method": "UnaryCall" });
+    expect(started[0]!.value).toBeGreaterThanOrEqual(3);
+    expect((await otel.points("grpc_ws.server.connections"))[0]!.value).toBe(1);
+    expect((await otel.points("grpc_ws.server.streams"))[0]!.value).toBe(0);
+    expect((await otel.points("grpc_ws.server.bytes_received"))[0]!.value).toBeGreaterThan(0);
+    expect((await otel.points("grpc_ws.server.bytes_sent"))[0]!.value).toBeGreaterThan(0);
+    await Promise.all(transports.splice(0).map((t) => t.close()));
+    await until(() => bridge.connections === 0, "the socket to close");
+    expect((await otel.points("grpc_ws.server.connections"))[0]!.value).toBe(0);
+  });
+
+  test("an upgrade without the subprotocol is counted as refused, with its reason", async () => {
+    const ws = new WebSocket(url, "not-grpc-ws");
+    await new Promise((resolve) => ws.on("error", resolve));
+    const refused = await otel.points("grpc_ws.server.upgrades_refused", { reason: "no_subprotocol" });
+    expect(refused[0]!.value).toBe(1);
+  });
+});
+
+describe("connection hooks", () => {
+  test("open and close carry the id and peer that onCallEnd reports", async () => {
+    ended.length = opened.length = closed.length = 0;
+    const c = client();
+    await c.unaryCall({});
+    await c.unaryCall({});
+    await Promise.all(transports.splice(0).map((t) => t.close()));
+    await until(() => closed.length === 1, "onConnectionClose");
+    expect(opened).toHaveLength(1);
+    const info = opened[0]!;
+    expect(info.id).toMatch(/^[0-9a-f]{8}-\d+$/);
+    expect(info.remoteAddress).toBe("127.0.0.1");
+    expect(info.remotePort).toBeGreaterThan(0);
+    expect(ended.map((e) => e.connection.id)).toEqual([info.id, info.id]);
+    expect(ended[0]!.connection.remotePort).toBe(info.remotePort);
+    expect(closed[0]).toMatchObject({ id: info.id, calls: 2 });
+    expect(closed[0]!.durationMs).toBeGreaterThanOrEqual(0);
+    expect(closed[0]!.reason).toMatch(/close code 1000/);
+  });
+
+  test("ids differ between connections", async () => {
+    opened.length = 0;
+    await client().unaryCall({});
+    await client().unaryCall({});
+    expect(opened).toHaveLength(2);
+    expect(opened[0]!.id).not.toBe(opened[1]!.id);
+  });
+});
+
+describe("Prometheus", () => {
+  test("the OpenTelemetry Prometheus exporter's text on listen()'s /metrics parses and holds the bridge's metrics", async () => {
+    const exporter = new PrometheusExporter({ preventServerStart: true });
+    const meterProvider = new MeterProvider({ readers: [exporter] });
+    const scraped = createWebSocketBridge({
+      routes: (router) => router.service(TestService, createTestServiceImpl()),
+      telemetry: { api: otel.api, meterProvider },
+    });
+    const { url: scrapedUrl, port } = await scraped.listen({ metrics: { handler: (req, res) => exporter.getMetricsRequestHandler(req, res) } });
+    try {
+      const transport = createWebSocketTransport({ url: scrapedUrl });
+      transports.push(transport);
+      await createClient(TestService, transport).emptyCall({});
+      const { status, body } = await get(port, "/metrics");
+      expect(status).toBe(200);
+      const families = parsePrometheus(body);
+      const byName = new Map(families.map((f) => [f.name, f]));
+      const duration = byName.get("rpc_server_duration")!;
+      expect(duration.type).toBe("HISTOGRAM");
+      // One call, so one histogram series (the parser keeps only the buckets of a histogram series).
+      expect(duration.metrics).toHaveLength(1);
+      expect(duration.metrics[0]!.buckets?.["+Inf"]).toBe("1");
+      const started = byName.get("grpc_server_call_started_total")!;
+      expect(started.type).toBe("COUNTER");
+      expect(started.metrics).toHaveLength(1);
+      expect(started.metrics[0]!.labels).toMatchObject({ rpc_system: "grpc", rpc_service: "grpc.testing.TestService", rpc_method: "EmptyCall" });
+      expect(Number(started.metrics[0]!.value)).toBe(1);
+      expect(Number(byName.get("grpc_ws_server_connections")!.metrics[0]!.value)).toBe(1);
+      expect(Number(byName.get("grpc_ws_server_bytes_received_total")!.metrics[0]!.value)).toBeGreaterThan(0);
+    } finally {
+      await Promise.all(transports.splice(0).map((t) => t.close()));
+      await scraped.close({ drainTimeoutMs: 100 });
+      await meterProvider.shutdown();
+    }
+  });
+});
+
+function get(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: "127.0.0.1", port, path }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (body += chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
