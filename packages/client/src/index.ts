@@ -3,3 +3,5 @@ export type { ConnectionState, WebSocketTransportOptions, ReconnectOptions, Keep
 export { DEFAULT_RECONNECT, DEFAULT_KEEPALIVE, DEFAULT_CONNECT_TIMEOUT_MS } from "./options.js";
 export type { WebSocketConstructor, WebSocketLike } from "./websocket.js";
 export { codeFromErrorCode } from "./errors.js";
+export { createTelemetryInterceptor } from "./telemetry.js";
+export type { TelemetryOptions, OpenTelemetryApi } from "@grpc-ws/wire";

@@ -1,6 +1,6 @@
 import type { BinaryReadOptions, BinaryWriteOptions } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
-import { MAX_TIMER_MS, type KeepaliveOptions, type Settings } from "@grpc-ws/wire";
+import { MAX_TIMER_MS, type KeepaliveOptions, type Settings, type TelemetryOptions } from "@grpc-ws/wire";
 import type { WebSocketConstructor } from "./websocket.js";
 
 /**
@@ -70,6 +70,11 @@ export interface WebSocketTransportOptions {
    * `new WebSocket(url, "grpc-ws.v1", { perMessageDeflate: false })` (browsers ignore the third argument).
    */
   webSocket?: WebSocketConstructor;
+  /**
+   * OpenTelemetry: a CLIENT span per call, `traceparent` in its metadata, call-duration and
+   * calls-started metrics. Pass the `@opentelemetry/api` module as `api`. Default: none.
+   */
+  telemetry?: TelemetryOptions;
 }
 
 /** The backoff used for every `ReconnectOptions` field the caller leaves out. */

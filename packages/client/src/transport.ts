@@ -23,6 +23,7 @@ import {
 } from "./options.js";
 import { defaultFlushScheduler } from "./schedule.js";
 import { StreamCall } from "./stream-call.js";
+import { createTelemetryInterceptor } from "./telemetry.js";
 import { UnaryCall } from "./unary-call.js";
 import { defaultWebSocket } from "./websocket.js";
 
@@ -67,7 +68,9 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
     reconnect,
   );
   const ctx: CallContext = { channel, readOptions: options.readBinaryOptions, writeOptions: options.writeBinaryOptions };
-  const interceptors = options.interceptors && options.interceptors.length > 0 ? options.interceptors : undefined;
+  // Telemetry is the outermost interceptor: its span covers the others and the call.
+  const all = [...(options.telemetry ? [createTelemetryInterceptor(url, options.telemetry)] : []), ...(options.interceptors ?? [])];
+  const interceptors = all.length > 0 ? all : undefined;
   const baseUrl = url.replace(/\/+$/, "");
 
   /** The parts of an interceptor's request that unary and streaming calls share. */

@@ -14,4 +14,4 @@ export { Stream, type StreamEvents } from "./stream.js";
 export { encodeBase64, decodeBase64, headersToMetadata, metadataToHeaders } from "./headers.js";
 export { MAX_TIMER_MS, setDeadline, unref } from "./timers.js";
 export { statusOfReset } from "./reset-status.js";
-export { RPC_SYSTEM, splitMethodPath, metadataCarrier } from "./telemetry.js";
+export { RPC_SYSTEM, SPAN_KIND_CLIENT, SPAN_KIND_SERVER, SPAN_STATUS_ERROR, splitMethodPath, metadataCarrier, telemetryApi, type OpenTelemetryApi, type TelemetryOptions } from "./telemetry.js";

@@ -1,12 +1,11 @@
 import type { Attributes, Context, Span, SpanKind, SpanStatusCode, Tracer } from "@opentelemetry/api";
-import { ErrorCodeName, RPC_SYSTEM, Status, StatusName, metadataCarrier, splitMethodPath, type Metadata } from "@grpc-ws/wire";
+import { ErrorCodeName, RPC_SYSTEM, SPAN_KIND_SERVER, SPAN_STATUS_ERROR, Status, StatusName, metadataCarrier, splitMethodPath, telemetryApi, type Metadata } from "@grpc-ws/wire";
 import { createBridgeInstruments, type BridgeInstruments } from "./instruments.js";
 import type { OpenTelemetryApi, TelemetryOptions } from "./options.js";
 
 const INSTRUMENTATION = "@grpc-ws/server";
-// Enum values of @opentelemetry/api, which this package only imports as types.
-const KIND_SERVER = 1 as SpanKind;
-const STATUS_ERROR = 2 as SpanStatusCode;
+const KIND_SERVER = SPAN_KIND_SERVER as SpanKind;
+const STATUS_ERROR = SPAN_STATUS_ERROR as SpanStatusCode;
 // Per the gRPC semantic conventions, a server span is an error only for these codes.
 const SERVER_ERRORS: ReadonlySet<Status> = new Set([Status.UNKNOWN, Status.DEADLINE_EXCEEDED, Status.UNIMPLEMENTED, Status.INTERNAL, Status.UNAVAILABLE, Status.DATA_LOSS]);
 
@@ -31,10 +30,7 @@ export class BridgeTelemetry {
   private readonly propagator: TelemetryOptions["propagator"];
 
   constructor(options: TelemetryOptions) {
-    const api = options.api;
-    if (!api || typeof api.trace?.getTracerProvider !== "function" || typeof api.metrics?.getMeterProvider !== "function") {
-      throw new TypeError('grpc-ws: telemetry.api must be the @opentelemetry/api module (import * as otel from "@opentelemetry/api")');
-    }
+    const api = telemetryApi(options);
     this.api = api;
     this.tracer = (options.tracerProvider ?? api.trace.getTracerProvider()).getTracer(INSTRUMENTATION);
     this.instruments = createBridgeInstruments((options.meterProvider ?? api.metrics.getMeterProvider()).getMeter(INSTRUMENTATION));

@@ -234,3 +234,63 @@ function get(port: number, path: string): Promise<{ status: number; body: string
     req.end();
   });
 }
+
+describe("client telemetry", () => {
+  function tracedClient() {
+    const transport = createWebSocketTransport({
+      url,
+      telemetry: { api: otel.api, tracerProvider: otel.tracerProvider, meterProvider: otel.meterProvider, propagator: otel.propagator },
+    });
+    transports.push(transport);
+    return createClient(TestService, transport);
+  }
+
+  test("one trace from the client span through the bridge span to the upstream grpc-js server", async () => {
+    upstream.clearEvents();
+    const root = otel.tracerProvider.getTracer("app").startSpan("page action");
+    await otel.api.context.with(otel.api.trace.setSpan(otel.api.context.active(), root), () => tracedClient().emptyCall({}));
+    root.end();
+    const clientSpan = otel.spans().find((s) => s.name === "grpc.testing.TestService/EmptyCall" && s.kind === otel.api.SpanKind.CLIENT)!;
+    const serverSpan = otel.spans().find((s) => s.name === "grpc.testing.TestService/EmptyCall" && s.kind === otel.api.SpanKind.SERVER && s.parentSpanContext?.spanId === clientSpan.spanContext().spanId)!;
+    const traceId = root.spanContext().traceId;
+    expect(clientSpan.parentSpanContext?.spanId).toBe(root.spanContext().spanId);
+    expect(clientSpan.spanContext().traceId).toBe(traceId);
+    expect(serverSpan.spanContext().traceId).toBe(traceId);
+    expect(clientSpan.attributes).toMatchObject({
+      "rpc.system": "grpc",
+      "rpc.service": "grpc.testing.TestService",
+      "rpc.method": "EmptyCall",
+      "rpc.grpc.status_code": 0,
+      "server.address": "127.0.0.1",
+      "server.port": Number(new URL(url).port),
+    });
+    expect(upstream.events.calls.at(-1)!.metadata.get("traceparent")).toEqual([`00-${traceId}-${serverSpan.spanContext().spanId}-01`]);
+  });
+
+  test("a failed call's client span is ERROR with the status; a stream's span ends with the stream", async () => {
+    const client = tracedClient();
+    await expect(client.unaryCall({ responseStatus: { code: Code.NotFound, message: "gone" } })).rejects.toThrow("gone");
+    const failed = otel.spans().filter((s) => s.kind === otel.api.SpanKind.CLIENT && s.attributes["rpc.grpc.status_code"] === Code.NotFound);
+    expect(failed).toHaveLength(1);
+    expect(failed[0]!.status).toEqual({ code: otel.api.SpanStatusCode.ERROR, message: "gone" });
+
+    const before = otel.spans().filter((s) => s.name === "grpc.testing.TestService/StreamingOutputCall" && s.kind === otel.api.SpanKind.CLIENT).length;
+    const it = client.streamingOutputCall({ responseParameters: [{ size: 1 }, { size: 1, intervalUs: 100_000 }] })[Symbol.asyncIterator]();
+    await it.next();
+    const count = () => otel.spans().filter((s) => s.name === "grpc.testing.TestService/StreamingOutputCall" && s.kind === otel.api.SpanKind.CLIENT).length;
+    expect(count()).toBe(before);
+    await it.next();
+    expect((await it.next()).done).toBe(true);
+    expect(count()).toBe(before + 1);
+
+    const points = await otel.points("rpc.client.duration", { "rpc.method": "UnaryCall", "rpc.grpc.status_code": Code.NotFound });
+    expect((points[0]!.value as { count: number }).count).toBe(1);
+    const started = await otel.points("grpc.client.attempt.started", { "rpc.method": "StreamingOutputCall" });
+    expect(started[0]!.value).toBeGreaterThanOrEqual(1);
+  });
+
+  test("telemetry.api that is not the OpenTelemetry API fails at creation", () => {
+    expect(() => createWebSocketTransport({ url, telemetry: { api: {} as never } })).toThrow(/@opentelemetry\/api/);
+    expect(() => createWebSocketBridge({ telemetry: { api: {} as never } })).toThrow(/@opentelemetry\/api/);
+  });
+});
