@@ -16,6 +16,7 @@ import {
 import type { Channel, PendingCall } from "./channel.js";
 import type { Connection } from "./connection.js";
 import { abortError, resetError, trailerError } from "./errors.js";
+import { TransparentRetry } from "./transparent-retry.js";
 
 /** Stands in for a missing caller signal where an AbortSignal is required (interceptors' `req.signal`). */
 export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
@@ -36,6 +37,8 @@ export abstract class Call implements PendingCall, StreamEvents {
   readonly header = new Headers();
   readonly trailer = new Headers();
   protected stream: Stream | undefined;
+  /** Transparent retry of a stream the server never saw (gRFC A6). */
+  protected readonly retry = new TransparentRetry();
   /** Settled: succeeded or failed; the stream (if any) is closed. */
   protected finished = false;
   private deadlineAt = 0;
@@ -102,16 +105,25 @@ export abstract class Call implements PendingCall, StreamEvents {
   // --- StreamEvents ------------------------------------------------------------------------
 
   onHeaders(headers: Metadata): void {
+    this.retry.seen();
     metadataToHeaders(headers, undefined, this.header);
     this.headersArrived();
   }
 
   onTrailers(trailers: Metadata): void {
+    this.retry.seen();
     metadataToHeaders(trailers, undefined, this.trailer);
     this.trailersArrived(trailerError(trailers, this.header));
   }
 
   onReset(code: number, error: Error): void {
+    if (!this.finished && this.retry.shouldRetry(code)) {
+      // Never seen by the server: go again on a new stream, after the calls already queued.
+      this.stream = undefined;
+      this.ctx.channel.release();
+      this.ctx.channel.acquire(this);
+      return;
+    }
     this.settle(resetError(code, error));
   }
 

@@ -19,6 +19,7 @@ import {
   waitFor,
 } from "./client.test-util.js";
 import { createWebSocketTransport, type ConnectionState, type WebSocketTransportOptions } from "./index.js";
+import { MAX_TRANSPARENT_RETRIES } from "./transparent-retry.js";
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -212,7 +213,7 @@ describe("deadlines, cancellation and close", () => {
 });
 
 describe("server behaviour seen through a raw session", () => {
-  it("GOAWAY fails streams above last-stream-id with Unavailable; older ones finish; new calls use a new connection", async () => {
+  it("GOAWAY: streams above last-stream-id are retried on a new connection (transparent retry); older ones finish on the old one", async () => {
     const streams: Stream[] = [];
     const server = await startRawServer((ws) => {
       serveSession(ws, {
@@ -226,30 +227,33 @@ describe("server behaviour seen through a raw session", () => {
     cleanups.push(() => server.close());
     const { transport, opened } = transportFor(server.url);
     const client = createClient(TestService, transport);
+    const answer = (s: Stream) => {
+      s.sendHeaders([]);
+      s.write(new Uint8Array(0));
+      s.sendTrailers(createTrailers(Status.OK));
+    };
     const older = client.emptyCall({});
     await waitFor(() => streams.length === 1, 2000, "the first stream");
     const newer = client.emptyCall({});
-    await expect(newer).rejects.toMatchObject({ code: Code.Unavailable });
+    // The refused stream goes again, on a new connection.
+    await waitFor(() => streams.length === 3, 2000, "the retried stream on a new connection");
+    answer(streams[2]!);
+    await expect(newer).resolves.toEqual(create(EmptySchema, {}));
     // The older stream is still served on the draining connection.
-    const first = streams[0]!;
-    first.sendHeaders([]);
-    first.write(new Uint8Array(0));
-    first.sendTrailers(createTrailers(Status.OK));
+    answer(streams[0]!);
     await expect(older).resolves.toEqual(create(EmptySchema, {}));
-    // A new call opens a new connection.
+    // A new call uses the new connection.
     const third = client.emptyCall({}, { timeoutMs: 2000 });
-    await waitFor(() => streams.length === 3, 2000, "a stream on the new connection");
-    const s = streams[2]!;
-    s.sendHeaders([]);
-    s.write(new Uint8Array(0));
-    s.sendTrailers(createTrailers(Status.OK));
+    await waitFor(() => streams.length === 4, 2000, "a stream on the new connection");
+    answer(streams[3]!);
     await third;
     expect(opened()).toBe(2);
   });
 
   it("maps RST_STREAM codes and rejects extra or missing unary responses", async () => {
     const plan: Array<(s: Stream) => void> = [
-      (s) => s.reset(ErrorCode.REFUSED_STREAM),
+      // Refused streams are retried transparently; the call fails only when every attempt was refused.
+      ...Array.from({ length: 1 + MAX_TRANSPARENT_RETRIES }, () => (s: Stream) => s.reset(ErrorCode.REFUSED_STREAM)),
       (s) => s.reset(ErrorCode.ENHANCE_YOUR_CALM),
       (s) => s.reset(ErrorCode.INADEQUATE_SECURITY),
       (s) => s.reset(ErrorCode.CANCEL),
@@ -279,7 +283,7 @@ describe("server behaviour seen through a raw session", () => {
     const { transport } = transportFor(server.url);
     const client = createClient(TestService, transport);
     const codes: Code[] = [];
-    for (let i = 0; i < plan.length; i++) {
+    for (let i = 0; i < plan.length - MAX_TRANSPARENT_RETRIES; i++) {
       const err = await client.emptyCall({}).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ConnectError);
       codes.push((err as ConnectError).code);
@@ -294,6 +298,7 @@ describe("server behaviour seen through a raw session", () => {
       Code.Unimplemented,
       Code.Unknown, // trailers without grpc-status: UNKNOWN, as docs/PROTOCOL.md section 2.4 says
     ]);
+    expect(n).toBe(plan.length);
   });
 
   it("queues calls beyond the server's maxConcurrentStreams", async () => {

@@ -80,26 +80,38 @@ export class StreamCall<I extends DescMessage, O extends DescMessage>
   // --- requests ------------------------------------------------------------------------------
 
   protected opened(stream: Stream, maxRequestSize: number): void {
-    this.input = this.requests[Symbol.asyncIterator]();
-    void this.pumpRequests(stream, this.input, maxRequestSize);
+    if (this.input === undefined) {
+      this.input = this.requests[Symbol.asyncIterator]();
+      void this.pumpRequests(this.input, maxRequestSize);
+      return;
+    }
+    // A transparent retry: the new stream carries again what the refused one did, then the pump
+    // (waiting for input or for the old stream) goes on with the new one.
+    const { messages, ended } = this.retry.replayed();
+    for (const message of messages) stream.write(message);
+    if (ended) stream.end();
+    this.onWritable();
   }
 
-  private async pumpRequests(stream: Stream, input: AsyncIterator<MessageInitShape<I>>, maxRequestSize: number): Promise<void> {
+  private async pumpRequests(input: AsyncIterator<MessageInitShape<I>>, maxRequestSize: number): Promise<void> {
     const schema = this.streamMethod.input;
     try {
       for (;;) {
         const result = await input.next();
-        if (this.finished || stream.localEnded || stream.closed) break;
+        const stream = await this.currentStream();
+        if (stream === undefined || stream.localEnded) break;
         if (result.done) {
           this.inputDone = true;
+          this.retry.ended = true;
           stream.end();
           return;
         }
         const bytes = this.encode(schema, result.value, maxRequestSize);
         if (bytes === undefined) break;
+        this.retry.sent(bytes);
         if (!stream.write(bytes)) {
           await new Promise<void>((resolve) => (this.writableWaiter = resolve));
-          if (this.finished || stream.closed) break;
+          if (this.finished) break;
         }
       }
     } catch (error) {
@@ -108,6 +120,14 @@ export class StreamCall<I extends DescMessage, O extends DescMessage>
       return;
     }
     this.closeInput();
+  }
+
+  // The open stream, after waiting while a transparent retry waits for a new one; undefined once the call is over.
+  private async currentStream(): Promise<Stream | undefined> {
+    while (!this.finished && (this.stream === undefined || this.stream.closed)) {
+      await new Promise<void>((resolve) => (this.writableWaiter = resolve));
+    }
+    return this.finished ? undefined : this.stream;
   }
 
   onWritable(): void {
