@@ -18,6 +18,7 @@ import {
   type StreamingOutputCallResponse,
 } from "../gen/grpc/testing/messages_pb.js";
 import { TestService } from "../gen/grpc/testing/test_pb.js";
+import { benchTelemetry } from "./telemetry.js";
 
 const CALLS = Math.max(10, Number(process.env.CALLS) || 1000);
 const STREAM = Math.max(100, Number(process.env.STREAM) || 20_000);
@@ -59,6 +60,10 @@ const { url } = await bridge.listen();
 const ws = createWebSocketTransport({ url });
 const inProcess = createWebSocketBridge({ routes: (router) => router.service(TestService, testServiceImpl) });
 const inProcessWs = createWebSocketTransport({ url: (await inProcess.listen()).url });
+// The same in-process path with OpenTelemetry on in the client and the bridge.
+const otel = benchTelemetry();
+const traced = createWebSocketBridge({ routes: (router) => router.service(TestService, testServiceImpl), telemetry: otel.options });
+const tracedWs = createWebSocketTransport({ url: (await traced.listen()).url, telemetry: otel.options });
 
 // grpc-js client, the reference: same server, no gateway.
 const Generic = makeGenericClientConstructor(createGrpcJsServiceDefinition(TestService), "TestService");
@@ -72,6 +77,7 @@ const grpcJsUnary = () =>
 
 const viaGateway = createClient(TestService, ws);
 const viaBridge = createClient(TestService, inProcessWs);
+const viaTraced = createClient(TestService, tracedWs);
 const viaConnectNode = createClient(TestService, createGrpcTransport({ baseUrl: upstream.baseUrl }));
 // Sanity: both paths return the same bytes.
 const a = toBinary(SimpleResponseSchema, await viaGateway.unaryCall(request));
@@ -83,6 +89,19 @@ await measure("grpc-js client -> grpc-js (direct)", grpcJsUnary);
 await measure("connect-node gRPC -> grpc-js (direct)", () => viaConnectNode.unaryCall(request));
 await measure("grpc-ws -> bridge (in-process handler)", () => viaBridge.unaryCall(request));
 await measure("grpc-ws -> gateway -> grpc-js", () => viaGateway.unaryCall(request));
+// Instrumentation on and off, alternated three times each (a shared machine drifts): medians of the p50s.
+const onP50: number[] = [];
+const offP50: number[] = [];
+for (let round = 1; round <= 3; round++) {
+  await measure(`grpc-ws -> bridge, OpenTelemetry on (${round})`, () => viaTraced.unaryCall(request));
+  onP50.push(p50s.get(`grpc-ws -> bridge, OpenTelemetry on (${round})`)!);
+  await measure(`grpc-ws -> bridge, OpenTelemetry off (${round})`, () => viaBridge.unaryCall(request));
+  offP50.push(p50s.get(`grpc-ws -> bridge, OpenTelemetry off (${round})`)!);
+}
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+const on = median(onP50);
+const off = median(offP50);
+console.log(`OpenTelemetry overhead (client + bridge spans and metrics): unary p50 on/off ${(on / off).toFixed(2)}x (+${(on - off).toFixed(0)} us); ${otel.exported()} spans exported`);
 
 console.log(`\nserver streaming: one call of ${STREAM} messages of 10 bytes`);
 const streamRequest = create(StreamingOutputCallRequestSchema, {
@@ -96,10 +115,16 @@ const count = async (messages: AsyncIterable<unknown>) => {
 const base = await throughput("grpc-js client -> grpc-js (direct)", () => count(grpcJs.StreamingOutputCall(streamRequest)));
 await throughput("grpc-ws -> bridge (in-process handler)", () => count(viaBridge.streamingOutputCall(streamRequest)), base);
 await throughput("grpc-ws -> gateway -> grpc-js", () => count(viaGateway.streamingOutputCall(streamRequest)), base);
+const tracedRate = await throughput("grpc-ws -> bridge, OpenTelemetry on", () => count(viaTraced.streamingOutputCall(streamRequest)), base);
+const plainRate = await throughput("grpc-ws -> bridge, OpenTelemetry off", () => count(viaBridge.streamingOutputCall(streamRequest)), base);
+console.log(`OpenTelemetry overhead: server streaming msgs/s on/off ${(tracedRate / plainRate).toFixed(2)}x`);
 
 grpcJs.close();
 await ws.close();
 await inProcessWs.close();
+await tracedWs.close();
+await traced.close({ drainTimeoutMs: 100 });
+await otel.shutdown();
 await bridge.close({ drainTimeoutMs: 100 });
 await inProcess.close({ drainTimeoutMs: 100 });
 await upstream.close();

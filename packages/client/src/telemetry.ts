@@ -32,15 +32,24 @@ export function createTelemetryInterceptor(url: string, options: TelemetryOption
   const serverAddress = server.hostname.replace(/^\[|\]$/g, "");
   const serverPort = Number(server.port || (server.protocol === "https:" ? 443 : 80));
 
+  // Attribute objects and span names per method, made once.
+  const byMethod = new WeakMap<object, { name: string; metric: Attributes; span: Attributes; byCode: Attributes[] }>();
+  const attributesOf = (service: string, method: string, key: object) => {
+    let a = byMethod.get(key);
+    if (!a) {
+      const metric = { "rpc.system": RPC_SYSTEM, "rpc.service": service, "rpc.method": method };
+      a = { name: `${service}/${method}`, metric, span: { ...metric, "server.address": serverAddress, "server.port": serverPort }, byCode: [] };
+      byMethod.set(key, a);
+    }
+    return a;
+  };
+
   return (next) => async (req) => {
-    const metricAttributes: Attributes = { "rpc.system": RPC_SYSTEM, "rpc.service": req.service.typeName, "rpc.method": req.method.name };
+    const attrs = attributesOf(req.service.typeName, req.method.name, req.method);
+    const metricAttributes = attrs.metric;
     started.add(1, metricAttributes);
     const parent = api.context.active();
-    const span = tracer.startSpan(
-      `${req.service.typeName}/${req.method.name}`,
-      { kind: KIND_CLIENT, attributes: { ...metricAttributes, "server.address": serverAddress, "server.port": serverPort } },
-      parent,
-    );
+    const span = tracer.startSpan(attrs.name, { kind: KIND_CLIENT, attributes: attrs.span }, parent);
     const context = api.trace.setSpan(parent, span);
     propagator.inject(context, req.header, headerSetter);
     const startedAt = performance.now();
@@ -49,7 +58,7 @@ export function createTelemetryInterceptor(url: string, options: TelemetryOption
       if (ended) return;
       ended = true;
       const code = error === undefined ? 0 : ConnectError.from(error).code;
-      duration.record(performance.now() - startedAt, { ...metricAttributes, "rpc.grpc.status_code": code });
+      duration.record(performance.now() - startedAt, (attrs.byCode[code] ??= { ...metricAttributes, "rpc.grpc.status_code": code }));
       span.setAttribute("rpc.grpc.status_code", code);
       if (code !== 0) {
         span.setStatus({ code: STATUS_ERROR, message: ConnectError.from(error).rawMessage });

@@ -19,6 +19,16 @@ export interface CallSite {
   readonly serverPort: number | undefined;
 }
 
+/** A method's attributes: for its spans and, per status code, for its duration histogram. */
+interface MethodAttributes {
+  readonly service: string;
+  readonly method: string;
+  readonly metric: Attributes;
+  readonly byCode: Attributes[];
+}
+
+const MAX_CACHED_METHODS = 1024;
+
 /** Why the bridge refused an upgrade, as the `reason` attribute of `grpc_ws.server.upgrades_refused`. */
 export type UpgradeRefusal = "shutting_down" | "no_subprotocol" | (string & {});
 
@@ -28,6 +38,7 @@ export class BridgeTelemetry {
   private readonly tracer: Tracer;
   readonly instruments: BridgeInstruments;
   private readonly propagator: TelemetryOptions["propagator"];
+  private readonly byPath = new Map<string, MethodAttributes>();
 
   constructor(options: TelemetryOptions) {
     const api = telemetryApi(options);
@@ -72,8 +83,9 @@ export class BridgeTelemetry {
   /** A call's HEADERS arrived: starts its span (a child of the caller's `traceparent`) and counts it. */
   startCall(path: string, headers: Metadata, site: CallSite): CallTelemetry {
     const api = this.api;
-    const { service, method } = splitMethodPath(path);
-    const metricAttributes: Attributes = { "rpc.system": RPC_SYSTEM, "rpc.service": service, "rpc.method": method };
+    const attrs = this.methodAttributes(path);
+    const { service, method } = attrs;
+    const metricAttributes = attrs.metric;
     this.instruments.callsStarted.add(1, metricAttributes);
     this.instruments.streams.add(1);
     const parent = (this.propagator ?? api.propagation).extract(api.context.active(), headers, metadataCarrier);
@@ -86,7 +98,18 @@ export class BridgeTelemetry {
     };
     if (site.serverPort !== undefined) attributes["server.port"] = site.serverPort;
     const span = this.tracer.startSpan(service ? `${service}/${method}` : path, { kind: KIND_SERVER, attributes }, parent);
-    return new CallTelemetry(this, span, api.trace.setSpan(parent, span), metricAttributes, performance.now());
+    return new CallTelemetry(this, span, api.trace.setSpan(parent, span), attrs, performance.now());
+  }
+
+  // Attribute objects per method, made once: the SDK copies them, and every call would otherwise
+  // build the same ones. Bounded, since the path comes from the client.
+  private methodAttributes(path: string): MethodAttributes {
+    let attrs = this.byPath.get(path);
+    if (attrs) return attrs;
+    const { service, method } = splitMethodPath(path);
+    attrs = { service, method, metric: { "rpc.system": RPC_SYSTEM, "rpc.service": service, "rpc.method": method }, byCode: [] };
+    if (this.byPath.size < MAX_CACHED_METHODS) this.byPath.set(path, attrs);
+    return attrs;
   }
 
   /** @internal */
@@ -108,7 +131,7 @@ export class CallTelemetry {
     private readonly owner: BridgeTelemetry,
     private readonly span: Span,
     private readonly context: Context,
-    private readonly attributes: Attributes,
+    private readonly attributes: MethodAttributes,
     private readonly startedAt: number,
   ) {}
 
@@ -123,11 +146,11 @@ export class CallTelemetry {
   }
 
   requestMessage(bytes: number): void {
-    this.owner.instruments.requestSize.record(bytes, this.attributes);
+    this.owner.instruments.requestSize.record(bytes, this.attributes.metric);
   }
 
   responseMessage(bytes: number): void {
-    this.owner.instruments.responseSize.record(bytes, this.attributes);
+    this.owner.instruments.responseSize.record(bytes, this.attributes.metric);
   }
 
   end(code: Status, message: string, error: unknown): void {
@@ -135,7 +158,9 @@ export class CallTelemetry {
     this.ended = true;
     const instruments = this.owner.instruments;
     instruments.streams.add(-1);
-    instruments.callDuration.record(performance.now() - this.startedAt, { ...this.attributes, "rpc.grpc.status_code": code });
+    const byCode = this.attributes.byCode;
+    const withCode = (byCode[code] ??= { ...this.attributes.metric, "rpc.grpc.status_code": code });
+    instruments.callDuration.record(performance.now() - this.startedAt, withCode);
     const span = this.span;
     span.setAttribute("rpc.grpc.status_code", code);
     if (SERVER_ERRORS.has(code)) {
