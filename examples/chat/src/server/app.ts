@@ -9,6 +9,7 @@ import { AttachmentStore } from "./attachments.js";
 import { createChatService } from "./chat-service.js";
 import { ChatState, type ChatStateOptions } from "./chat-state.js";
 import { createHttpHandler } from "./http-handler.js";
+import { chatTelemetry } from "./telemetry.js";
 import { MemoryPubSub, type PubSub } from "./pubsub.js";
 
 export interface ChatServerOptions extends ChatStateOptions {
@@ -43,8 +44,11 @@ export const DEFAULT_PUBLIC_DIR =
 export async function startChatServer(options: ChatServerOptions = {}): Promise<ChatServer> {
   const state = new ChatState(options.pubsub ?? new MemoryPubSub<RoomEvent>(), options);
   const attachments = new AttachmentStore();
-  const httpServer = createServer(createHttpHandler(options.publicDir ?? DEFAULT_PUBLIC_DIR, attachments));
+  const telemetry = chatTelemetry(); // GET /metrics; spans over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set
+  const handler = createHttpHandler(options.publicDir ?? DEFAULT_PUBLIC_DIR, attachments);
+  const httpServer = createServer((req, res) => void (telemetry.metrics(req, res) || handler(req, res)));
   const bridge = createWebSocketBridge({
+    telemetry: telemetry.options,
     routes: (router) => router.service(ChatService, createChatService(state, attachments)),
     // Upload chunks (32 KiB) and the longest text fit; larger messages are refused by the bridge itself.
     settings: { maxMessageSize: 64 * 1024 },
@@ -71,6 +75,7 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
         httpServer.closeAllConnections();
         await stopped;
         state.dispose();
+        await telemetry.shutdown();
       })();
       return closing;
     },
