@@ -15,7 +15,7 @@ const headerSetter: TextMapSetter<Headers> = {
  * OpenTelemetry for every call of a transport, as the outermost interceptor: a CLIENT span per
  * call (RPC semantic conventions), `traceparent` / `tracestate` written into the call's metadata
  * so the bridge's span (and in gateway mode the upstream's) joins the caller's trace, and the
- * `rpc.client.duration` histogram plus the `grpc.client.attempt.started` counter.
+ * `rpc.client.duration` histogram plus the `grpc.client.call.started` counter.
  */
 export function createTelemetryInterceptor(url: string, options: TelemetryOptions): Interceptor {
   const api = telemetryApi(options);
@@ -26,7 +26,7 @@ export function createTelemetryInterceptor(url: string, options: TelemetryOption
     description: "Duration of calls made by the client, until the status arrived.",
     advice: { explicitBucketBoundaries: DURATION_BUCKETS_MS },
   });
-  const started: Counter = meter.createCounter("grpc.client.attempt.started", { description: "Calls the client started (gRFC A66)." });
+  const started: Counter = meter.createCounter("grpc.client.call.started", { description: "Calls the client started (one per call, transparent retries included in it)." });
   const propagator = options.propagator ?? api.propagation;
   const server = new URL(url.replace(/^ws/i, "http"));
   const serverAddress = server.hostname.replace(/^\[|\]$/g, "");

@@ -285,7 +285,7 @@ describe("client telemetry", () => {
 
     const points = await otel.points("rpc.client.duration", { "rpc.method": "UnaryCall", "rpc.grpc.status_code": Code.NotFound });
     expect((points[0]!.value as { count: number }).count).toBe(1);
-    const started = await otel.points("grpc.client.attempt.started", { "rpc.method": "StreamingOutputCall" });
+    const started = await otel.points("grpc.client.call.started", { "rpc.method": "StreamingOutputCall" });
     expect(started[0]!.value).toBeGreaterThanOrEqual(1);
   });
 
