@@ -89,10 +89,10 @@ export class StreamCall<I extends DescMessage, O extends DescMessage>
     try {
       for (;;) {
         const result = await input.next();
-        if (this.finished || stream.localEnded || stream.closed) break;
+        if (this.finished || stream.sendClosed) break;
         if (result.done) {
           this.inputDone = true;
-          stream.end();
+          stream.halfClose();
           return;
         }
         const bytes = this.encode(schema, result.value, maxRequestSize);

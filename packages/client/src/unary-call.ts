@@ -32,7 +32,7 @@ export class UnaryCall<I extends DescMessage, O extends DescMessage> extends Cal
   protected opened(stream: Stream, maxRequestSize: number): void {
     const bytes = this.encode(this.unaryMethod.input, this.request, maxRequestSize);
     if (bytes === undefined) return;
-    stream.end(bytes);
+    stream.halfClose(bytes);
   }
 
   onReadable(): void {
