@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { SessionClosedError, Status, createTrailers, statusOfReset, type Metadata, type Stream, setDeadline } from "@grpc-ws/wire";
+import { SessionClosedError, Status, createTrailers, type Metadata, type Stream } from "@grpc-ws/wire";
+import { statusOfReset, setDeadline } from "@grpc-ws/wire/internal";
 
 /**
  * What serves one call (an in-process handler or the upstream forwarder), handed to
