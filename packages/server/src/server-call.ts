@@ -70,11 +70,7 @@ export class ServerCall {
   ) {
     ({ path: this.path, headers: this.headers, timeoutMs: this.timeoutMs, startedAt: this.startedAt } = request);
     this.signal = this.controller.signal;
-    stream.events = {
-      onReadable: () => this.handler?.onReadable(),
-      onWritable: () => this.handler?.onWritable(),
-      onReset: (code, error) => this.onReset(code, error),
-    };
+    stream.events = { onReset: (code, error) => this.onReset(code, error) };
     if (this.timeoutMs !== undefined) this.cancelDeadline = setDeadline(this.timeoutMs, () => this.onDeadline());
   }
 
@@ -87,6 +83,9 @@ export class ServerCall {
   start(handler: CallHandler): void {
     if (this.handler !== undefined) throw new Error("a call is started once");
     this.handler = handler;
+    const events = this.stream.events;
+    events.onReadable = handler.onReadable.bind(handler);
+    events.onWritable = handler.onWritable.bind(handler);
   }
 
   /** Milliseconds left until the deadline (negative once passed), or undefined without one. */
