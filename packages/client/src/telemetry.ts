@@ -1,6 +1,7 @@
 import type { Attributes, Counter, Histogram, SpanKind, SpanStatusCode, TextMapSetter } from "@opentelemetry/api";
 import { Code, ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
-import { RPC_SYSTEM, SPAN_KIND_CLIENT, SPAN_STATUS_ERROR, telemetryApi, type TelemetryOptions } from "@grpc-ws/wire";
+import type { TelemetryOptions } from "@grpc-ws/wire";
+import { RPC_SYSTEM, SPAN_KIND_CLIENT, SPAN_STATUS_ERROR, telemetryApi } from "@grpc-ws/wire/internal";
 
 const INSTRUMENTATION = "@grpc-ws/client";
 const KIND_CLIENT = SPAN_KIND_CLIENT as SpanKind;

@@ -19,6 +19,8 @@ export class TransparentRetry {
   private retries = 0;
   private replay: Uint8Array[] | undefined = [];
   private replayBytes = 0;
+  /** A retry waits for its new stream: what is sent meanwhile must be kept, whatever its size. */
+  private pending = false;
   /** The request stream was half-closed on the current attempt. */
   ended = false;
 
@@ -26,7 +28,7 @@ export class TransparentRetry {
   sent(message: Uint8Array): void {
     if (this.replay === undefined) return;
     this.replayBytes += message.length;
-    if (this.replayBytes > REPLAY_LIMIT_BYTES) this.replay = undefined;
+    if (this.replayBytes > REPLAY_LIMIT_BYTES && !this.pending) this.replay = undefined;
     else this.replay.push(message);
   }
 
@@ -40,11 +42,13 @@ export class TransparentRetry {
   shouldRetry(code: number): boolean {
     if (code !== ErrorCode.REFUSED_STREAM || this.replay === undefined || this.retries >= MAX_TRANSPARENT_RETRIES) return false;
     this.retries++;
+    this.pending = true;
     return true;
   }
 
-  /** Requests to write on the new stream before any new one, then whether to half-close. */
+  /** The new stream is open: requests to write on it before any new one, then whether to half-close. */
   replayed(): { messages: readonly Uint8Array[]; ended: boolean } {
+    this.pending = false;
     return { messages: this.replay ?? [], ended: this.ended };
   }
 }

@@ -1,17 +1,16 @@
 import { createServer, type IncomingMessage, type ServerResponse, type Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
-import { DEFAULT_KEEPALIVE, SUBPROTOCOL, resolveSettings, type Session } from "@grpc-ws/wire";
+import { SUBPROTOCOL, type Session } from "@grpc-ws/wire";
+import { CLOSE_HANDSHAKE_MS } from "@grpc-ws/wire/internal";
 import { WebSocketServer, type WebSocket } from "ws";
-import type { CallForwarder } from "./call.js";
-import { resolveConnectionAge } from "./connection-age.js";
 import { ConnectionIds, type ConnectionInfo } from "./connection-info.js";
 import { Connection, type ConnectionContext } from "./connection.js";
 import { createHealthHandler, pathOf, type HealthOptions } from "./health.js";
-import type { CallEndInfo, WebSocketBridgeOptions } from "./options.js";
+import { checkDrainTimeout, resolveBridgeOptions, type CallEndInfo, type ResolvedBridgeOptions, type WebSocketBridgeOptions } from "./options.js";
 import { BridgeRouter } from "./router.js";
 import { BridgeTelemetry, type UpgradeRefusal } from "./telemetry/bridge-telemetry.js";
-import { createUpstream } from "./upstream/index.js";
+import { createUpstream, type Forwarder } from "./upstream/index.js";
 
 export interface AttachOptions {
   /** Only upgrade requests for this path (query string ignored) are taken; others are left to other listeners. Default: every upgrade request. */
@@ -59,10 +58,6 @@ export interface WebSocketBridge {
   readonly draining: boolean;
 }
 
-const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
-const DEFAULT_SETTINGS_TIMEOUT_MS = 10_000;
-/** How long a closing socket may take for the WebSocket close handshake before it is cut. */
-const CLOSE_HANDSHAKE_MS = 1_000;
 
 /** Creates a bridge that serves gRPC over WebSocket from in-process handlers and/or an upstream gRPC server. */
 export function createWebSocketBridge(options: WebSocketBridgeOptions): WebSocketBridge {
@@ -71,7 +66,7 @@ export function createWebSocketBridge(options: WebSocketBridgeOptions): WebSocke
 
 class Bridge implements WebSocketBridge, ConnectionContext {
   readonly router: BridgeRouter;
-  readonly forwarder: CallForwarder | undefined;
+  readonly forwarder: Forwarder | undefined;
   readonly sessionOptions: ConnectionContext["sessionOptions"];
   readonly socketHighWaterMark: number;
   readonly settingsTimeoutMs: number;
@@ -85,36 +80,33 @@ class Bridge implements WebSocketBridge, ConnectionContext {
   private readonly detach: Array<() => void> = [];
   private readonly ownServers: HttpServer[] = [];
   private closing: Promise<void> | undefined;
+  private readonly resolved: ResolvedBridgeOptions;
+  private readonly onConnectionOpen: WebSocketBridgeOptions["onConnectionOpen"];
+  private readonly onConnectionClose: WebSocketBridgeOptions["onConnectionClose"];
 
-  constructor(private readonly options: WebSocketBridgeOptions) {
-    const settings = resolveSettings(options.settings);
+  constructor(options: WebSocketBridgeOptions) {
+    const o = resolveBridgeOptions(options);
+    this.resolved = o;
     this.router = new BridgeRouter(options.readBinaryOptions, options.writeBinaryOptions, [...(options.interceptors ?? [])]);
     options.routes?.(this.router);
     this.forwarder = options.upstream !== undefined ? createUpstream(options.upstream) : undefined;
     this.sessionOptions = {
-      settings,
-      // A field left undefined (from plain JavaScript) keeps its default instead of disabling the timer.
-      keepalive:
-        options.keepalive === false
-          ? undefined
-          : {
-              intervalMs: options.keepalive?.intervalMs ?? DEFAULT_KEEPALIVE.intervalMs,
-              timeoutMs: options.keepalive?.timeoutMs ?? DEFAULT_KEEPALIVE.timeoutMs,
-            },
-      writeHighWaterMark: options.writeHighWaterMark,
+      settings: o.settings,
+      keepalive: o.keepalive,
+      writeHighWaterMark: o.writeHighWaterMark,
       // ws keeps a reference to each message until written, so written bytes are never reused.
       writer: { sinkCopies: false },
+      trace: o.trace,
     };
-    this.socketHighWaterMark = options.socketHighWaterMark ?? 1024 * 1024;
-    this.settingsTimeoutMs = options.settingsTimeoutMs ?? DEFAULT_SETTINGS_TIMEOUT_MS;
+    this.socketHighWaterMark = o.socketHighWaterMark;
+    this.settingsTimeoutMs = o.settingsTimeoutMs;
     this.contextValues = options.contextValues;
     this.onCallEnd = options.onCallEnd;
     this.telemetry = options.telemetry ? new BridgeTelemetry(options.telemetry) : undefined;
-    this.connectionAge = resolveConnectionAge(options.maxConnectionAge);
-    // A client coalesces a tick's frames into one message: a full connection window of DATA plus
-    // request headers for every stream it may open, and room for control frames.
-    const maxPayload =
-      options.maxPayload ?? settings.initialConnectionWindow + settings.maxConcurrentStreams * (settings.maxMetadataSize + 64) + 1024 * 1024;
+    this.onConnectionOpen = options.onConnectionOpen;
+    this.onConnectionClose = options.onConnectionClose;
+    this.connectionAge = o.connectionAge;
+    const maxPayload = o.maxPayload;
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload,
@@ -162,7 +154,7 @@ class Bridge implements WebSocketBridge, ConnectionContext {
       const connection = new Connection(ws, request, this);
       this.open.add(connection);
       this.telemetry?.connectionOpened();
-      callHook(this.options.onConnectionOpen, connection.info);
+      callHook(this.onConnectionOpen, connection.info);
     });
   }
 
@@ -174,7 +166,7 @@ class Bridge implements WebSocketBridge, ConnectionContext {
     if (!this.open.delete(connection)) return;
     this.telemetry?.connectionClosed();
     const info = connection.info;
-    callHook(this.options.onConnectionClose, { ...info, durationMs: Date.now() - info.openedAt, calls: connection.callCount, reason });
+    callHook(this.onConnectionClose, { ...info, durationMs: Date.now() - info.openedAt, calls: connection.callCount, reason });
   }
 
   private refuse(socket: Duplex, reason: UpgradeRefusal, status: number, statusText: string, body: string): void {
@@ -209,7 +201,14 @@ class Bridge implements WebSocketBridge, ConnectionContext {
   }
 
   close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
-    this.closing ??= this.shutdown(options.drainTimeoutMs ?? this.options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
+    if (options.drainTimeoutMs !== undefined) {
+      try {
+        checkDrainTimeout(options.drainTimeoutMs);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    this.closing ??= this.shutdown(options.drainTimeoutMs ?? this.resolved.drainTimeoutMs);
     return this.closing;
   }
 

@@ -1,4 +1,4 @@
-import { unref } from "@grpc-ws/wire";
+import { unref } from "@grpc-ws/wire/internal";
 
 /** gRPC's MAX_CONNECTION_AGE (gRFC A9): connections are drained after an age, so clients rebalance. */
 export interface ConnectionAgeOptions {
@@ -15,8 +15,15 @@ export interface ConnectionAgeOptions {
 
 export const DEFAULT_AGE_JITTER = 0.1;
 
+/** `ConnectionAgeOptions` checked, with their defaults. */
+export interface ResolvedConnectionAge {
+  readonly maxAgeMs: number;
+  readonly jitter: number;
+  readonly graceMs: number | undefined;
+}
+
 /** Checks the option at bridge creation; returns it with defaults. */
-export function resolveConnectionAge(options: ConnectionAgeOptions | undefined): Required<Pick<ConnectionAgeOptions, "maxAgeMs" | "jitter">> & { graceMs: number | undefined } | undefined {
+export function resolveConnectionAge(options: ConnectionAgeOptions | undefined): ResolvedConnectionAge | undefined {
   if (options === undefined) return undefined;
   const { maxAgeMs, jitter = DEFAULT_AGE_JITTER, graceMs } = options;
   if (!(maxAgeMs > 0 && maxAgeMs <= 2 ** 31 - 1)) throw new RangeError(`grpc-ws: maxConnectionAge.maxAgeMs must be a number from 1 to ${2 ** 31 - 1}, got ${String(maxAgeMs)}`);
@@ -29,7 +36,7 @@ export function resolveConnectionAge(options: ConnectionAgeOptions | undefined):
  * Arms the age timer of one connection: `goAway` at the jittered age, then `cutOff` when the
  * grace period ends. Returns a function that disarms both (the connection closed first).
  */
-export function armConnectionAge(age: NonNullable<ReturnType<typeof resolveConnectionAge>>, goAway: () => void, cutOff: () => void): () => void {
+export function armConnectionAge(age: ResolvedConnectionAge, goAway: () => void, cutOff: () => void): () => void {
   const jittered = age.maxAgeMs * (1 + age.jitter * (2 * Math.random() - 1));
   let grace: ReturnType<typeof setTimeout> | undefined;
   const timer = setTimeout(() => {

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { TLSSocket } from "node:tls";
-import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
+import type { ContextValues } from "@connectrpc/connect";
 import {
   CloseCode,
   ErrorCode,
@@ -15,19 +15,19 @@ import {
   type Stream,
 } from "@grpc-ws/wire";
 import { WebSocket, type RawData } from "ws";
-import type { CallForwarder, IncomingCall } from "./call.js";
-import { armConnectionAge, type resolveConnectionAge } from "./connection-age.js";
+import { armConnectionAge, type ResolvedConnectionAge } from "./connection-age.js";
 import { hostOf, type ConnectionInfo } from "./connection-info.js";
-import { InProcessCall, type CallEnvironment } from "./in-process-call.js";
+import { InProcessCall } from "./in-process-call.js";
 import type { CallEndInfo } from "./options.js";
 import type { BridgeRouter } from "./router.js";
-import { ServerCall, type CallOwner } from "./server-call.js";
+import { ServerCall } from "./server-call.js";
 import type { BridgeTelemetry, CallSite, CallTelemetry } from "./telemetry/bridge-telemetry.js";
+import type { Forwarder } from "./upstream/index.js";
 
 /** What every connection of one bridge shares. */
 export interface ConnectionContext {
   readonly router: BridgeRouter;
-  readonly forwarder: CallForwarder | undefined;
+  readonly forwarder: Forwarder | undefined;
   readonly sessionOptions: Omit<SessionOptions, "role" | "onStream" | "onClose">;
   readonly socketHighWaterMark: number;
   /** Close a connection whose SETTINGS frame has not arrived this long after the upgrade; 0: never. */
@@ -35,7 +35,7 @@ export interface ConnectionContext {
   readonly contextValues: ((request: IncomingMessage) => ContextValues) | undefined;
   readonly onCallEnd: ((info: CallEndInfo) => void) | undefined;
   readonly telemetry: BridgeTelemetry | undefined;
-  readonly connectionAge: ReturnType<typeof resolveConnectionAge>;
+  readonly connectionAge: ResolvedConnectionAge | undefined;
   /** A new connection's id and peer. */
   describe(request: IncomingMessage): ConnectionInfo;
   /** The connection's socket has closed. */
@@ -45,7 +45,7 @@ export interface ConnectionContext {
 const BINARY = { binary: true } as const;
 
 /** One WebSocket: its wire session, its calls, and the socket's backpressure. */
-export class Connection implements CallOwner, CallEnvironment {
+export class Connection {
   readonly session: Session;
   readonly calls = new Set<ServerCall>();
   readonly origin: string;
@@ -135,14 +135,6 @@ export class Connection implements CallOwner, CallEnvironment {
     });
   }
 
-  get peerMaxMessageSize(): number {
-    return this.session.peer?.maxMessageSize ?? 0;
-  }
-
-  get contextValues(): ContextValues | undefined {
-    return this.context.contextValues?.(this.request);
-  }
-
   /** GOAWAY: the client opens no more streams here; open calls go on. */
   goAway(message = "server shutting down"): void {
     if (this.session.draining || this.session.closed) return;
@@ -182,7 +174,7 @@ export class Connection implements CallOwner, CallEnvironment {
     this.session.close(new SessionClosedError(message, ErrorCode.SETTINGS_TIMEOUT), CloseCode.PROTOCOL_ERROR);
   }
 
-  callEnded(call: ServerCall, code: Status, message: string, error: unknown): void {
+  private readonly callEnded = (call: ServerCall, code: Status, message: string, error: unknown): void => {
     this.calls.delete(call);
     if (this.telemetry) {
       this.callTelemetry.get(call)?.end(code, message, error);
@@ -195,7 +187,7 @@ export class Connection implements CallOwner, CallEnvironment {
     } catch {
       // A logging hook must not break the call it reports on.
     }
-  }
+  };
 
   // Returning false pauses the session until the socket has written what it holds.
   // `release` returns the bytes to the session's writer once ws has written them out.
@@ -224,7 +216,7 @@ export class Connection implements CallOwner, CallEnvironment {
     const startedAt = performance.now();
     const rawTimeout = getMetadata(headers, GRPC_TIMEOUT);
     const timeoutMs = typeof rawTimeout === "string" ? parseTimeout(rawTimeout) : undefined;
-    const call = new ServerCall(stream, path, headers, timeoutMs, startedAt, this);
+    const call = new ServerCall(stream, { path, headers, timeoutMs, startedAt }, this.callEnded);
     this.calls.add(call);
     this.callCount++;
     // The session treats a throw from here as its own bug and drops the connection: keep it to this call.
@@ -237,16 +229,8 @@ export class Connection implements CallOwner, CallEnvironment {
         this.dispatch(call, rawTimeout);
       }
     } catch (error) {
-      const message = "the server failed to start the call";
-      call.fail(Status.INTERNAL, message, { error, abort: new ConnectError(message, Code.Internal) });
+      call.end({ code: Status.INTERNAL, message: "the server failed to start the call", error, abort: true });
     }
-  }
-
-  /** CallEnvironment: runs the handler with its call's span active, so the handler's own spans are its children. */
-  scope(call: IncomingCall, fn: () => void): void {
-    const t = this.callTelemetry.get(call as ServerCall);
-    if (t) t.run(fn);
-    else fn();
   }
 
   private callSite(): CallSite {
@@ -256,26 +240,38 @@ export class Connection implements CallOwner, CallEnvironment {
     return this.site;
   }
 
+  // The one routing decision: an in-process method, else the upstream, else UNIMPLEMENTED.
   private dispatch(call: ServerCall, rawTimeout: string | Uint8Array | undefined): void {
     const { path, timeoutMs } = call;
     if (rawTimeout !== undefined && timeoutMs === undefined) {
-      return call.fail(Status.INVALID_ARGUMENT, `invalid grpc-timeout ${JSON.stringify(rawTimeout)}: expected 1-8 digits and a unit (H, M, S, m, u, n)`);
+      return call.end({
+        code: Status.INVALID_ARGUMENT,
+        message: `invalid grpc-timeout ${JSON.stringify(rawTimeout)}: expected 1-8 digits and a unit (H, M, S, m, u, n)`,
+      });
     }
     const route = this.context.router.routes.get(path);
     if (route) {
       if (timeoutMs !== undefined && timeoutMs > route.maxTimeoutMs) {
-        return call.fail(Status.INVALID_ARGUMENT, `grpc-timeout of ${timeoutMs} ms exceeds the server's maximum of ${route.maxTimeoutMs} ms`);
+        return call.end({ code: Status.INVALID_ARGUMENT, message: `grpc-timeout of ${timeoutMs} ms exceeds the server's maximum of ${route.maxTimeoutMs} ms` });
       }
-      return new InProcessCall(call, route, this).start();
+      const telemetry = this.callTelemetry.get(call);
+      const env = {
+        origin: this.origin,
+        peerMaxMessageSize: this.session.peer?.maxMessageSize ?? 0,
+        contextValues: this.context.contextValues?.(this.request),
+        // The handler runs with the call's span active, so spans it starts are children of it.
+        scope: telemetry ? (fn: () => void) => telemetry.run(fn) : undefined,
+      };
+      return new InProcessCall(call, route, env).start();
     }
-    const forwarder = this.context.forwarder;
-    if (forwarder?.handles(path)) {
+    const forward = this.context.forwarder?.route(path);
+    if (forward) {
       call.forwarded = true;
       // The upstream's span joins the trace as a child of the bridge's.
       this.callTelemetry.get(call)?.injectInto(call.headers);
-      return forwarder.forward(call);
+      return forward(call);
     }
-    call.fail(Status.UNIMPLEMENTED, this.context.router.unimplementedMessage(path));
+    call.end({ code: Status.UNIMPLEMENTED, message: this.context.router.unimplementedMessage(path) });
   }
 }
 

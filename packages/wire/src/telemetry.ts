@@ -49,13 +49,6 @@ export const SPAN_STATUS_ERROR = 2;
 /** `rpc.system` of every span and measurement. */
 export const RPC_SYSTEM = "grpc";
 
-/** "/pkg.Service/Method" -> service and method; a malformed path keeps the whole path as the method. */
-export function splitMethodPath(path: string): { service: string; method: string } {
-  const slash = path.lastIndexOf("/");
-  if (slash <= 1 || path.charCodeAt(0) !== 0x2f) return { service: "", method: path };
-  return { service: path.slice(1, slash), method: path.slice(slash + 1) };
-}
-
 /**
  * Reads and writes text entries of wire metadata for an OpenTelemetry propagator
  * (`traceparent`, `tracestate`, `baggage`). Setting a name replaces every earlier entry of it, so

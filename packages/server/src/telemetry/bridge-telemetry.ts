@@ -1,5 +1,6 @@
 import type { Attributes, Context, Span, SpanKind, SpanStatusCode, Tracer } from "@opentelemetry/api";
-import { ErrorCodeName, RPC_SYSTEM, SPAN_KIND_SERVER, SPAN_STATUS_ERROR, Status, StatusName, metadataCarrier, splitMethodPath, telemetryApi, type Metadata } from "@grpc-ws/wire";
+import { ErrorCodeName, Status, StatusName, parseMethodPath, type Metadata } from "@grpc-ws/wire";
+import { RPC_SYSTEM, SPAN_KIND_SERVER, SPAN_STATUS_ERROR, metadataCarrier, telemetryApi } from "@grpc-ws/wire/internal";
 import { createBridgeInstruments, type BridgeInstruments } from "./instruments.js";
 import type { OpenTelemetryApi, TelemetryOptions } from "./options.js";
 
@@ -106,7 +107,8 @@ export class BridgeTelemetry {
   private methodAttributes(path: string): MethodAttributes {
     let attrs = this.byPath.get(path);
     if (attrs) return attrs;
-    const { service, method } = splitMethodPath(path);
+    // A malformed path keeps the whole path as the method.
+    const { service, method } = parseMethodPath(path) ?? { service: "", method: path };
     attrs = { service, method, metric: { "rpc.system": RPC_SYSTEM, "rpc.service": service, "rpc.method": method }, byCode: [] };
     if (this.byPath.size < MAX_CACHED_METHODS) this.byPath.set(path, attrs);
     return attrs;
