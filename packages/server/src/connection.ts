@@ -216,13 +216,14 @@ export class Connection {
     const startedAt = performance.now();
     const rawTimeout = getMetadata(headers, GRPC_TIMEOUT);
     const timeoutMs = typeof rawTimeout === "string" ? parseTimeout(rawTimeout) : undefined;
-    const call = new ServerCall(stream, { path, headers, timeoutMs, startedAt }, this.callEnded);
+    // The OpenTelemetry API never throws, so the span can start before the call exists.
+    const t = this.telemetry?.startCall(path, headers, this.callSite());
+    const call = new ServerCall(stream, { path, headers, timeoutMs, startedAt }, this.callEnded, t);
     this.calls.add(call);
     this.callCount++;
     // The session treats a throw from here as its own bug and drops the connection: keep it to this call.
     try {
-      if (this.telemetry) {
-        const t = this.telemetry.startCall(path, headers, this.callSite());
+      if (t) {
         this.callTelemetry.set(call, t);
         t.run(() => this.dispatch(call, rawTimeout));
       } else {

@@ -156,6 +156,7 @@ export class InProcessCall implements CallHandler {
   }
 
   private decode(bytes: Uint8Array): unknown {
+    this.call.sizes?.request(bytes.length);
     try {
       return fromBinary(this.route.method.input, bytes, this.route.readOptions);
     } catch (e) {
@@ -241,6 +242,7 @@ export class InProcessCall implements CallHandler {
       throw new ConnectError(`response message of ${bytes.length} bytes exceeds the client's limit of ${this.maxOut} bytes`, Code.ResourceExhausted);
     }
     this.sendHeaders();
+    this.call.sizes?.response(bytes.length);
     return this.call.stream.write(bytes);
   }
 

@@ -42,6 +42,12 @@ export interface CallRequest {
   readonly startedAt: number;
 }
 
+/** Receives the size in bytes of each message of a call (without the 5-byte prefix). */
+export interface MessageSizes {
+  request(bytes: number): void;
+  response(bytes: number): void;
+}
+
 /** Told once when a call is over, for the connection's bookkeeping and `onCallEnd`. */
 export type CallEnded = (call: ServerCall, code: Status, message: string, error: unknown) => void;
 
@@ -67,6 +73,8 @@ export class ServerCall {
     readonly stream: Stream,
     request: CallRequest,
     private readonly onEnded: CallEnded,
+    /** Told the size of every request and response message (telemetry); whoever serves the call reports them. */
+    readonly sizes?: MessageSizes,
   ) {
     ({ path: this.path, headers: this.headers, timeoutMs: this.timeoutMs, startedAt: this.startedAt } = request);
     this.signal = this.controller.signal;

@@ -1,6 +1,7 @@
 import type { Attributes, Context, Span, SpanKind, SpanStatusCode, Tracer } from "@opentelemetry/api";
 import { ErrorCodeName, Status, StatusName, parseMethodPath, type Metadata } from "@grpc-ws/wire";
 import { RPC_SYSTEM, SPAN_KIND_SERVER, SPAN_STATUS_ERROR, metadataCarrier, telemetryApi } from "@grpc-ws/wire/internal";
+import type { MessageSizes } from "../server-call.js";
 import { createBridgeInstruments, type BridgeInstruments } from "./instruments.js";
 import type { OpenTelemetryApi, TelemetryOptions } from "./options.js";
 
@@ -126,7 +127,7 @@ export class BridgeTelemetry {
 }
 
 /** One call's span and measurements. */
-export class CallTelemetry {
+export class CallTelemetry implements MessageSizes {
   private ended = false;
 
   constructor(
@@ -147,11 +148,11 @@ export class CallTelemetry {
     this.owner.inject(this.context, headers);
   }
 
-  requestMessage(bytes: number): void {
+  request(bytes: number): void {
     this.owner.instruments.requestSize.record(bytes, this.attributes.metric);
   }
 
-  responseMessage(bytes: number): void {
+  response(bytes: number): void {
     this.owner.instruments.responseSize.record(bytes, this.attributes.metric);
   }
 

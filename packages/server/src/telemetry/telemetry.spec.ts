@@ -148,6 +148,24 @@ describe("metrics", () => {
     expect((await otel.points("grpc_ws.server.connections"))[0]!.value).toBe(0);
   });
 
+  test("request and response message sizes, in process and forwarded", async () => {
+    const c = client();
+    const sizes = async (name: string, method: string) => {
+      const points = await otel.points(name, { "rpc.method": method });
+      return points[0]?.value as { count: number; min: number; max: number } | undefined;
+    };
+    // In process: two responses of payload { type, body: 7 | 9 bytes }.
+    for await (const _ of c.streamingOutputCall({ responseParameters: [{ size: 7 }, { size: 9 }] }));
+    const out = await sizes("rpc.server.response.size", "StreamingOutputCall");
+    expect(out).toMatchObject({ count: 2, min: 7 + 4, max: 9 + 4 });
+    expect((await sizes("rpc.server.request.size", "StreamingOutputCall"))!.count).toBe(1);
+    // Forwarded (EmptyCall goes upstream here): one empty message each way.
+    const before = (await sizes("rpc.server.request.size", "EmptyCall"))?.count ?? 0;
+    await c.emptyCall({});
+    expect(await sizes("rpc.server.request.size", "EmptyCall")).toMatchObject({ count: before + 1, max: 0 });
+    expect((await sizes("rpc.server.response.size", "EmptyCall"))!.count).toBe(before + 1);
+  });
+
   test("an upgrade without the subprotocol is counted as refused, with its reason", async () => {
     const ws = new WebSocket(url, "not-grpc-ws");
     await new Promise((resolve) => ws.on("error", resolve));

@@ -50,6 +50,7 @@ export class ForwardedCall implements CallHandler {
   private error: (Error & { code?: string }) | undefined;
   private readonly reader: MessageReader;
   private readonly onMessage = (message: Uint8Array): void => {
+    this.call.sizes?.response(message.length);
     if (!this.call.stream.write(message)) this.downloadBlocked = true;
   };
 
@@ -158,6 +159,7 @@ export class ForwardedCall implements CallHandler {
     for (;;) {
       const message = stream.read();
       if (message === undefined) break;
+      this.call.sizes?.request(message.length);
       if (!writeMessage(h2, message)) {
         this.uploadBlocked = true;
         return;
