@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ChatService, type FollowResponse, type SessionResponse } from "../../../../gen/chat/v1/chat_pb.js";
 import { LIMITS } from "../shared/limits.js";
 import { startChatServer, type ChatServer } from "./app.js";
+import { expectCode, waitFor } from "./calls.testing.js";
 import { RedisBackplane } from "./redis-backplane.js";
 import { startRedis, type TestRedis } from "./redis-server.testing.js";
 
@@ -37,35 +38,6 @@ function callSignal(): AbortSignal {
 let seq = 0;
 /** A fresh room per test, so tests do not see each other's members. */
 const freshRoom = () => `room-${++seq}-${process.pid}`;
-
-async function expectCode(promise: Promise<unknown>, code: Code): Promise<ConnectError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => ConnectError.from(e),
-  );
-  expect(err, `expected ${Code[code]}`).toBeDefined();
-  expect(Code[err!.code]).toBe(Code[code]);
-  return err!;
-}
-
-/** Reads events until one matches; bounded in count and time. */
-async function waitFor<T>(it: AsyncIterator<T>, match: (e: T) => boolean, what: string, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 1000; i++) {
-    const left = deadline - Date.now();
-    if (left <= 0) break;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const next = await Promise.race([
-      it.next(),
-      new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), left))),
-    ]);
-    clearTimeout(timer);
-    if (next === "timeout") break;
-    if (next.done) throw new Error(`stream ended while waiting for ${what}`);
-    if (match(next.value)) return next.value;
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function join(room: string, name: string): Promise<string> {
   return (await client.join({ room, name })).token;
@@ -245,6 +217,8 @@ describe.each(["memory", "redis"] as const)("on the %s backplane", (kind) => {
       const big = new Uint8Array(LIMITS.maxAttachmentBytes + 1);
       const declared = await expectCode(upload(room, token, big), Code.ResourceExhausted);
       expect(declared.rawMessage).toContain("too large");
+      // One byte over must not read "1.0 MiB; the limit is 1.0 MiB".
+      expect(declared.rawMessage).toContain(`${LIMITS.maxAttachmentBytes + 1} bytes, 1 over`);
       // A client that under-declares is stopped once the bytes pass the limit.
       await expectCode(upload(room, token, big, 10), Code.ResourceExhausted);
       // A size mismatch and a missing header are INVALID_ARGUMENT.

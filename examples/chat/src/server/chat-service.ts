@@ -10,6 +10,7 @@ import {
 } from "../../../../gen/chat/v1/chat_pb.js";
 import { AsyncQueue } from "../shared/async-queue.js";
 import { LIMITS } from "../shared/limits.js";
+import { isStreamId } from "../shared/positions.js";
 import { attachmentUrl } from "./attachments.js";
 import type { ChatBackplane, Member } from "./backplane.js";
 import { resumeStream } from "./resumable-stream.js";
@@ -20,8 +21,6 @@ type SessionEvent = MessageInitShape<typeof SessionResponseSchema>;
 /** Events a Session stream may fall behind before it is ended (the client then opens it again). */
 const QUEUE_CAPACITY = 1000;
 const tooSlow = () => new ConnectError("client is reading too slowly", Code.ResourceExhausted);
-/** A resume position: a message id, "<ms>-<seq>" like a Redis stream id. */
-const POSITION = /^\d{1,20}-\d{1,20}$/;
 
 /** The ChatService handlers: thin adapters between calls and the backplane. */
 export function createChatService(chat: ChatBackplane): ServiceImpl<typeof ChatService> {
@@ -42,7 +41,7 @@ export function createChatService(chat: ChatBackplane): ServiceImpl<typeof ChatS
     },
 
     async *follow(req, ctx) {
-      if (req.resumeAfter !== "" && !POSITION.test(req.resumeAfter)) {
+      if (req.resumeAfter !== "" && !isStreamId(req.resumeAfter)) {
         throw new ConnectError("resume_after is not a message id", Code.InvalidArgument);
       }
       const member = await chat.authorize(req.room, req.token);

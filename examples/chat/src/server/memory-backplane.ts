@@ -7,7 +7,8 @@ import { DEFAULT_ROOMS, LIMITS } from "../shared/limits.js";
 import { MemoryAttachmentStore } from "./attachments.js";
 import { roomTopic, type BackplaneOptions, type ChatBackplane, type Member, type RoomSummary } from "./backplane.js";
 import { MemoryPubSub } from "./pubsub.js";
-import { compareStreamIds, type ResumableSource } from "./resumable-stream.js";
+import { compareStreamIds } from "../shared/positions.js";
+import type { ResumableSource } from "./resumable-stream.js";
 import { checkName } from "./validate.js";
 
 interface MemberRecord extends Member {

@@ -10,7 +10,8 @@ import { RedisAttachmentStore, type RedisAttachmentOptions } from "./redis-attac
 import { connectRedis, guarded, type RedisClient } from "./redis-connection.js";
 import { decodeLive, messageEventFrom, RedisFanout } from "./redis-fanout.js";
 import { JOIN, NAMES, POST } from "./redis-scripts.js";
-import { compareStreamIds, type ResumableSource } from "./resumable-stream.js";
+import { compareStreamIds } from "../shared/positions.js";
+import type { ResumableSource } from "./resumable-stream.js";
 import { checkName } from "./validate.js";
 
 export interface RedisBackplaneOptions extends BackplaneOptions {

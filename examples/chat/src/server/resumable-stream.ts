@@ -136,13 +136,3 @@ function tooOld(position: string | undefined): ConnectError {
     Code.OutOfRange,
   );
 }
-
-/** Orders "<ms>-<seq>" positions (Redis stream ids) numerically. */
-export function compareStreamIds(a: string, b: string): number {
-  const [am = "0", as = "0"] = a.split("-");
-  const [bm = "0", bs = "0"] = b.split("-");
-  const ms = BigInt(am) - BigInt(bm);
-  if (ms !== 0n) return ms < 0n ? -1 : 1;
-  const seq = BigInt(as) - BigInt(bs);
-  return seq === 0n ? 0 : seq < 0n ? -1 : 1;
-}
