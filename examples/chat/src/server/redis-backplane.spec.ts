@@ -1,3 +1,5 @@
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { Code, createClient, type Client } from "@connectrpc/connect";
 import { createWebSocketTransport, type WebSocketTransport } from "@grpc-ws/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,7 +17,8 @@ const transports: WebSocketTransport[] = [];
 const quiet: string[] = [];
 
 async function instance(): Promise<Client<typeof ChatService>> {
-  const backplane = await RedisBackplane.connect(redis.url, { log: (line) => quiet.push(line) });
+  // Presence entries live 3 s here (renewed every second), so a crash shows within seconds.
+  const backplane = await RedisBackplane.connect(redis.url, { presenceTtlMs: 3_000, log: (line) => quiet.push(line) });
   const server = await startChatServer({ port: 0, drainTimeoutMs: 100, backplane });
   servers.push(server);
   const transport = createWebSocketTransport({ url: `ws://127.0.0.1:${server.port}/grpc`, reconnect: { initialDelayMs: 50, maxDelayMs: 200 } });
@@ -89,6 +92,35 @@ describe("two instances on one Redis", () => {
     await waitFor(onB, (e) => e.event.case === "presence" && e.event.value.online.join() === "Bob", "Ann offline, seen on B");
     expect((await b.listRooms({})).rooms.find((r) => r.name === room)?.online).toBe(1);
     follow.abort();
+  });
+
+  it("takes the members of a crashed instance offline for everyone", async () => {
+    const room = "crash";
+    const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./crash-member.testing.ts", import.meta.url)), redis.url, room, "Zed"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the crashing instance did not come up:\n${output}`)), 20_000);
+      child.stderr!.on("data", (c: Buffer) => (output += c.toString()));
+      child.stdout!.on("data", (c: Buffer) => {
+        output += c.toString();
+        if (output.includes("online")) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    const call = new AbortController();
+    const { token } = await b.join({ room, name: "Obs" });
+    const stream = b.follow({ room, token, history: 0 }, { signal: call.signal })[Symbol.asyncIterator]();
+    await waitFor(stream, (e) => e.event.case === "presence" && e.event.value.online.join() === "Obs,Zed", "Zed online");
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    process.kill(child.pid!, "SIGKILL");
+    await exited;
+    // Nobody announces it: the entry expires (1 s) and B's heartbeat (1 s) publishes the change.
+    await waitFor(stream, (e) => e.event.case === "presence" && e.event.value.online.join() === "Obs", "Zed offline", 10_000);
+    call.abort();
   });
 
   it("fails calls with UNAVAILABLE while Redis is down, and recovers by itself when it is back", async () => {
