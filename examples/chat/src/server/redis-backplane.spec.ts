@@ -144,8 +144,11 @@ describe("two instances on one Redis", () => {
     const sent = await eventually(() => a.sendMessage({ room, token: again.token, text: "back" }), "send after the restart");
     expect(sent.message?.text).toBe("back");
     const dee = await eventually(() => b.join({ room, name: "Dee" }), "join on B after the restart");
-    const live = b.follow({ room, token: dee.token, history: 5 }, { signal: follow.signal })[Symbol.asyncIterator]();
-    const replayed = await waitFor(live, (e) => e.event.case === "message", "history on B after the restart");
+    // B's subscription may still be coming back (UNAVAILABLE until its probe returns): retry like the page.
+    const replayed = await eventually(() => {
+      const live = b.follow({ room, token: dee.token, history: 5 }, { signal: follow.signal })[Symbol.asyncIterator]();
+      return waitFor(live, (e) => e.event.case === "message", "history on B after the restart");
+    }, "follow on B after the restart");
     expect(replayed.event.value).toMatchObject({ text: "back" });
     follow.abort();
     expect(quiet.some((l) => l.includes("connection lost")), quiet.join("\n")).toBe(true);
