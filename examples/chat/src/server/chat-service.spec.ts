@@ -1,4 +1,4 @@
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { Code, createClient, type Client } from "@connectrpc/connect";
 import { createWebSocketTransport, type WebSocketTransport } from "@grpc-ws/client";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ChatService, type FollowResponse, type SessionResponse } from "../../../../gen/chat/v1/chat_pb.js";
