@@ -108,8 +108,9 @@ export class Channel implements ConnectionListener {
       return;
     }
     this.failures++;
-    this.failWaiting(new ConnectError(error.message, Code.Unavailable, undefined, undefined, error));
-    this.setState("backoff");
+    // A refusal (authentication, permission) reaches every waiting call with the server's code and message.
+    this.failWaiting(connection.refusal ?? new ConnectError(error.message, Code.Unavailable, undefined, undefined, error));
+    this.setState(connection.refusal ? "refused" : "backoff");
     this.backoffTimer = setTimeout(() => {
       this.backoffTimer = undefined;
       if (this.queue.size > 0 || this.openWaiters.length > 0) this.ensureConnecting();

@@ -1,4 +1,6 @@
+import type { ConnectError } from "@connectrpc/connect";
 import { CloseCode, SUBPROTOCOL, Session, SessionClosedError, type KeepaliveOptions, type Settings, unref } from "@grpc-ws/wire";
+import { offeredProtocols, refusalFromClose, watchUpgradeResponse, type TokenSource } from "./credentials.js";
 import type { FlushScheduler } from "./schedule.js";
 import { keepsSentBytes, messageBytes, openSocket, type Socket, type WebSocketConstructor } from "./websocket.js";
 
@@ -9,6 +11,10 @@ export interface ConnectionConfig {
   keepalive: KeepaliveOptions | undefined;
   connectTimeoutMs: number;
   schedule: FlushScheduler;
+  /** Offered as `grpc-ws.bearer.<base64url>`; a function is called once per attempt. */
+  token?: TokenSource;
+  /** Upgrade request headers (Node's `ws` only). */
+  headers?: Readonly<Record<string, string>>;
 }
 
 export interface ConnectionListener {
@@ -34,7 +40,9 @@ export class Connection {
   opened = false;
   /** The connection ended; `session` (if any) is closed. */
   closed = false;
-  private readonly socket: Socket | undefined;
+  /** Set when the server refused the connection (or the token function failed): why, with the server's code. */
+  refusal: ConnectError | undefined;
+  private socket: Socket | undefined;
   private socketClosed = false;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private drainTimer: ReturnType<typeof setTimeout> | undefined;
@@ -46,9 +54,35 @@ export class Connection {
     private readonly config: ConnectionConfig,
     private readonly listener: ConnectionListener,
   ) {
+    this.connectTimer = setTimeout(() => {
+      this.fail(`cannot connect to ${config.url}: no answer within ${config.connectTimeoutMs} ms`, CloseCode.NORMAL);
+    }, config.connectTimeoutMs);
+    unref(this.connectTimer);
+    // The token (when a function) is fetched per attempt, within the connect timeout.
+    const protocols = offeredProtocols(config.token);
+    if (Array.isArray(protocols)) {
+      this.open(protocols);
+      return;
+    }
+    this.socketClosed = true;
+    protocols.then(
+      (p) => {
+        if (this.closed) return;
+        this.socketClosed = false;
+        this.open(p);
+      },
+      (error: ConnectError) => {
+        this.refusal = error;
+        this.fail(`cannot connect to ${config.url}: ${error.rawMessage}`, 0);
+      },
+    );
+  }
+
+  private open(protocols: string[]): void {
+    const config = this.config;
     let socket: Socket;
     try {
-      socket = openSocket(config.webSocket, config.url, SUBPROTOCOL);
+      socket = openSocket(config.webSocket, config.url, protocols, config.headers);
     } catch (error) {
       // An invalid URL: report it like any failed attempt, but not from inside the constructor.
       this.socketClosed = true;
@@ -56,6 +90,10 @@ export class Connection {
       return;
     }
     this.socket = socket;
+    watchUpgradeResponse(socket, (refusal, status) => {
+      this.refusal = refusal;
+      this.socketError = refusal ? `${refusal.rawMessage} (HTTP ${status})` : `Unexpected server response: ${status}`;
+    });
     socket.onopen = () => this.onSocketOpen();
     socket.onmessage = (event) => {
       const bytes = messageBytes(event.data);
@@ -70,15 +108,13 @@ export class Connection {
     socket.onclose = (event) => {
       this.socketClosed = true;
       clearTimeout(this.terminateTimer);
+      // A browser learns why it was refused only from the close code (PROTOCOL.md 1.3).
+      this.refusal ??= refusalFromClose(event.code, event.reason);
       const detail = this.socketError || `close code ${event.code}${event.reason ? `: ${event.reason}` : ""}`;
       const what = this.opened ? "connection lost" : `cannot connect to ${this.config.url}`;
       this.fail(`${what} (${detail})`, 0);
       this.resolveCloseWaiters();
     };
-    this.connectTimer = setTimeout(() => {
-      this.fail(`cannot connect to ${config.url}: no answer within ${config.connectTimeoutMs} ms`, CloseCode.NORMAL);
-    }, config.connectTimeoutMs);
-    unref(this.connectTimer);
   }
 
   /** Ends the connection: open streams fail with `message`. Resolves once the socket closed (bounded). */

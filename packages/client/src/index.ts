@@ -3,3 +3,4 @@ export type { ConnectionState, WebSocketTransportOptions, ReconnectOptions, Keep
 export { DEFAULT_RECONNECT, DEFAULT_KEEPALIVE, DEFAULT_CONNECT_TIMEOUT_MS } from "./options.js";
 export type { WebSocketConstructor, WebSocketLike } from "./websocket.js";
 export { codeFromErrorCode } from "./errors.js";
+export type { TokenSource } from "./credentials.js";

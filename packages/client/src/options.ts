@@ -1,6 +1,7 @@
 import type { BinaryReadOptions, BinaryWriteOptions } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
 import { MAX_TIMER_MS, type KeepaliveOptions, type Settings } from "@grpc-ws/wire";
+import type { TokenSource } from "./credentials.js";
 import type { WebSocketConstructor } from "./websocket.js";
 
 /**
@@ -9,9 +10,11 @@ import type { WebSocketConstructor } from "./websocket.js";
  * - `connecting`: the WebSocket is opening, or waiting for the server's SETTINGS.
  * - `open`: calls flow.
  * - `backoff`: the last attempt failed; the next one waits for the backoff delay.
+ * - `refused`: the server refused the last attempt (authentication, permission: its calls failed
+ *   with the server's code and message); the next one waits for the backoff delay, as in `backoff`.
  * - `closed`: `close()` was called; every call fails.
  */
-export type ConnectionState = "idle" | "connecting" | "open" | "backoff" | "closed";
+export type ConnectionState = "idle" | "connecting" | "open" | "backoff" | "refused" | "closed";
 
 /** Exponential backoff between failed connection attempts (gRPC's connection-backoff scheme). */
 export interface ReconnectOptions {
@@ -64,10 +67,25 @@ export interface WebSocketTransportOptions {
   /** Backoff between failed connection attempts while the server stays unreachable. */
   reconnect?: Partial<ReconnectOptions>;
   /**
+   * A bearer token for the server's `authenticate` hook, offered in the subprotocol list as
+   * `grpc-ws.bearer.<base64url of the token>` beside `grpc-ws.v1` (browsers cannot set headers on
+   * a WebSocket, and a token in the URL ends up in logs). A string, or a function (may be async)
+   * called before every connection attempt, so that reconnecting after the server ended an
+   * expired connection sends a fresh token. A function that throws fails the attempt's calls with
+   * its `ConnectError`, or `Unauthenticated`. Default: none.
+   */
+  token?: TokenSource;
+  /**
+   * Node only: HTTP headers for the upgrade request (`cookie`, `authorization`, ...), for
+   * server-to-server use. Needs the `ws` implementation (the default in Node when this is set);
+   * creating a transport with it in a browser throws TypeError. Default: none.
+   */
+  headers?: Readonly<Record<string, string>>;
+  /**
    * The WebSocket implementation. Default: the global `WebSocket` (browsers, Node >= 22), else
    * `ws` through `isomorphic-ws`. It must implement the WHATWG interface (`binaryType`,
    * `onopen`/`onmessage`/`onerror`/`onclose`, `send`, `close`, `bufferedAmount`); it is called as
-   * `new WebSocket(url, "grpc-ws.v1", { perMessageDeflate: false })` (browsers ignore the third argument).
+   * `new WebSocket(url, ["grpc-ws.v1", ...], { perMessageDeflate: false, headers })` (browsers ignore the third argument).
    */
   webSocket?: WebSocketConstructor;
 }

@@ -58,7 +58,9 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
   const channel = new Channel(
     {
       url,
-      webSocket: options.webSocket ?? defaultWebSocket(),
+      webSocket: options.webSocket ?? defaultWebSocket(options.headers),
+      token: options.token,
+      headers: options.headers,
       settings,
       keepalive,
       connectTimeoutMs,

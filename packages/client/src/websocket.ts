@@ -45,20 +45,27 @@ export function keepsSentBytes(socket: Socket): boolean {
   return typeof socket.terminate === "function";
 }
 
-type SocketConstructor = new (url: string, protocols: string, options: { perMessageDeflate: boolean }) => Socket;
+type SocketConstructor = new (url: string, protocols: string[], options: { perMessageDeflate: boolean; headers?: Readonly<Record<string, string>> }) => Socket;
 
-/** The global WebSocket when there is one (browsers, Node >= 22), else `ws`. */
-export function defaultWebSocket(): WebSocketConstructor {
+/**
+ * The global WebSocket when there is one (browsers, Node >= 22), else `ws`. With upgrade
+ * `headers`, `ws` (which takes them): in a browser that is the global WebSocket, which cannot.
+ */
+export function defaultWebSocket(headers?: object): WebSocketConstructor {
   const global = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-  return global ?? (IsomorphicWebSocket as unknown as WebSocketConstructor);
+  const chosen = headers === undefined ? (global ?? IsomorphicWebSocket) : IsomorphicWebSocket;
+  if (headers !== undefined && (chosen as unknown) === global) {
+    throw new TypeError("grpc-ws: the headers option needs Node's ws WebSocket; a browser cannot set headers on a WebSocket (use the token option)");
+  }
+  return chosen as unknown as WebSocketConstructor;
 }
 
 /**
  * Opens a socket. `perMessageDeflate: false` matters for `ws`: with compression negotiated `ws`
  * queues a reference to the sent bytes, and the frame writer reuses its buffer after `send()`.
  */
-export function openSocket(ctor: WebSocketConstructor, url: string, protocol: string): Socket {
-  const socket = new (ctor as unknown as SocketConstructor)(url, protocol, { perMessageDeflate: false });
+export function openSocket(ctor: WebSocketConstructor, url: string, protocols: string[], headers?: Readonly<Record<string, string>>): Socket {
+  const socket = new (ctor as unknown as SocketConstructor)(url, protocols, { perMessageDeflate: false, ...(headers ? { headers } : {}) });
   socket.binaryType = "arraybuffer";
   return socket;
 }

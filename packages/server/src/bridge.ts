@@ -3,6 +3,9 @@ import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
 import { DEFAULT_KEEPALIVE, SUBPROTOCOL, resolveSettings, type Session } from "@grpc-ws/wire";
 import { WebSocketServer, type WebSocket } from "ws";
+import { AccessControl } from "./access/access-control.js";
+import type { ConnectionInfo } from "./access/connection-info.js";
+import { refuseWithHttp } from "./access/refusal.js";
 import type { CallForwarder } from "./call.js";
 import { Connection, type ConnectionContext } from "./connection.js";
 import type { CallEndInfo, WebSocketBridgeOptions } from "./options.js";
@@ -59,13 +62,15 @@ class Bridge implements WebSocketBridge, ConnectionContext {
   readonly settingsTimeoutMs: number;
   readonly contextValues: WebSocketBridgeOptions["contextValues"];
   readonly onCallEnd: ((info: CallEndInfo) => void) | undefined;
+  readonly drainTimeoutMs: number;
+  private readonly access: AccessControl;
   private readonly open = new Set<Connection>();
   private readonly wss: WebSocketServer;
   private readonly detach: Array<() => void> = [];
   private readonly ownServers: HttpServer[] = [];
   private closing: Promise<void> | undefined;
 
-  constructor(private readonly options: WebSocketBridgeOptions) {
+  constructor(options: WebSocketBridgeOptions) {
     const settings = resolveSettings(options.settings);
     this.router = new BridgeRouter(options.readBinaryOptions, options.writeBinaryOptions, [...(options.interceptors ?? [])]);
     options.routes?.(this.router);
@@ -88,6 +93,8 @@ class Bridge implements WebSocketBridge, ConnectionContext {
     this.settingsTimeoutMs = options.settingsTimeoutMs ?? DEFAULT_SETTINGS_TIMEOUT_MS;
     this.contextValues = options.contextValues;
     this.onCallEnd = options.onCallEnd;
+    this.drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+    this.access = new AccessControl(options, CLOSE_HANDSHAKE_MS);
     // A client coalesces a tick's frames into one message: a full connection window of DATA plus
     // request headers for every stream it may open, and room for control frames.
     const maxPayload =
@@ -122,18 +129,27 @@ class Bridge implements WebSocketBridge, ConnectionContext {
 
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on("error", ignore);
-    if (this.closing) return reject(socket, 503, "Service Unavailable", "grpc-ws: the server is shutting down\n");
+    if (this.closing) return refuseWithHttp(socket, 503, "grpc-ws: the server is shutting down\n");
     if (!offersSubprotocol(request)) {
-      return reject(socket, 400, "Bad Request", `grpc-ws: the WebSocket upgrade must offer the subprotocol "${SUBPROTOCOL}" in Sec-WebSocket-Protocol\n`);
+      return refuseWithHttp(socket, 400, `grpc-ws: the WebSocket upgrade must offer the subprotocol "${SUBPROTOCOL}" in Sec-WebSocket-Protocol\n`);
     }
-    this.wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
-      socket.off("error", ignore);
-      if (this.closing) {
-        ws.close(1001, "server shutting down");
-        return;
-      }
-      this.open.add(new Connection(ws, request, this));
-    });
+    // Origin policy and authentication decide before the upgrade (access/access-control.ts).
+    const upgrade = (then: (ws: WebSocket) => void): void => {
+      if (this.closing) return refuseWithHttp(socket, 503, "grpc-ws: the server is shutting down\n");
+      this.wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
+        socket.off("error", ignore);
+        then(ws);
+      });
+    };
+    this.access.admit(request, socket, upgrade, (ws, info) => this.accept(ws, request, info));
+  }
+
+  private accept(ws: WebSocket, request: IncomingMessage, info: ConnectionInfo): void {
+    if (this.closing) {
+      ws.close(1001, "server shutting down");
+      return;
+    }
+    this.open.add(new Connection(ws, request, info, this));
   }
 
   connectionClosed(connection: Connection): void {
@@ -162,12 +178,13 @@ class Bridge implements WebSocketBridge, ConnectionContext {
   }
 
   close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
-    this.closing ??= this.shutdown(options.drainTimeoutMs ?? this.options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
+    this.closing ??= this.shutdown(options.drainTimeoutMs ?? this.drainTimeoutMs);
     return this.closing;
   }
 
   private async shutdown(drainTimeoutMs: number): Promise<void> {
     const servers = this.ownServers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    this.access.close();
     const connections = [...this.open];
     for (const c of connections) c.goAway();
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -204,15 +221,6 @@ function offersSubprotocol(request: IncomingMessage): boolean {
   const header = request.headers["sec-websocket-protocol"];
   if (!header) return false;
   return header.split(",").some((p) => p.trim() === SUBPROTOCOL);
-}
-
-function reject(socket: Duplex, status: number, reason: string, body: string): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const response = `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
-  socket.end(response, () => socket.destroy());
 }
 
 function ignore(): void {}

@@ -1,4 +1,5 @@
 import type { Metadata, Status, Stream } from "@grpc-ws/wire";
+import type { ConnectionInfo } from "./access/connection-info.js";
 
 /**
  * One call as the bridge hands it to whatever serves it (an in-process handler or the upstream
@@ -11,6 +12,8 @@ export interface IncomingCall {
   readonly path: string;
   /** Request metadata without `:path` (includes `grpc-timeout` when the client sent one). */
   readonly headers: Metadata;
+  /** The connection the call came on: its identity and upgrade request. */
+  readonly connection: ConnectionInfo;
   /** The client's timeout in ms from `grpc-timeout`, if any. */
   readonly timeoutMs: number | undefined;
   /** `performance.now()` when the HEADERS frame arrived. */

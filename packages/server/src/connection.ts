@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { TLSSocket } from "node:tls";
-import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
+import { Code, ConnectError, createContextValues, type ContextValues } from "@connectrpc/connect";
 import {
   CloseCode,
   ErrorCode,
@@ -15,6 +15,8 @@ import {
   type Stream,
 } from "@grpc-ws/wire";
 import { WebSocket, type RawData } from "ws";
+import { connectionKey, type ConnectionInfo } from "./access/connection-info.js";
+import { watchExpiry } from "./access/expiry.js";
 import type { CallForwarder } from "./call.js";
 import { InProcessCall, type CallEnvironment } from "./in-process-call.js";
 import type { CallEndInfo } from "./options.js";
@@ -29,7 +31,9 @@ export interface ConnectionContext {
   readonly socketHighWaterMark: number;
   /** Close a connection whose SETTINGS frame has not arrived this long after the upgrade; 0: never. */
   readonly settingsTimeoutMs: number;
-  readonly contextValues: ((request: IncomingMessage) => ContextValues) | undefined;
+  readonly contextValues: ((request: IncomingMessage, connection: ConnectionInfo) => ContextValues) | undefined;
+  /** How long calls may finish after GOAWAY before they are cancelled. */
+  readonly drainTimeoutMs: number;
   readonly onCallEnd: ((info: CallEndInfo) => void) | undefined;
   /** The connection's socket has closed. */
   connectionClosed(connection: Connection): void;
@@ -46,6 +50,7 @@ export class Connection implements CallOwner, CallEnvironment {
   private socketBlocked = false;
   private socketError: Error | undefined;
   private settingsTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly stopExpiry: () => void;
   private readonly onFlushed = (error?: Error | null): void => {
     // Still above the mark: every message sent since carries this callback, so a later one retries.
     if (!this.socketBlocked || error || this.ws.bufferedAmount > this.context.socketHighWaterMark) return;
@@ -57,6 +62,8 @@ export class Connection implements CallOwner, CallEnvironment {
   constructor(
     readonly ws: WebSocket,
     private readonly request: IncomingMessage,
+    /** Who authenticated the connection, and its upgrade request. */
+    readonly info: ConnectionInfo,
     private readonly context: ConnectionContext,
   ) {
     const encrypted = (request.socket as Partial<TLSSocket>).encrypted === true;
@@ -95,9 +102,11 @@ export class Connection implements CallOwner, CallEnvironment {
     ws.on("error", (error: Error) => {
       this.socketError = error;
     });
+    this.stopExpiry = watchExpiry(info.expiresAt, this.session, context.drainTimeoutMs, (message) => this.shutdown(message));
     this.closed = new Promise((resolve) => {
       ws.on("close", () => {
         clearTimeout(this.settingsTimer);
+        this.stopExpiry();
         const why = this.socketError ? `the WebSocket failed: ${this.socketError.message}` : "the WebSocket closed";
         this.session.close(new SessionClosedError(why, ErrorCode.CANCEL, true), 0);
         context.connectionClosed(this);
@@ -110,8 +119,10 @@ export class Connection implements CallOwner, CallEnvironment {
     return this.session.peer?.maxMessageSize ?? 0;
   }
 
-  get contextValues(): ContextValues | undefined {
-    return this.context.contextValues?.(this.request);
+  get contextValues(): ContextValues {
+    const values = this.context.contextValues?.(this.request, this.info) ?? createContextValues();
+    values.set(connectionKey, this.info);
+    return values;
   }
 
   /** GOAWAY: the client opens no more streams here; open calls go on. */
@@ -138,7 +149,7 @@ export class Connection implements CallOwner, CallEnvironment {
     const hook = this.context.onCallEnd;
     if (!hook) return;
     try {
-      hook({ method: call.path, code, message, durationMs: performance.now() - call.startedAt, forwarded: call.forwarded, error });
+      hook({ method: call.path, code, message, durationMs: performance.now() - call.startedAt, forwarded: call.forwarded, error, connection: this.info });
     } catch {
       // A logging hook must not break the call it reports on.
     }

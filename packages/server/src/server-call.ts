@@ -10,6 +10,7 @@ import {
   type Stream,
   setDeadline,
 } from "@grpc-ws/wire";
+import type { ConnectionInfo } from "./access/connection-info.js";
 import type { IncomingCall } from "./call.js";
 
 /** How a call ends besides its status. */
@@ -24,6 +25,7 @@ export interface CallEnding {
 
 /** What a call reports to its connection when it is over. */
 export interface CallOwner {
+  readonly info: ConnectionInfo;
   callEnded(call: ServerCall, code: Status, message: string, error: unknown): void;
 }
 
@@ -52,6 +54,10 @@ export class ServerCall implements IncomingCall {
     this.signal = this.controller.signal;
     stream.events.onReset = (code, error) => this.onReset(code, error);
     if (timeoutMs !== undefined) this.cancelDeadline = setDeadline(timeoutMs, () => this.onDeadline());
+  }
+
+  get connection(): ConnectionInfo {
+    return this.owner.info;
   }
 
   remainingMs(): number | undefined {

@@ -14,3 +14,4 @@ export { Stream, type StreamEvents } from "./stream.js";
 export { encodeBase64, decodeBase64, headersToMetadata, metadataToHeaders } from "./headers.js";
 export { MAX_TIMER_MS, setDeadline, unref } from "./timers.js";
 export { statusOfReset } from "./reset-status.js";
+export { BEARER_SUBPROTOCOL_PREFIX, REFUSAL_CLOSE_CODE_BASE, bearerSubprotocol, tokenFromSubprotocol, refusalCloseCode, refusalCloseReason, statusFromRefusalClose } from "./access.js";
