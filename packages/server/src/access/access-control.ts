@@ -90,6 +90,9 @@ export class AccessControl {
       } catch (error) {
         return this.refuse({ ok: false, kind: "failed", error: new ConnectError("authentication failed on the server", Code.Internal), cause: error }, request, socket, upgrade);
       }
+      if (expiresAt !== undefined && expiresAt <= Date.now()) {
+        return this.refuse({ ok: false, kind: "refused", error: new ConnectError("credentials expired", Code.Unauthenticated) }, request, socket, upgrade);
+      }
       const info = connectionInfo(upgradeRequest, outcome.result.identity, expiresAt);
       return upgrade((ws) => open(ws, info));
     }

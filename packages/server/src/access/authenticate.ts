@@ -8,7 +8,8 @@ export interface Authenticated<Identity = unknown> {
   /**
    * When the credentials stop being valid (a `Date` or epoch milliseconds). The bridge then sends
    * GOAWAY ("credentials expired"): calls in flight may finish within `drainTimeoutMs`, new calls
-   * go to a new connection, which authenticates again. Omitted: never.
+   * go to a new connection, which authenticates again. A time already past refuses the upgrade
+   * with `Unauthenticated` ("credentials expired"). Omitted: never.
    */
   expiresAt?: Date | number;
 }
