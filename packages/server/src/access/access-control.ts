@@ -1,6 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { refusalCloseCode, type Status } from "@grpc-ws/wire";
 import type { WebSocket } from "ws";
 import { expiryTime, runAuthenticate, type AuthOutcome, type AuthenticateHook } from "./authenticate.js";
 import { connectionInfo, type ConnectionInfo } from "./connection-info.js";
@@ -71,12 +72,13 @@ export class AccessControl {
     void runAuthenticate(hook, upgradeRequest, this.timeoutMs, gone.signal).then((outcome) => {
       this.pending.delete(gone);
       socket.off("close", onClose);
-      if (gone.signal.aborted || !socket.writable) return void socket.destroy();
+      if (!socket.writable) return void socket.destroy();
+      if (gone.signal.aborted) return refuseWithHttp(socket, 503, "grpc-ws: the server is shutting down\n");
       this.decide(outcome, upgradeRequest, request, socket, upgrade, open);
     });
   }
 
-  /** Bridge shutdown: upgrades still authenticating are answered 503 now. */
+  /** Bridge shutdown: upgrades still authenticating are answered 503 now (their hooks' signals abort). */
   close(): void {
     for (const gone of this.pending) gone.abort(new Error("server shutting down"));
     this.pending.clear();
@@ -114,7 +116,7 @@ export class AccessControl {
       code: error.code,
       message: error.rawMessage,
       httpStatus,
-      closeCode: browser ? 4000 + error.code : undefined,
+      closeCode: browser ? refusalCloseCode(error.code as number as Status) : undefined,
       origin,
       remoteAddress: request.socket.remoteAddress,
       path: pathOf(request),

@@ -275,3 +275,42 @@ describe("logs", () => {
     expect(seen.refused.length).toBeGreaterThan(0);
   });
 });
+
+describe("edge cases of the hook", () => {
+  it("an error returned instead of thrown still refuses", async () => {
+    const b = createWebSocketBridge({ authenticate: () => new ConnectError("returned, not thrown", Code.PermissionDenied) as never, onRefused: () => undefined });
+    try {
+      const { url: u } = await b.listen();
+      const probe = await probeUpgrade(u);
+      expect(probe.status).toBe(403);
+      expect(probe.headers["grpc-message"]).toBe("returned, not thrown");
+      expect(b.connections).toBe(0);
+    } finally {
+      await b.close({ drainTimeoutMs: 50 });
+    }
+  });
+
+  it("close() answers an upgrade still authenticating with 503 at once and aborts the hook", async () => {
+    let started = false;
+    let aborted = false;
+    const b = createWebSocketBridge({
+      authenticateTimeoutMs: 60_000,
+      onRefused: () => undefined,
+      authenticate: (req) =>
+        new Promise((_resolve, reject) => {
+          started = true;
+          req.signal.addEventListener("abort", () => {
+            aborted = true;
+            reject(req.signal.reason);
+          });
+        }),
+    });
+    const { url: u } = await b.listen();
+    // The probe gives up after 10 s, far below the hook's 60 s limit: only close() can answer it.
+    const probe = probeUpgrade(u);
+    await until(() => started, "the hook to start");
+    await b.close({ drainTimeoutMs: 50 });
+    expect((await probe).status).toBe(503);
+    expect(aborted).toBe(true);
+  });
+});

@@ -44,8 +44,8 @@ export type AuthOutcome =
     };
 
 /**
- * Runs the hook with a time limit. `aborted` fires when the client went away first: the hook's
- * signal aborts and the outcome is ignored by the caller.
+ * Runs the hook with a time limit. When `clientGone` aborts first (the client left, the bridge
+ * shuts down) the hook's signal aborts and this resolves at once; the caller ignores the outcome.
  */
 export async function runAuthenticate(
   hook: AuthenticateHook,
@@ -54,9 +54,15 @@ export async function runAuthenticate(
   clientGone: AbortSignal,
 ): Promise<AuthOutcome> {
   const controller = new AbortController();
-  const onGone = (): void => controller.abort(clientGone.reason);
-  clientGone.addEventListener("abort", onGone, { once: true });
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let onGone = (): void => undefined;
+  const abandoned = new Promise<AuthOutcome>((resolve) => {
+    onGone = () => {
+      controller.abort(clientGone.reason);
+      resolve({ ok: false, error: new ConnectError("the upgrade was abandoned", Code.Unavailable), kind: "timeout" });
+    };
+    clientGone.addEventListener("abort", onGone, { once: true });
+  });
   const timeout = new Promise<AuthOutcome>((resolve) => {
     timer = setTimeout(() => {
       const error = new ConnectError(`authentication did not finish within ${timeoutMs} ms`, Code.Unavailable);
@@ -67,6 +73,8 @@ export async function runAuthenticate(
   const run = (async (): Promise<AuthOutcome> => {
     try {
       const result = await hook({ ...request, signal: controller.signal });
+      // A returned error must not let the connection in: it counts as thrown.
+      if (result instanceof Error) throw result;
       return { ok: true, result: result ?? {} };
     } catch (e) {
       if (e instanceof ConnectError) return { ok: false, error: e, kind: "refused" };
@@ -75,7 +83,7 @@ export async function runAuthenticate(
     }
   })();
   try {
-    return await Promise.race([run, timeout]);
+    return await Promise.race([run, timeout, abandoned]);
   } finally {
     clearTimeout(timer);
     clientGone.removeEventListener("abort", onGone);
