@@ -27,6 +27,10 @@ window.tryCall = async (url, token) => {
   await transport.close();
   return { ...outcome, states, stateAfter };
 };
+window.tryHeaders = (url) => {
+  try { createWebSocketTransport({ url, headers: { authorization: "Bearer x" } }); return "created"; }
+  catch (e) { return e.name + ": " + e.message; }
+};
 `;
 
 interface Outcome {
@@ -108,5 +112,10 @@ describe("in Chromium", () => {
     expect(hooks[0]!.subprotocols).toEqual(["grpc-ws.v1"]);
     expect(await tryCall(url)).toMatchObject({ ok: false, code: Code.Unauthenticated, message: "sign in first", stateAfter: "refused" });
     expect(await tryCall(url, "revoked-token")).toMatchObject({ ok: false, code: Code.PermissionDenied, message: "this token was revoked", stateAfter: "refused" });
+  });
+
+  it("the Node-only headers option throws TypeError in a browser instead of being dropped", async () => {
+    const result = await tab.evaluate((u) => (window as unknown as { tryHeaders(u: string): string }).tryHeaders(u), "ws://127.0.0.1:1/");
+    expect(result).toMatch(/^TypeError: .*headers option needs Node's ws WebSocket/);
   });
 }, 60_000);
