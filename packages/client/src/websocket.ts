@@ -48,16 +48,18 @@ export function keepsSentBytes(socket: Socket): boolean {
 type SocketConstructor = new (url: string, protocols: string[], options: { perMessageDeflate: boolean; headers?: Readonly<Record<string, string>> }) => Socket;
 
 /**
- * The global WebSocket when there is one (browsers, Node >= 22), else `ws`. With upgrade
- * `headers`, `ws` (which takes them): in a browser that is the global WebSocket, which cannot.
+ * `ws` in Node (its TCP socket can be unref'd, so an idle client lets the process exit, and it
+ * returns sent memory for reuse; it also takes upgrade `headers`), the global WebSocket elsewhere
+ * (browsers, Deno, workers), which cannot send `headers`: asking for them there throws TypeError.
  */
 export function defaultWebSocket(headers?: object): WebSocketConstructor {
+  const inNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === "string";
   const global = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-  const chosen = headers === undefined ? (global ?? IsomorphicWebSocket) : IsomorphicWebSocket;
-  if (headers !== undefined && (chosen as unknown) === global) {
+  if (inNode || global === undefined) return IsomorphicWebSocket as unknown as WebSocketConstructor;
+  if (headers !== undefined) {
     throw new TypeError("grpc-ws: the headers option needs Node's ws WebSocket; a browser cannot set headers on a WebSocket (use the token option)");
   }
-  return chosen as unknown as WebSocketConstructor;
+  return global;
 }
 
 /**

@@ -1,16 +1,16 @@
 import { createServer, type IncomingMessage, type Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
-import { DEFAULT_KEEPALIVE, SUBPROTOCOL, resolveSettings, type Session } from "@grpc-ws/wire";
+import { SUBPROTOCOL, type Session } from "@grpc-ws/wire";
+import { CLOSE_HANDSHAKE_MS } from "@grpc-ws/wire/internal";
 import { WebSocketServer, type WebSocket } from "ws";
 import { AccessControl } from "./access/access-control.js";
 import type { ConnectionInfo } from "./access/connection-info.js";
 import { refuseWithHttp } from "./access/refusal.js";
-import type { CallForwarder } from "./call.js";
 import { Connection, type ConnectionContext } from "./connection.js";
-import type { CallEndInfo, WebSocketBridgeOptions } from "./options.js";
+import { checkDrainTimeout, resolveBridgeOptions, type CallEndInfo, type WebSocketBridgeOptions } from "./options.js";
 import { BridgeRouter } from "./router.js";
-import { createUpstream } from "./upstream/index.js";
+import { createUpstream, type Forwarder } from "./upstream/index.js";
 
 export interface AttachOptions {
   /** Only upgrade requests for this path (query string ignored) are taken; others are left to other listeners. Default: every upgrade request. */
@@ -44,10 +44,6 @@ export interface WebSocketBridge {
   readonly connections: number;
 }
 
-const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
-const DEFAULT_SETTINGS_TIMEOUT_MS = 10_000;
-/** How long a closing socket may take for the WebSocket close handshake before it is cut. */
-const CLOSE_HANDSHAKE_MS = 1_000;
 
 /** Creates a bridge that serves gRPC over WebSocket from in-process handlers and/or an upstream gRPC server. */
 export function createWebSocketBridge(options: WebSocketBridgeOptions): WebSocketBridge {
@@ -56,7 +52,7 @@ export function createWebSocketBridge(options: WebSocketBridgeOptions): WebSocke
 
 class Bridge implements WebSocketBridge, ConnectionContext {
   readonly router: BridgeRouter;
-  readonly forwarder: CallForwarder | undefined;
+  readonly forwarder: Forwarder | undefined;
   readonly sessionOptions: ConnectionContext["sessionOptions"];
   readonly socketHighWaterMark: number;
   readonly settingsTimeoutMs: number;
@@ -71,34 +67,25 @@ class Bridge implements WebSocketBridge, ConnectionContext {
   private closing: Promise<void> | undefined;
 
   constructor(options: WebSocketBridgeOptions) {
-    const settings = resolveSettings(options.settings);
+    const o = resolveBridgeOptions(options);
     this.router = new BridgeRouter(options.readBinaryOptions, options.writeBinaryOptions, [...(options.interceptors ?? [])]);
     options.routes?.(this.router);
     this.forwarder = options.upstream !== undefined ? createUpstream(options.upstream) : undefined;
     this.sessionOptions = {
-      settings,
-      // A field left undefined (from plain JavaScript) keeps its default instead of disabling the timer.
-      keepalive:
-        options.keepalive === false
-          ? undefined
-          : {
-              intervalMs: options.keepalive?.intervalMs ?? DEFAULT_KEEPALIVE.intervalMs,
-              timeoutMs: options.keepalive?.timeoutMs ?? DEFAULT_KEEPALIVE.timeoutMs,
-            },
-      writeHighWaterMark: options.writeHighWaterMark,
+      settings: o.settings,
+      keepalive: o.keepalive,
+      writeHighWaterMark: o.writeHighWaterMark,
       // ws keeps a reference to each message until written, so written bytes are never reused.
       writer: { sinkCopies: false },
+      trace: o.trace,
     };
-    this.socketHighWaterMark = options.socketHighWaterMark ?? 1024 * 1024;
-    this.settingsTimeoutMs = options.settingsTimeoutMs ?? DEFAULT_SETTINGS_TIMEOUT_MS;
+    this.socketHighWaterMark = o.socketHighWaterMark;
+    this.settingsTimeoutMs = o.settingsTimeoutMs;
     this.contextValues = options.contextValues;
     this.onCallEnd = options.onCallEnd;
-    this.drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+    this.drainTimeoutMs = o.drainTimeoutMs;
     this.access = new AccessControl(options, CLOSE_HANDSHAKE_MS);
-    // A client coalesces a tick's frames into one message: a full connection window of DATA plus
-    // request headers for every stream it may open, and room for control frames.
-    const maxPayload =
-      options.maxPayload ?? settings.initialConnectionWindow + settings.maxConcurrentStreams * (settings.maxMetadataSize + 64) + 1024 * 1024;
+    const maxPayload = o.maxPayload;
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload,
@@ -178,6 +165,13 @@ class Bridge implements WebSocketBridge, ConnectionContext {
   }
 
   close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
+    if (options.drainTimeoutMs !== undefined) {
+      try {
+        checkDrainTimeout(options.drainTimeoutMs);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     this.closing ??= this.shutdown(options.drainTimeoutMs ?? this.drainTimeoutMs);
     return this.closing;
   }
