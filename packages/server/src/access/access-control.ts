@@ -2,6 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { refusalCloseCode, type Status } from "@grpc-ws/wire";
+import { checkRange } from "@grpc-ws/wire/internal";
 import type { WebSocket } from "ws";
 import { expiryTime, runAuthenticate, type AuthOutcome, type AuthenticateHook } from "./authenticate.js";
 import { connectionInfo, type ConnectionInfo } from "./connection-info.js";
@@ -40,9 +41,7 @@ export class AccessControl {
   ) {
     this.originAllowed = originCheck(options.allowedOrigins);
     this.timeoutMs = options.authenticateTimeoutMs ?? DEFAULT_AUTHENTICATE_TIMEOUT_MS;
-    if (!(this.timeoutMs > 0 && this.timeoutMs <= 2 ** 31 - 1)) {
-      throw new RangeError(`grpc-ws: authenticateTimeoutMs must be a number from 1 to ${2 ** 31 - 1}, got ${String(options.authenticateTimeoutMs)}`);
-    }
+    checkRange("authenticateTimeoutMs", this.timeoutMs, 1);
     const onRefused = options.onRefused ?? logRefusal;
     this.report = (info) => {
       try {

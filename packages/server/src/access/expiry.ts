@@ -1,4 +1,5 @@
-import { CloseCode, ErrorCode, SessionClosedError, setDeadline, type Session } from "@grpc-ws/wire";
+import { CloseCode, ErrorCode, SessionClosedError, type Session } from "@grpc-ws/wire";
+import { setDeadline } from "@grpc-ws/wire/internal";
 
 export const CREDENTIALS_EXPIRED = "credentials expired";
 
