@@ -236,7 +236,27 @@ EX = [dict(kind="frames", description=names[k], hex=ex[k], frames=ex_frames[k]) 
 fail = [("grpc-status", "5"), ("grpc-message", "not found")]
 EX.append(dict(kind="frames", description="worked example: trailers-only failure (status 5)", hex=frame("TRAILERS", 0, 1, block(*fail)), frames=[F("TRAILERS", 0, 1, metadata=mdjson(*fail))]))
 print("fail", frame("TRAILERS", 0, 1, block(*fail)))
-out = V + EX + M + TO + GM
+# ---- access control (PROTOCOL.md 1.3): bearer subprotocol and refusal close codes
+import base64
+BR = []
+def bearer(desc, token):
+    enc = base64.urlsafe_b64encode(token.encode("utf-8")).decode().rstrip("=")
+    BR.append(dict(kind="bearer", description=desc, token=token, subprotocol="grpc-ws.bearer." + enc))
+def bearer_bad(desc, protocol): BR.append(dict(kind="bearer", description=desc, subprotocol=protocol, invalid=True))
+bearer("bearer token abc", "abc")
+bearer("bearer token whose base64 has + and / (base64url: - and _)", "\u00fb\u00ff>?>")
+bearer("bearer token: a JWT", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln")
+bearer("bearer token with spaces, commas and non-ASCII", "a b, ключ")
+bearer_bad("bearer subprotocol with an empty token", "grpc-ws.bearer.")
+bearer_bad("bearer subprotocol with standard base64 (+)", "grpc-ws.bearer.YW+j")
+bearer_bad("bearer subprotocol with padding", "grpc-ws.bearer.YWJj==")
+bearer_bad("bearer subprotocol whose bytes are not UTF-8", "grpc-ws.bearer._w")
+for code, status in [(4016, "UNAUTHENTICATED"), (4007, "PERMISSION_DENIED"), (4013, "INTERNAL"), (4014, "UNAVAILABLE")]:
+    BR.append(dict(kind="refusal-close", description=f"close code {code} is a refusal with {status}", closeCode=code, status=status))
+for code in [4000, 4017, 1006, 1000]:
+    BR.append(dict(kind="refusal-close", description=f"close code {code} is no refusal", closeCode=code))
+
+out = V + EX + M + TO + GM + BR
 open(__import__("os").path.join(__import__("os").path.dirname(__file__), "grpc-ws-v1.json"), "w").write(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
 print(len(out))
 for k in ["c1", "s1", "c2", "s2"]: print(k, ex[k])

@@ -4,8 +4,11 @@ import type { Duplex } from "node:stream";
 import { SUBPROTOCOL, type Session } from "@grpc-ws/wire";
 import { CLOSE_HANDSHAKE_MS } from "@grpc-ws/wire/internal";
 import { WebSocketServer, type WebSocket } from "ws";
+import { AccessControl } from "./access/access-control.js";
+import type { ConnectionInfo } from "./access/connection-info.js";
+import { refuseWithHttp } from "./access/refusal.js";
 import { Connection, type ConnectionContext } from "./connection.js";
-import { checkDrainTimeout, resolveBridgeOptions, type CallEndInfo, type ResolvedBridgeOptions, type WebSocketBridgeOptions } from "./options.js";
+import { checkDrainTimeout, resolveBridgeOptions, type CallEndInfo, type WebSocketBridgeOptions } from "./options.js";
 import { BridgeRouter } from "./router.js";
 import { createUpstream, type Forwarder } from "./upstream/index.js";
 
@@ -55,16 +58,16 @@ class Bridge implements WebSocketBridge, ConnectionContext {
   readonly settingsTimeoutMs: number;
   readonly contextValues: WebSocketBridgeOptions["contextValues"];
   readonly onCallEnd: ((info: CallEndInfo) => void) | undefined;
+  readonly drainTimeoutMs: number;
+  private readonly access: AccessControl;
   private readonly open = new Set<Connection>();
   private readonly wss: WebSocketServer;
   private readonly detach: Array<() => void> = [];
   private readonly ownServers: HttpServer[] = [];
   private closing: Promise<void> | undefined;
-  private readonly resolved: ResolvedBridgeOptions;
 
   constructor(options: WebSocketBridgeOptions) {
     const o = resolveBridgeOptions(options);
-    this.resolved = o;
     this.router = new BridgeRouter(options.readBinaryOptions, options.writeBinaryOptions, [...(options.interceptors ?? [])]);
     options.routes?.(this.router);
     this.forwarder = options.upstream !== undefined ? createUpstream(options.upstream) : undefined;
@@ -80,6 +83,8 @@ class Bridge implements WebSocketBridge, ConnectionContext {
     this.settingsTimeoutMs = o.settingsTimeoutMs;
     this.contextValues = options.contextValues;
     this.onCallEnd = options.onCallEnd;
+    this.drainTimeoutMs = o.drainTimeoutMs;
+    this.access = new AccessControl(options, CLOSE_HANDSHAKE_MS);
     const maxPayload = o.maxPayload;
     this.wss = new WebSocketServer({
       noServer: true,
@@ -111,18 +116,27 @@ class Bridge implements WebSocketBridge, ConnectionContext {
 
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on("error", ignore);
-    if (this.closing) return reject(socket, 503, "Service Unavailable", "grpc-ws: the server is shutting down\n");
+    if (this.closing) return refuseWithHttp(socket, 503, "grpc-ws: the server is shutting down\n");
     if (!offersSubprotocol(request)) {
-      return reject(socket, 400, "Bad Request", `grpc-ws: the WebSocket upgrade must offer the subprotocol "${SUBPROTOCOL}" in Sec-WebSocket-Protocol\n`);
+      return refuseWithHttp(socket, 400, `grpc-ws: the WebSocket upgrade must offer the subprotocol "${SUBPROTOCOL}" in Sec-WebSocket-Protocol\n`);
     }
-    this.wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
-      socket.off("error", ignore);
-      if (this.closing) {
-        ws.close(1001, "server shutting down");
-        return;
-      }
-      this.open.add(new Connection(ws, request, this));
-    });
+    // Origin policy and authentication decide before the upgrade (access/access-control.ts).
+    const upgrade = (then: (ws: WebSocket) => void): void => {
+      if (this.closing) return refuseWithHttp(socket, 503, "grpc-ws: the server is shutting down\n");
+      this.wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
+        socket.off("error", ignore);
+        then(ws);
+      });
+    };
+    this.access.admit(request, socket, upgrade, (ws, info) => this.accept(ws, request, info));
+  }
+
+  private accept(ws: WebSocket, request: IncomingMessage, info: ConnectionInfo): void {
+    if (this.closing) {
+      ws.close(1001, "server shutting down");
+      return;
+    }
+    this.open.add(new Connection(ws, request, info, this));
   }
 
   connectionClosed(connection: Connection): void {
@@ -158,12 +172,13 @@ class Bridge implements WebSocketBridge, ConnectionContext {
         return Promise.reject(error);
       }
     }
-    this.closing ??= this.shutdown(options.drainTimeoutMs ?? this.resolved.drainTimeoutMs);
+    this.closing ??= this.shutdown(options.drainTimeoutMs ?? this.drainTimeoutMs);
     return this.closing;
   }
 
   private async shutdown(drainTimeoutMs: number): Promise<void> {
     const servers = this.ownServers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    this.access.close();
     const connections = [...this.open];
     for (const c of connections) c.goAway();
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -200,15 +215,6 @@ function offersSubprotocol(request: IncomingMessage): boolean {
   const header = request.headers["sec-websocket-protocol"];
   if (!header) return false;
   return header.split(",").some((p) => p.trim() === SUBPROTOCOL);
-}
-
-function reject(socket: Duplex, status: number, reason: string, body: string): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const response = `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
-  socket.end(response, () => socket.destroy());
 }
 
 function ignore(): void {}

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { TLSSocket } from "node:tls";
-import type { ContextValues } from "@connectrpc/connect";
+import { createContextValues, type ContextValues } from "@connectrpc/connect";
 import {
   CloseCode,
   ErrorCode,
@@ -15,6 +15,8 @@ import {
   type Stream,
 } from "@grpc-ws/wire";
 import { WebSocket, type RawData } from "ws";
+import { connectionKey, type ConnectionInfo } from "./access/connection-info.js";
+import { watchExpiry } from "./access/expiry.js";
 import { InProcessCall } from "./in-process-call.js";
 import type { CallEndInfo } from "./options.js";
 import type { BridgeRouter } from "./router.js";
@@ -29,7 +31,9 @@ export interface ConnectionContext {
   readonly socketHighWaterMark: number;
   /** Close a connection whose SETTINGS frame has not arrived this long after the upgrade; 0: never. */
   readonly settingsTimeoutMs: number;
-  readonly contextValues: ((request: IncomingMessage) => ContextValues) | undefined;
+  readonly contextValues: ((request: IncomingMessage, connection: ConnectionInfo) => ContextValues) | undefined;
+  /** How long calls may finish after GOAWAY before they are cancelled. */
+  readonly drainTimeoutMs: number;
   readonly onCallEnd: ((info: CallEndInfo) => void) | undefined;
   /** The connection's socket has closed. */
   connectionClosed(connection: Connection): void;
@@ -46,6 +50,7 @@ export class Connection {
   private socketBlocked = false;
   private socketError: Error | undefined;
   private settingsTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly stopExpiry: () => void;
   private readonly onFlushed = (error?: Error | null): void => {
     // Still above the mark: every message sent since carries this callback, so a later one retries.
     if (!this.socketBlocked || error || this.ws.bufferedAmount > this.context.socketHighWaterMark) return;
@@ -57,6 +62,8 @@ export class Connection {
   constructor(
     readonly ws: WebSocket,
     private readonly request: IncomingMessage,
+    /** Who authenticated the connection, and its upgrade request. */
+    readonly info: ConnectionInfo,
     private readonly context: ConnectionContext,
   ) {
     const encrypted = (request.socket as Partial<TLSSocket>).encrypted === true;
@@ -95,15 +102,24 @@ export class Connection {
     ws.on("error", (error: Error) => {
       this.socketError = error;
     });
+    this.stopExpiry = watchExpiry(info.expiresAt, this.session, context.drainTimeoutMs, (message) => this.shutdown(message));
     this.closed = new Promise((resolve) => {
       ws.on("close", () => {
         clearTimeout(this.settingsTimer);
+        this.stopExpiry();
         const why = this.socketError ? `the WebSocket failed: ${this.socketError.message}` : "the WebSocket closed";
         this.session.close(new SessionClosedError(why, ErrorCode.CANCEL, true), 0);
         context.connectionClosed(this);
         resolve();
       });
     });
+  }
+
+  /** Context values of one in-process call: the user's, plus the connection's info under `connectionKey`. */
+  private contextValues(): ContextValues {
+    const values = this.context.contextValues?.(this.request, this.info) ?? createContextValues();
+    values.set(connectionKey, this.info);
+    return values;
   }
 
   /** GOAWAY: the client opens no more streams here; open calls go on. */
@@ -130,7 +146,7 @@ export class Connection {
     const hook = this.context.onCallEnd;
     if (!hook) return;
     try {
-      hook({ method: call.path, code, message, durationMs: performance.now() - call.startedAt, forwarded: call.forwarded, error });
+      hook({ method: call.path, code, message, durationMs: performance.now() - call.startedAt, forwarded: call.forwarded, error, connection: this.info });
     } catch {
       // A logging hook must not break the call it reports on.
     }
@@ -159,7 +175,7 @@ export class Connection {
     const startedAt = performance.now();
     const rawTimeout = getMetadata(headers, GRPC_TIMEOUT);
     const timeoutMs = typeof rawTimeout === "string" ? parseTimeout(rawTimeout) : undefined;
-    const call = new ServerCall(stream, { path, headers, timeoutMs, startedAt }, this.callEnded);
+    const call = new ServerCall(stream, { path, headers, timeoutMs, startedAt, connection: this.info }, this.callEnded);
     this.calls.add(call);
     // The session treats a throw from here as its own bug and drops the connection: keep it to this call.
     try {
@@ -186,7 +202,7 @@ export class Connection {
       const env = {
         origin: this.origin,
         peerMaxMessageSize: this.session.peer?.maxMessageSize ?? 0,
-        contextValues: this.context.contextValues?.(this.request),
+        contextValues: this.contextValues(),
       };
       return new InProcessCall(call, route, env).start();
     }

@@ -11,3 +11,9 @@ export type {
   UpstreamKeepalive,
 } from "./upstream/config.js";
 export { UNKNOWN_ERROR_MESSAGE } from "./error-trailers.js";
+export type { OriginPolicy } from "./access/origin.js";
+export type { AuthenticateHook, AuthenticateContext, Authenticated } from "./access/authenticate.js";
+export type { UpgradeRequest, UpgradeTls } from "./access/upgrade-request.js";
+export type { RefusalInfo } from "./access/refusal.js";
+export { connectionKey, connectionOf, type ConnectionInfo } from "./access/connection-info.js";
+export { CREDENTIALS_EXPIRED } from "./access/expiry.js";

@@ -3,6 +3,10 @@ import type { BinaryReadOptions, BinaryWriteOptions } from "@bufbuild/protobuf";
 import type { ConnectRouter, ContextValues, Interceptor } from "@connectrpc/connect";
 import { resolveSettings, type KeepaliveOptions, type Settings, type Status, type TraceSink } from "@grpc-ws/wire";
 import { checkRange, resolveKeepalive, traceFromEnv } from "@grpc-ws/wire/internal";
+import type { AuthenticateHook } from "./access/authenticate.js";
+import type { ConnectionInfo } from "./access/connection-info.js";
+import type { OriginPolicy } from "./access/origin.js";
+import type { RefusalInfo } from "./access/refusal.js";
 import type { UpstreamConfig } from "./upstream/config.js";
 
 /** What `onCallEnd` reports about one finished call. */
@@ -22,6 +26,8 @@ export interface CallEndInfo {
    * reach the client only as UNKNOWN with a generic message.
    */
   error?: unknown;
+  /** The connection the call came on: its identity and upgrade request. */
+  connection: ConnectionInfo;
 }
 
 export interface WebSocketBridgeOptions {
@@ -65,8 +71,28 @@ export interface WebSocketBridgeOptions {
   writeBinaryOptions?: Partial<BinaryWriteOptions>;
   /** Largest WebSocket message accepted. Default: enough for a full connection window of DATA plus headers for every stream. */
   maxPayload?: number;
-  /** Context values for each in-process call, from the HTTP upgrade request of its connection (cookies, client address, ...). */
-  contextValues?: (request: IncomingMessage) => ContextValues;
+  /**
+   * Which browser pages may connect, by their `Origin` header. Default `"same-origin"`: a page of
+   * another origin gets HTTP 403 before any WebSocket exists (cross-site WebSocket hijacking);
+   * upgrades without `Origin` (Node, native apps) are not affected. See `OriginPolicy`.
+   */
+  allowedOrigins?: OriginPolicy;
+  /**
+   * Authenticates each upgrade (headers, cookies, URL, remote address, TLS state, offered
+   * subprotocols and the bearer token of `grpc-ws.bearer.<base64url>`) before it becomes a
+   * connection; what it returns is the connection's identity. Default: none (every upgrade that
+   * passes `allowedOrigins` is let in). See `AuthenticateHook`.
+   */
+  authenticate?: AuthenticateHook;
+  /** How long `authenticate` may take before the upgrade is refused with 503 (`Unavailable`). Default 5000 ms. */
+  authenticateTimeoutMs?: number;
+  /** Called for every refused upgrade (origin or authentication), for logs and metrics. Default: one `console.warn` line each. Must not throw. */
+  onRefused?: (info: RefusalInfo) => void;
+  /**
+   * Context values for each in-process call, from the HTTP upgrade request of its connection
+   * (cookies, client address, ...) and the connection's info. The bridge adds `connectionKey` to them.
+   */
+  contextValues?: (request: IncomingMessage, connection: ConnectionInfo) => ContextValues;
   /** Called once per call when it ends, however it ends. Must not throw. */
   onCallEnd?: (info: CallEndInfo) => void;
   /**

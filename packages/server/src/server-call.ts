@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { SessionClosedError, Status, createTrailers, type Metadata, type Stream } from "@grpc-ws/wire";
 import { statusOfReset, setDeadline } from "@grpc-ws/wire/internal";
+import type { ConnectionInfo } from "./access/connection-info.js";
 
 /**
  * What serves one call (an in-process handler or the upstream forwarder), handed to
@@ -40,6 +41,8 @@ export interface CallRequest {
   readonly timeoutMs: number | undefined;
   /** `performance.now()` when the HEADERS frame arrived. */
   readonly startedAt: number;
+  /** The connection the call came on: its identity and upgrade request. */
+  readonly connection: ConnectionInfo;
 }
 
 /** Told once when a call is over, for the connection's bookkeeping and `onCallEnd`. */
@@ -56,6 +59,7 @@ export class ServerCall {
   readonly headers: Metadata;
   readonly timeoutMs: number | undefined;
   readonly startedAt: number;
+  readonly connection: ConnectionInfo;
   /** Served by the upstream forwarder, for `onCallEnd`. */
   forwarded = false;
   private _ended = false;
@@ -68,7 +72,7 @@ export class ServerCall {
     request: CallRequest,
     private readonly onEnded: CallEnded,
   ) {
-    ({ path: this.path, headers: this.headers, timeoutMs: this.timeoutMs, startedAt: this.startedAt } = request);
+    ({ path: this.path, headers: this.headers, timeoutMs: this.timeoutMs, startedAt: this.startedAt, connection: this.connection } = request);
     this.signal = this.controller.signal;
     stream.events = { onReset: (code, error) => this.onReset(code, error) };
     if (this.timeoutMs !== undefined) this.cancelDeadline = setDeadline(this.timeoutMs, () => this.onDeadline());

@@ -10,6 +10,7 @@ export { ProtocolError, SessionClosedError } from "./errors.js";
 export type { TraceSink } from "./trace.js";
 export type { Metadata, MetadataValue } from "./metadata.js";
 export { GRPC_STATUS, GRPC_MESSAGE, GRPC_STATUS_DETAILS, GRPC_TIMEOUT, RESERVED_NAMES, createTrailers, parseTrailers, type CallStatus } from "./trailers.js";
+export { BEARER_SUBPROTOCOL_PREFIX, REFUSAL_CLOSE_CODE_BASE, bearerSubprotocol, tokenFromSubprotocol, refusalCloseCode, refusalCloseReason, statusFromRefusalClose } from "./access.js";
 
 // --- For other libraries: sessions, streams and the codec, to build a transport on ----------
 export { Session, type SessionOptions, type SessionSocket } from "./session.js";

@@ -12,7 +12,7 @@ import {
   type Metadata,
 } from "@grpc-ws/wire";
 import type { CallHandler, ServerCall } from "../server-call.js";
-import type { UpstreamHooks } from "./config.js";
+import type { UpstreamHooks, UpstreamRequestContext } from "./config.js";
 import { describeError, type UpstreamConnection } from "./connection.js";
 import { requestHeaders, responseMetadata } from "./headers.js";
 import { statusFromHttp } from "./status-map.js";
@@ -70,7 +70,7 @@ export class ForwardedCall implements CallHandler {
     const headers = call.headers.filter(([name]) => name !== GRPC_TIMEOUT);
     let result: Metadata | Promise<Metadata>;
     try {
-      result = runOnRequest(this.route.hooks, 0, call.path, this.upstream, headers);
+      result = runOnRequest(this.route.hooks, 0, { path: call.path, headers, upstream: this.upstream, connection: call.connection });
     } catch (error) {
       return this.rejected(error);
     }
@@ -140,7 +140,7 @@ export class ForwardedCall implements CallHandler {
     const h2 = this.h2;
     if (h2 && !h2.closed) h2.close(this.upstreamTrailersSent && code === Status.OK ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL);
     if (!this.route.hooks.some((h) => h.onCallEnd)) return;
-    const info = { method: call.path, code, message, durationMs: performance.now() - call.startedAt, upstream: this.upstream };
+    const info = { method: call.path, code, message, durationMs: performance.now() - call.startedAt, upstream: this.upstream, connection: call.connection };
     for (const hooks of this.route.hooks) {
       try {
         hooks.onCallEnd?.(info);
@@ -255,15 +255,15 @@ export class ForwardedCall implements CallHandler {
 }
 
 /** Runs the onRequest hooks from `index` on; synchronous unless a hook returns a promise. */
-function runOnRequest(hooks: readonly UpstreamHooks[], index: number, path: string, upstream: string, headers: Metadata): Metadata | Promise<Metadata> {
+function runOnRequest(hooks: readonly UpstreamHooks[], index: number, ctx: UpstreamRequestContext): Metadata | Promise<Metadata> {
   for (let i = index; i < hooks.length; i++) {
     const hook = hooks[i]!.onRequest;
     if (!hook) continue;
-    const out = hook({ path, headers, upstream });
-    if (out instanceof Promise) return out.then((h) => runOnRequest(hooks, i + 1, path, upstream, h ?? headers));
-    if (out) headers = out;
+    const out = hook(ctx);
+    if (out instanceof Promise) return out.then((h) => runOnRequest(hooks, i + 1, h ? { ...ctx, headers: h } : ctx));
+    if (out) ctx = { ...ctx, headers: out };
   }
-  return headers;
+  return ctx.headers;
 }
 
 function writeMessage(h2: http2.ClientHttp2Stream, message: Uint8Array): boolean {

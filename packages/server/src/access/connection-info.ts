@@ -1,0 +1,38 @@
+import { createContextKey, type ContextValues } from "@connectrpc/connect";
+import type { UpgradeRequest } from "./upgrade-request.js";
+
+/**
+ * What every call knows about the connection it came on: who authenticated it and the upgrade
+ * request. In-process handlers and interceptors read it with `ctx.values.get(connectionKey)`;
+ * the gateway's `onRequest` and both `onCallEnd` hooks get it as `connection`.
+ */
+export interface ConnectionInfo<Identity = unknown> {
+  /** What the `authenticate` hook returned as `identity`; undefined without a hook (or when it returned none). */
+  readonly identity: Identity | undefined;
+  /** Epoch milliseconds when the connection's credentials expire (from `authenticate`), if they do. */
+  readonly expiresAt: number | undefined;
+  /**
+   * The upgrade request: headers, cookies, URL, remote address, TLS state. The bearer token is
+   * not here: only the `authenticate` hook sees it, so it cannot reach logs or upstream metadata
+   * by accident (return it in `identity` to forward it on purpose).
+   */
+  readonly request: Omit<UpgradeRequest, "token">;
+}
+
+/**
+ * The context key of the connection's {@link ConnectionInfo}, set on every in-process call's
+ * `ctx.values` (and so on `req.contextValues` in interceptors).
+ */
+export const connectionKey = createContextKey<ConnectionInfo | undefined>(undefined, { description: "grpc-ws connection" });
+
+/** The connection's {@link ConnectionInfo} from a call's context values; throws when there is none (not a grpc-ws call). */
+export function connectionOf<Identity = unknown>(values: ContextValues): ConnectionInfo<Identity> {
+  const info = values.get(connectionKey);
+  if (!info) throw new Error("grpc-ws: these context values belong to no grpc-ws connection");
+  return info as ConnectionInfo<Identity>;
+}
+
+export function connectionInfo(request: UpgradeRequest, identity: unknown, expiresAt: number | undefined): ConnectionInfo {
+  const { token: _token, ...rest } = request;
+  return { identity, expiresAt, request: rest };
+}
