@@ -187,7 +187,8 @@ msg("an error in the second message of a chunk", ["00 00000000 80 00000000"], er
 
 # ---- grpc-timeout
 TO = []
-def to(value, ms=None): TO.append(dict(kind="timeout", description=f"grpc-timeout {json.dumps(value)}", value=value, ms=ms) if ms is not None else dict(kind="timeout", description=f"invalid grpc-timeout {json.dumps(value)}", value=value, invalid=True))
+# An invalid value fails the call with status INVALID_ARGUMENT (section 3.2).
+def to(value, ms=None): TO.append(dict(kind="timeout", description=f"grpc-timeout {json.dumps(value)}", value=value, ms=ms) if ms is not None else dict(kind="timeout", description=f"invalid grpc-timeout {json.dumps(value)}", value=value, invalid=True, status="INVALID_ARGUMENT"))
 to("1H", 3600000); to("2M", 120000); to("30S", 30000); to("100m", 100); to("1500u", 1.5); to("250000n", 0.25)
 to("0n", 0); to("99999999H", 99999999 * 3600000); to("00000001S", 1000); to("0m", 0)
 for bad_ in ["", "1", "S", "123456789S", "-1S", "+1S", "1.5S", "1s", "1h", "1 S", " 1S", "1S ", "1SS", "1x", "\uff11S", "0x1S", "1e3m"]:
