@@ -37,6 +37,9 @@ ok("SETTINGS with an empty payload: every setting keeps its default", frame("SET
 ok("SETTINGS: unknown ids 0, 7 and 0xffff are ignored",
    frame("SETTINGS", 0, 0, " ".join([setting(0, 5), setting(7, 1), setting(3, 10), setting(0xffff, 0xffffffff)])),
    [F("SETTINGS", 0, 0, settings=settings(maxConcurrentStreams=10))])
+ok("SETTINGS: the id, not the position, names each setting (entries in reverse order)",
+   frame("SETTINGS", 0, 0, " ".join([setting(6, 6000), setting(5, 5000), setting(4, 4000), setting(3, 3), setting(2, 2000), setting(1, 1000)])),
+   [F("SETTINGS", 0, 0, settings=settings(initialStreamWindow=1000, initialConnectionWindow=2000, maxConcurrentStreams=3, maxFrameSize=4000, maxMessageSize=5000, maxMetadataSize=6000))])
 ok("SETTINGS: a repeated id takes its last value", frame("SETTINGS", 0, 0, setting(1, 1000) + " " + setting(1, 2000)),
    [F("SETTINGS", 0, 0, settings=settings(initialStreamWindow=2000))])
 ok("SETTINGS at the edges of every range",
