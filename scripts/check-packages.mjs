@@ -52,6 +52,8 @@ for (const name of Object.keys(expected)) {
   }
   for (const [, target] of readFileSync(new URL("README.md", dir), "utf8").matchAll(/\]\(([^)\s]+)\)/g)) {
     if (!/^(https?:|mailto:|#)/.test(target)) fail(`${name}: README.md links to ${target}, which breaks on the registry`);
+    const inRepo = /^https:\/\/github\.com\/grpc-ws\/grpc-ws\/(?:blob|tree)\/main\/([^#]+)/.exec(target);
+    if (inRepo && !existsSync(new URL(`../${inRepo[1]}`, import.meta.url))) fail(`${name}: README.md links to ${target}, which does not exist in this repository`);
   }
   for (const field of ["repository", "homepage", "bugs", "license"]) {
     if (pkg[field] === undefined) fail(`${name}: package.json has no "${field}"`);
