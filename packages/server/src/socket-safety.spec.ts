@@ -46,7 +46,6 @@ describe("settings timeout", () => {
 
 describe("a peer that does not read its socket", () => {
   test("stops being read once the socket holds more than socketHighWaterMark, and is read again when it drains", async () => {
-    const client = await fx.connect();
     // Every PING asks for an ack of the same size: 340 KB per message, 34 MB in all, far past the kernel's buffers.
     const PINGS_PER_MESSAGE = 20_000;
     const MESSAGES = 100;
@@ -56,6 +55,9 @@ describe("a peer that does not read its socket", () => {
     writer.flush();
     expect(pings.length).toBe(17 * PINGS_PER_MESSAGE);
     const perMessageAcks = pings.length;
+    // Connect only now: building the pings blocks the event loop, and the client's SETTINGS (flushed
+    // on the next turn) must not miss the bridge's settings timeout while it does.
+    const client = await fx.connect();
 
     // The client's SETTINGS must have gone out before the raw frames.
     expect((await client.call(`${TS}/EmptyCall`, [new Uint8Array(0)]).done).status?.code).toBe(Status.OK);
