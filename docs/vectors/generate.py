@@ -37,6 +37,9 @@ ok("SETTINGS with an empty payload: every setting keeps its default", frame("SET
 ok("SETTINGS: unknown ids 0, 7 and 0xffff are ignored",
    frame("SETTINGS", 0, 0, " ".join([setting(0, 5), setting(7, 1), setting(3, 10), setting(0xffff, 0xffffffff)])),
    [F("SETTINGS", 0, 0, settings=settings(maxConcurrentStreams=10))])
+ok("SETTINGS: the id, not the position, names each setting (entries in reverse order)",
+   frame("SETTINGS", 0, 0, " ".join([setting(6, 6000), setting(5, 5000), setting(4, 4000), setting(3, 3), setting(2, 2000), setting(1, 1000)])),
+   [F("SETTINGS", 0, 0, settings=settings(initialStreamWindow=1000, initialConnectionWindow=2000, maxConcurrentStreams=3, maxFrameSize=4000, maxMessageSize=5000, maxMetadataSize=6000))])
 ok("SETTINGS: a repeated id takes its last value", frame("SETTINGS", 0, 0, setting(1, 1000) + " " + setting(1, 2000)),
    [F("SETTINGS", 0, 0, settings=settings(initialStreamWindow=2000))])
 ok("SETTINGS at the edges of every range",
@@ -187,7 +190,8 @@ msg("an error in the second message of a chunk", ["00 00000000 80 00000000"], er
 
 # ---- grpc-timeout
 TO = []
-def to(value, ms=None): TO.append(dict(kind="timeout", description=f"grpc-timeout {json.dumps(value)}", value=value, ms=ms) if ms is not None else dict(kind="timeout", description=f"invalid grpc-timeout {json.dumps(value)}", value=value, invalid=True))
+# An invalid value fails the call with status INVALID_ARGUMENT (section 3.2).
+def to(value, ms=None): TO.append(dict(kind="timeout", description=f"grpc-timeout {json.dumps(value)}", value=value, ms=ms) if ms is not None else dict(kind="timeout", description=f"invalid grpc-timeout {json.dumps(value)}", value=value, invalid=True, status="INVALID_ARGUMENT"))
 to("1H", 3600000); to("2M", 120000); to("30S", 30000); to("100m", 100); to("1500u", 1.5); to("250000n", 0.25)
 to("0n", 0); to("99999999H", 99999999 * 3600000); to("00000001S", 1000); to("0m", 0)
 for bad_ in ["", "1", "S", "123456789S", "-1S", "+1S", "1.5S", "1s", "1h", "1 S", " 1S", "1S ", "1SS", "1x", "\uff11S", "0x1S", "1e3m"]:
