@@ -2,6 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { BinaryReadOptions, BinaryWriteOptions } from "@bufbuild/protobuf";
 import type { ConnectRouter, ContextValues, Interceptor } from "@connectrpc/connect";
 import type { KeepaliveOptions, Settings, Status } from "@grpc-ws/wire";
+import type { ConnectionLimits } from "./limits/options.js";
 import type { UpstreamConfig } from "./upstream/config.js";
 
 /** What `onCallEnd` reports about one finished call. */
@@ -68,4 +69,6 @@ export interface WebSocketBridgeOptions {
   contextValues?: (request: IncomingMessage) => ContextValues;
   /** Called once per call when it ends, however it ends. Must not throw. */
   onCallEnd?: (info: CallEndInfo) => void;
+  /** Connection limits: counts, idle and handshake timeouts, slow readers. Every field has a default (docs/SECURITY.md). */
+  limits?: ConnectionLimits;
 }
