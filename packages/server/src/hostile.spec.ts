@@ -3,7 +3,7 @@
 // and memory and file descriptors back near their baseline once the attacker is gone. Rows on
 // connection counts, idleness, handshakes, slow readers and wrong paths are in
 // limits/connection-limits.spec.ts.
-import { ErrorCode, FrameType, type Settings } from "@grpc-ws/wire";
+import { ErrorCode, FrameType, type Session, type Settings } from "@grpc-ws/wire";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { TestService } from "../../../gen/grpc/testing/test_pb.js";
 import { concat, frame, headersFrame, keepCalling, messagePayload, openFds, settledMemory, u32 } from "./hostile.test-util.js";
@@ -29,6 +29,7 @@ beforeAll(async () => {
   ({ url } = await bridge.listen());
 });
 afterAll(() => bridge.close({ drainTimeoutMs: 100 }));
+const sessions = (): Session[] => (bridge as unknown as { sessions: Session[] }).sessions;
 
 interface Attack {
   peer: RawPeer;
@@ -92,7 +93,7 @@ describe("memory follows bytes received", () => {
         parts.push(headersFrame(id, STALL), frame(FrameType.DATA, 0, id, messagePayload(new Uint8Array(10), 4 * MiB)));
       }
       peer.ws.send(concat(parts));
-      await until(() => bridge.sessions.some((s) => s.activeStreams === 100), "the 100 streams to open");
+      await until(() => sessions().some((s) => s.activeStreams === 100), "the 100 streams to open");
       const held = (await settledMemory()).arrayBuffers - before;
       // Before: the declared size was allocated at once, 100 x 4 MiB.
       expect(held).toBeLessThan(8 * MiB);
@@ -114,7 +115,7 @@ describe("memory follows bytes received", () => {
         // Connection credit for the padding comes back before the next 3 MiB go out.
         await until(() => a.connectionUpdates() > updates, "connection credit for the padding", 10_000);
       }
-      await until(() => bridge.sessions.some((s) => s.activeStreams === 100), "the 100 streams to open");
+      await until(() => sessions().some((s) => s.activeStreams === 100), "the 100 streams to open");
       const held = (await settledMemory()).arrayBuffers - before;
       // Before: each 12-byte view kept its 3 MiB WebSocket message alive, 300 MiB in all.
       expect(held).toBeLessThan(16 * MiB);
