@@ -193,7 +193,7 @@ describe("the four call kinds through grpc.testing.TestService", () => {
       await call.messages(i + 1);
       expect(call.outcome.messages).toHaveLength(i + 1);
     }
-    call.stream.end();
+    call.stream.halfClose();
     const outcome = await call.done;
     expect(outcome.status?.code).toBe(Status.OK);
     expect(outcome.messages.map((m) => fromBinary(StreamingOutputCallResponseSchema, m).payload?.body.length)).toEqual(sizes);
@@ -294,7 +294,7 @@ describe("cancellation", () => {
     expect(left).toBeGreaterThan(0);
     expect(left).toBeLessThanOrEqual(20_000);
     expect(observed.started[0]!.ctx.protocolName).toBe("grpc-ws");
-    call.stream.end();
+    call.stream.halfClose();
     expect((await call.done).status?.code).toBe(Status.OK);
   });
 
@@ -434,7 +434,7 @@ describe("graceful close", () => {
     // The call in flight goes on.
     call.stream.write(encode(StreamingOutputCallRequestSchema, { responseParameters: [{ size: 4 }] }));
     await call.messages(2);
-    call.stream.end();
+    call.stream.halfClose();
     expect((await call.done).status?.code).toBe(Status.OK);
     await closing;
     expect((await client.closed).code).toBe(CloseCode.GOING_AWAY);

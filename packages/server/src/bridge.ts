@@ -1,15 +1,14 @@
 import { createServer, type IncomingMessage, type Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
-import { DEFAULT_KEEPALIVE, SUBPROTOCOL, resolveSettings, type Session } from "@grpc-ws/wire";
+import { CLOSE_HANDSHAKE_MS, SUBPROTOCOL, type Session } from "@grpc-ws/wire";
 import { WebSocketServer, type WebSocket } from "ws";
-import type { CallForwarder } from "./call.js";
 import { Connection, type ConnectionContext } from "./connection.js";
 import { ConnectionGuard } from "./limits/connection-guard.js";
-import { resolveLimits, type ResolvedLimits } from "./limits/options.js";
-import type { CallEndInfo, WebSocketBridgeOptions } from "./options.js";
+import type { ResolvedLimits } from "./limits/options.js";
+import { checkDrainTimeout, resolveBridgeOptions, type CallEndInfo, type ResolvedBridgeOptions, type WebSocketBridgeOptions } from "./options.js";
 import { BridgeRouter } from "./router.js";
-import { createUpstream } from "./upstream/index.js";
+import { createUpstream, type Forwarder } from "./upstream/index.js";
 
 export interface AttachOptions {
   /** Only upgrade requests for this path (query string ignored) are taken; others are left to other listeners. Default: every upgrade request. */
@@ -43,10 +42,6 @@ export interface WebSocketBridge {
   readonly connections: number;
 }
 
-const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
-const DEFAULT_SETTINGS_TIMEOUT_MS = 10_000;
-/** How long a closing socket may take for the WebSocket close handshake before it is cut. */
-const CLOSE_HANDSHAKE_MS = 1_000;
 
 /** Creates a bridge that serves gRPC over WebSocket from in-process handlers and/or an upstream gRPC server. */
 export function createWebSocketBridge(options: WebSocketBridgeOptions): WebSocketBridge {
@@ -55,7 +50,7 @@ export function createWebSocketBridge(options: WebSocketBridgeOptions): WebSocke
 
 class Bridge implements WebSocketBridge, ConnectionContext {
   readonly router: BridgeRouter;
-  readonly forwarder: CallForwarder | undefined;
+  readonly forwarder: Forwarder | undefined;
   readonly sessionOptions: ConnectionContext["sessionOptions"];
   readonly socketHighWaterMark: number;
   readonly settingsTimeoutMs: number;
@@ -66,38 +61,31 @@ class Bridge implements WebSocketBridge, ConnectionContext {
   private readonly detach: Array<() => void> = [];
   private readonly ownServers: HttpServer[] = [];
   private closing: Promise<void> | undefined;
+  private readonly resolved: ResolvedBridgeOptions;
   private readonly limits: ResolvedLimits;
   private readonly guard: ConnectionGuard;
 
-  constructor(private readonly options: WebSocketBridgeOptions) {
-    const settings = resolveSettings(options.settings);
-    this.limits = resolveLimits(options.limits);
+  constructor(options: WebSocketBridgeOptions) {
+    const o = resolveBridgeOptions(options);
+    this.resolved = o;
+    this.limits = o.limits;
     this.router = new BridgeRouter(options.readBinaryOptions, options.writeBinaryOptions, [...(options.interceptors ?? [])]);
     options.routes?.(this.router);
     this.forwarder = options.upstream !== undefined ? createUpstream(options.upstream) : undefined;
     this.sessionOptions = {
-      settings,
-      // A field left undefined (from plain JavaScript) keeps its default instead of disabling the timer.
-      keepalive:
-        options.keepalive === false
-          ? undefined
-          : {
-              intervalMs: options.keepalive?.intervalMs ?? DEFAULT_KEEPALIVE.intervalMs,
-              timeoutMs: options.keepalive?.timeoutMs ?? DEFAULT_KEEPALIVE.timeoutMs,
-            },
-      writeHighWaterMark: options.writeHighWaterMark,
+      settings: o.settings,
+      keepalive: o.keepalive,
+      writeHighWaterMark: o.writeHighWaterMark,
       // ws keeps a reference to each message until written, so written bytes are never reused.
       writer: { sinkCopies: false },
+      trace: o.trace,
     };
-    this.socketHighWaterMark = options.socketHighWaterMark ?? 1024 * 1024;
-    this.settingsTimeoutMs = options.settingsTimeoutMs ?? DEFAULT_SETTINGS_TIMEOUT_MS;
+    this.socketHighWaterMark = o.socketHighWaterMark;
+    this.settingsTimeoutMs = o.settingsTimeoutMs;
     this.guard = new ConnectionGuard(this.limits, this.socketHighWaterMark);
     this.contextValues = options.contextValues;
     this.onCallEnd = options.onCallEnd;
-    // A client coalesces a tick's frames into one message: a full connection window of DATA plus
-    // request headers for every stream it may open, and room for control frames.
-    const maxPayload =
-      options.maxPayload ?? settings.initialConnectionWindow + settings.maxConcurrentStreams * (settings.maxMetadataSize + 64) + 1024 * 1024;
+    const maxPayload = o.maxPayload;
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload,
@@ -190,7 +178,8 @@ class Bridge implements WebSocketBridge, ConnectionContext {
   }
 
   close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
-    this.closing ??= this.shutdown(options.drainTimeoutMs ?? this.options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
+    if (options.drainTimeoutMs !== undefined) checkDrainTimeout(options.drainTimeoutMs);
+    this.closing ??= this.shutdown(options.drainTimeoutMs ?? this.resolved.drainTimeoutMs);
     return this.closing;
   }
 

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { TLSSocket } from "node:tls";
-import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
+import type { ContextValues } from "@connectrpc/connect";
 import {
   CloseCode,
   ErrorCode,
@@ -15,16 +15,16 @@ import {
   type Stream,
 } from "@grpc-ws/wire";
 import { WebSocket, type RawData } from "ws";
-import type { CallForwarder } from "./call.js";
-import { InProcessCall, type CallEnvironment } from "./in-process-call.js";
+import { InProcessCall } from "./in-process-call.js";
 import type { CallEndInfo } from "./options.js";
 import type { BridgeRouter } from "./router.js";
-import { ServerCall, type CallOwner } from "./server-call.js";
+import { ServerCall } from "./server-call.js";
+import type { Forwarder } from "./upstream/index.js";
 
 /** What every connection of one bridge shares. */
 export interface ConnectionContext {
   readonly router: BridgeRouter;
-  readonly forwarder: CallForwarder | undefined;
+  readonly forwarder: Forwarder | undefined;
   readonly sessionOptions: Omit<SessionOptions, "role" | "onStream" | "onClose">;
   readonly socketHighWaterMark: number;
   /** Close a connection whose SETTINGS frame has not arrived this long after the upgrade; 0: never. */
@@ -38,7 +38,7 @@ export interface ConnectionContext {
 const BINARY = { binary: true } as const;
 
 /** One WebSocket: its wire session, its calls, and the socket's backpressure. */
-export class Connection implements CallOwner, CallEnvironment {
+export class Connection {
   readonly session: Session;
   readonly calls = new Set<ServerCall>();
   readonly origin: string;
@@ -106,14 +106,6 @@ export class Connection implements CallOwner, CallEnvironment {
     });
   }
 
-  get peerMaxMessageSize(): number {
-    return this.session.peer?.maxMessageSize ?? 0;
-  }
-
-  get contextValues(): ContextValues | undefined {
-    return this.context.contextValues?.(this.request);
-  }
-
   /** GOAWAY: the client opens no more streams here; open calls go on. */
   goAway(): void {
     this.session.goAway(ErrorCode.NO_ERROR, "server shutting down");
@@ -133,7 +125,7 @@ export class Connection implements CallOwner, CallEnvironment {
     this.session.close(new SessionClosedError(message, ErrorCode.SETTINGS_TIMEOUT), CloseCode.PROTOCOL_ERROR);
   }
 
-  callEnded(call: ServerCall, code: Status, message: string, error: unknown): void {
+  private readonly callEnded = (call: ServerCall, code: Status, message: string, error: unknown): void => {
     this.calls.delete(call);
     const hook = this.context.onCallEnd;
     if (!hook) return;
@@ -142,7 +134,7 @@ export class Connection implements CallOwner, CallEnvironment {
     } catch {
       // A logging hook must not break the call it reports on.
     }
-  }
+  };
 
   // Returning false pauses the session until the socket has written what it holds.
   // `release` returns the bytes to the session's writer once ws has written them out.
@@ -167,35 +159,43 @@ export class Connection implements CallOwner, CallEnvironment {
     const startedAt = performance.now();
     const rawTimeout = getMetadata(headers, GRPC_TIMEOUT);
     const timeoutMs = typeof rawTimeout === "string" ? parseTimeout(rawTimeout) : undefined;
-    const call = new ServerCall(stream, path, headers, timeoutMs, startedAt, this);
+    const call = new ServerCall(stream, { path, headers, timeoutMs, startedAt }, this.callEnded);
     this.calls.add(call);
     // The session treats a throw from here as its own bug and drops the connection: keep it to this call.
     try {
       this.dispatch(call, rawTimeout);
     } catch (error) {
-      const message = "the server failed to start the call";
-      call.fail(Status.INTERNAL, message, { error, abort: new ConnectError(message, Code.Internal) });
+      call.end({ code: Status.INTERNAL, message: "the server failed to start the call", error, abort: true });
     }
   }
 
+  // The one routing decision: an in-process method, else the upstream, else UNIMPLEMENTED.
   private dispatch(call: ServerCall, rawTimeout: string | Uint8Array | undefined): void {
     const { path, timeoutMs } = call;
     if (rawTimeout !== undefined && timeoutMs === undefined) {
-      return call.fail(Status.INVALID_ARGUMENT, `invalid grpc-timeout ${JSON.stringify(rawTimeout)}: expected 1-8 digits and a unit (H, M, S, m, u, n)`);
+      return call.end({
+        code: Status.INVALID_ARGUMENT,
+        message: `invalid grpc-timeout ${JSON.stringify(rawTimeout)}: expected 1-8 digits and a unit (H, M, S, m, u, n)`,
+      });
     }
     const route = this.context.router.routes.get(path);
     if (route) {
       if (timeoutMs !== undefined && timeoutMs > route.maxTimeoutMs) {
-        return call.fail(Status.INVALID_ARGUMENT, `grpc-timeout of ${timeoutMs} ms exceeds the server's maximum of ${route.maxTimeoutMs} ms`);
+        return call.end({ code: Status.INVALID_ARGUMENT, message: `grpc-timeout of ${timeoutMs} ms exceeds the server's maximum of ${route.maxTimeoutMs} ms` });
       }
-      return new InProcessCall(call, route, this).start();
+      const env = {
+        origin: this.origin,
+        peerMaxMessageSize: this.session.peer?.maxMessageSize ?? 0,
+        contextValues: this.context.contextValues?.(this.request),
+      };
+      return new InProcessCall(call, route, env).start();
     }
-    const forwarder = this.context.forwarder;
-    if (forwarder?.handles(path)) {
+    const forward = this.context.forwarder?.route(path);
+    if (forward) {
       call.forwarded = true;
-      return forwarder.forward(call);
+      return forward(call);
     }
-    call.fail(Status.UNIMPLEMENTED, this.context.router.unimplementedMessage(path));
+    call.end({ code: Status.UNIMPLEMENTED, message: this.context.router.unimplementedMessage(path) });
   }
 }
 

@@ -1,5 +1,5 @@
 export { SUBPROTOCOL, FRAME_HEADER_SIZE, MAX_FRAME_SIZE_LIMIT, MAX_STREAM_ID, MAX_WINDOW_SIZE, FrameType, FrameTypeName, Flags, ErrorCode, ErrorCodeName, CloseCode } from "./constants.js";
-export { ProtocolError } from "./errors.js";
+export { ProtocolError, SessionClosedError } from "./errors.js";
 export { FrameReader } from "./frame-reader.js";
 export { FrameWriter, type FrameWriterOptions, type FrameSink } from "./frame-writer.js";
 export { PATH, isBinaryName, invalidName, metadataSize, writeMetadata, writeMetadataFrame, readMetadata, getMetadata, type Metadata, type MetadataValue } from "./metadata.js";
@@ -9,8 +9,14 @@ export { Status, StatusName, parseStatus, statusFromErrorCode } from "./status.j
 export { encodeStatusMessage, decodeStatusMessage } from "./status-message.js";
 export { parseTimeout, formatTimeout } from "./timeout.js";
 export { GRPC_STATUS, GRPC_MESSAGE, GRPC_STATUS_DETAILS, GRPC_TIMEOUT, RESERVED_NAMES, createTrailers, parseTrailers, type CallStatus } from "./trailers.js";
-export { Session, SessionClosedError, DEFAULT_KEEPALIVE, RESET_BURST, RESET_RATE_PER_S, type SessionOptions, type SessionSocket, type KeepaliveOptions } from "./session.js";
-export { Stream, type StreamEvents } from "./stream.js";
+export { Session, type SessionOptions, type SessionSocket } from "./session.js";
+export { Stream, type StreamEvents, type StreamState } from "./stream.js";
+export { DEFAULT_KEEPALIVE, Keepalive, type KeepaliveOptions } from "./keepalive.js";
+export { RESET_BURST, RESET_RATE_PER_S, ResetLimiter } from "./reset-limiter.js";
+export { MessageIterator, pipeMessages, WritableGate, type MessageSink } from "./message-io.js";
+export { methodPath, parseMethodPath, type MethodPath } from "./method-path.js";
+export { traceFromEnv, type TraceSink } from "./trace.js";
 export { encodeBase64, decodeBase64, headersToMetadata, metadataToHeaders } from "./headers.js";
-export { MAX_TIMER_MS, setDeadline, unref } from "./timers.js";
+export { MAX_TIMER_MS, CLOSE_HANDSHAKE_MS, setDeadline, unref } from "./timers.js";
+export { checkRange, resolveKeepalive, withDefaults } from "./options.js";
 export { statusOfReset } from "./reset-status.js";
