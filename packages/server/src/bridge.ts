@@ -79,6 +79,7 @@ class Bridge implements WebSocketBridge, ConnectionContext {
       // ws keeps a reference to each message until written, so written bytes are never reused.
       writer: { sinkCopies: false },
       trace: o.trace,
+      budgets: o.budgets,
     };
     this.socketHighWaterMark = o.socketHighWaterMark;
     this.settingsTimeoutMs = o.settingsTimeoutMs;

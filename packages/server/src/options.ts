@@ -1,7 +1,18 @@
 import type { IncomingMessage } from "node:http";
 import type { BinaryReadOptions, BinaryWriteOptions } from "@bufbuild/protobuf";
 import type { ConnectRouter, ContextValues, Interceptor } from "@connectrpc/connect";
-import { checkRange, resolveKeepalive, resolveSettings, traceFromEnv, type KeepaliveOptions, type Settings, type Status, type TraceSink } from "@grpc-ws/wire";
+import {
+  checkRange,
+  resolveBudgets,
+  resolveKeepalive,
+  resolveSettings,
+  traceFromEnv,
+  type Budgets,
+  type KeepaliveOptions,
+  type Settings,
+  type Status,
+  type TraceSink,
+} from "@grpc-ws/wire";
 import { resolveLimits, type ConnectionLimits, type ResolvedLimits } from "./limits/options.js";
 import type { UpstreamConfig } from "./upstream/config.js";
 
@@ -72,6 +83,13 @@ export interface WebSocketBridgeOptions {
   /** Connection limits: counts, idle and handshake timeouts, slow readers. Every field has a default (docs/SECURITY.md). */
   limits?: ConnectionLimits;
   /**
+   * Per-connection budgets of the cost model (`DEFAULT_BUDGETS` of `@grpc-ws/wire`): calls
+   * started, resets, refused streams, PINGs, empty frames and messages, window updates, metadata
+   * entries, queued messages, held bytes. Exhausting one ends the connection with GOAWAY
+   * ENHANCE_YOUR_CALM (close 1002). docs/SECURITY.md lists each with its default.
+   */
+  budgets?: Partial<Budgets>;
+  /**
    * Trace hook: called with one line per frame in (`<`) and out (`>`) and per stream state change,
    * on every connection. Default: lines on stderr when the environment variable `GRPC_WS_TRACE` is
    * set, else off.
@@ -95,6 +113,7 @@ export interface ResolvedBridgeOptions {
   maxPayload: number;
   trace: TraceSink | undefined;
   limits: ResolvedLimits;
+  budgets: Budgets;
 }
 
 /** Reads the bridge's options; throws RangeError for a bad number (NaN included), as the client does. */
@@ -123,6 +142,7 @@ export function resolveBridgeOptions(options: WebSocketBridgeOptions): ResolvedB
     maxPayload,
     trace: options.trace ?? traceFromEnv(),
     limits: resolveLimits(options.limits),
+    budgets: resolveBudgets(options.budgets),
   };
 }
 

@@ -43,6 +43,10 @@ export interface Budgets {
 export type RateBudget = { [K in keyof Budgets]: Budgets[K] extends RateLimit ? K : never }[keyof Budgets];
 export type LevelBudget = "queuedMessages" | "heldBytes";
 
+/** The rapid-reset bound (CVE-2023-44487): RST_STREAM frames for open streams in a burst, then per second. */
+export const RESET_BURST = 1000;
+export const RESET_RATE_PER_S = 100;
+
 /** Memory a queued message costs beyond its bytes (its view, its slot), charged to `heldBytes` so that empty messages cannot amplify. */
 export const MESSAGE_OVERHEAD = 96;
 
@@ -52,7 +56,7 @@ export const MAX_QUEUED_MESSAGES_PER_STREAM = 8192;
 /** Defaults a busy legitimate client stays far below (docs/SECURITY.md gives the reasoning per row). */
 export const DEFAULT_BUDGETS: Readonly<Budgets> = Object.freeze({
   streamStarts: Object.freeze({ burst: 20_000, perSecond: 10_000 }),
-  resets: Object.freeze({ burst: 1_000, perSecond: 100 }),
+  resets: Object.freeze({ burst: RESET_BURST, perSecond: RESET_RATE_PER_S }),
   refusedStreams: Object.freeze({ burst: 200, perSecond: 20 }),
   pings: Object.freeze({ burst: 100, perSecond: 10 }),
   emptyFrames: Object.freeze({ burst: 1_000, perSecond: 100 }),

@@ -4,7 +4,7 @@ export { FrameReader } from "./frame-reader.js";
 export { FrameWriter, type FrameWriterOptions, type FrameSink } from "./frame-writer.js";
 export { PATH, isBinaryName, invalidName, metadataSize, writeMetadata, writeMetadataFrame, readMetadata, getMetadata, type Metadata, type MetadataValue } from "./metadata.js";
 export { DEFAULT_SETTINGS, MIN_FRAME_SIZE, SettingId, resolveSettings, writeSettings, readSettings, type Settings } from "./settings.js";
-export { MESSAGE_PREFIX_SIZE, MessageFlags, MessageError, MessageReader, writeMessagePrefix } from "./message.js";
+export { MESSAGE_PREFIX_SIZE, MessageFlags, MessageError, MessageReader, PIN_RATIO, writeMessagePrefix } from "./message.js";
 export { Status, StatusName, parseStatus, statusFromErrorCode } from "./status.js";
 export { encodeStatusMessage, decodeStatusMessage } from "./status-message.js";
 export { parseTimeout, formatTimeout } from "./timeout.js";
@@ -12,7 +12,7 @@ export { GRPC_STATUS, GRPC_MESSAGE, GRPC_STATUS_DETAILS, GRPC_TIMEOUT, RESERVED_
 export { Session, type SessionOptions, type SessionSocket } from "./session.js";
 export { Stream, type StreamEvents, type StreamState } from "./stream.js";
 export { DEFAULT_KEEPALIVE, Keepalive, type KeepaliveOptions } from "./keepalive.js";
-export { RESET_BURST, RESET_RATE_PER_S, ResetLimiter } from "./reset-limiter.js";
+export { ConnectionBudget, DEFAULT_BUDGETS, MAX_QUEUED_MESSAGES_PER_STREAM, MESSAGE_OVERHEAD, RESET_BURST, RESET_RATE_PER_S, resolveBudgets, type Budgets, type RateLimit } from "./budget.js";
 export { MessageIterator, pipeMessages, WritableGate, type MessageSink } from "./message-io.js";
 export { methodPath, parseMethodPath, type MethodPath } from "./method-path.js";
 export { traceFromEnv, type TraceSink } from "./trace.js";
