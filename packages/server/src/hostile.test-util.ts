@@ -30,6 +30,13 @@ export function headersFrame(streamId: number, path: string, flags = 0): Uint8Ar
   return frame(FrameType.HEADERS, flags, streamId, block);
 }
 
+/** A HEADERS frame with exactly these entries (for floods of tiny entries). */
+export function metadataHeaders(streamId: number, entries: Array<[string, string]>): Uint8Array {
+  const block = new Uint8Array(metadataSize(entries));
+  writeMetadata(block, 0, entries);
+  return frame(FrameType.HEADERS, 0, streamId, block);
+}
+
 /** A gRPC message (prefix and bytes) as a DATA payload; `declared` overrides the length in the prefix. */
 export function messagePayload(message: Uint8Array, declared = message.length): Uint8Array {
   const out = new Uint8Array(MESSAGE_PREFIX_SIZE + message.length);
