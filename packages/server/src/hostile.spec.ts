@@ -339,3 +339,12 @@ describe("the connection window bounds buffered bytes", () => {
     }
   });
 });
+
+test("a frame for an even stream id, below the highest id opened, is a connection error PROTOCOL_ERROR (never a closed stream)", async () => {
+  await underAttack(async (a) => {
+    a.peer.ws.send(concat([headersFrame(5, STALL), frame(FrameType.DATA, 0, 2, messagePayload(new Uint8Array(1)))]));
+    const code = await Promise.race([a.closeCode(), new Promise<number>((r) => setTimeout(() => r(-1), 10_000))]);
+    expect(a.goAwayCode()).toBe(ErrorCode.PROTOCOL_ERROR);
+    expect(code).toBe(CloseCode.PROTOCOL_ERROR);
+  });
+});
