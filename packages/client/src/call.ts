@@ -1,21 +1,8 @@
 import type { BinaryReadOptions, BinaryWriteOptions, DescMessage, DescMethod, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { create, fromBinary, isMessage, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import {
-  ErrorCode,
-  GRPC_TIMEOUT,
-  RESERVED_NAMES,
-  formatTimeout,
-  headersToMetadata,
-  metadataToHeaders,
-  methodPath,
-  DEFAULT_SETTINGS,
-  type Metadata,
-  type Session,
-  type Stream,
-  type StreamEvents,
-  setDeadline,
-} from "@grpc-ws/wire";
+import { ErrorCode, GRPC_TIMEOUT, RESERVED_NAMES, formatTimeout, methodPath, DEFAULT_SETTINGS, type Metadata, type Session, type Stream, type StreamEvents } from "@grpc-ws/wire";
+import { headersToMetadata, metadataToHeaders, setDeadline } from "@grpc-ws/wire/internal";
 import type { Channel, PendingCall } from "./channel.js";
 import { abortError, resetError, trailerError } from "./errors.js";
 

@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { unref, type Session, type SessionClosedError, type TraceSink } from "@grpc-ws/wire";
+import { type Session, type SessionClosedError, type TraceSink } from "@grpc-ws/wire";
+import { unref } from "@grpc-ws/wire/internal";
 import { backoffDelay } from "./backoff.js";
 import { Connection, type ConnectionConfig, type ConnectionListener } from "./connection.js";
 import type { ConnectionState, ReconnectOptions } from "./options.js";

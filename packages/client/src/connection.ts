@@ -1,4 +1,5 @@
-import { CloseCode, SUBPROTOCOL, Session, SessionClosedError, type KeepaliveOptions, type Settings, type TraceSink, unref } from "@grpc-ws/wire";
+import { CloseCode, SUBPROTOCOL, Session, SessionClosedError, type KeepaliveOptions, type Settings, type TraceSink } from "@grpc-ws/wire";
+import { unref } from "@grpc-ws/wire/internal";
 import type { FlushScheduler } from "./schedule.js";
 import { keepsSentBytes, messageBytes, openSocket, type Socket, type WebSocketConstructor } from "./websocket.js";
 

@@ -1,6 +1,7 @@
 import type { BinaryReadOptions, BinaryWriteOptions } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
-import { checkRange, resolveKeepalive, resolveSettings, traceFromEnv, withDefaults, type KeepaliveOptions, type Settings, type TraceSink } from "@grpc-ws/wire";
+import { resolveSettings, type KeepaliveOptions, type Settings, type TraceSink } from "@grpc-ws/wire";
+import { checkRange, resolveKeepalive, traceFromEnv, withDefaults } from "@grpc-ws/wire/internal";
 import { defaultWebSocket, type WebSocketConstructor } from "./websocket.js";
 
 /**

@@ -1,6 +1,7 @@
 import type { DescMessage, DescMethodStreaming, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type StreamResponse } from "@connectrpc/connect";
-import { MessageIterator, WritableGate, pipeMessages, type MessageSink, type Stream } from "@grpc-ws/wire";
+import { type Stream } from "@grpc-ws/wire";
+import { MessageIterator, WritableGate, pipeMessages, type MessageSink } from "@grpc-ws/wire/internal";
 import { Call, type CallContext } from "./call.js";
 
 const noop = (): void => {};

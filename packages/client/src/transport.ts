@@ -9,7 +9,8 @@ import {
   type UnaryRequest,
   type UnaryResponse,
 } from "@connectrpc/connect";
-import { CLOSE_HANDSHAKE_MS, methodPath } from "@grpc-ws/wire";
+import { methodPath } from "@grpc-ws/wire";
+import { CLOSE_HANDSHAKE_MS } from "@grpc-ws/wire/internal";
 import { NEVER_ABORTED, type CallContext } from "./call.js";
 import { Channel } from "./channel.js";
 import { resolveTransportOptions, type ConnectionState, type WebSocketTransportOptions } from "./options.js";

@@ -3,7 +3,8 @@ import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape }
 import { Code, ConnectError, createContextKey, createContextValues, type HandlerContext } from "@connectrpc/connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { createTestServiceImpl, type TestServiceMethodName } from "@grpc-ws/interop";
-import { CloseCode, ErrorCode, FrameType, PATH, SUBPROTOCOL, Status, encodeBase64, metadataToHeaders, writeMetadataFrame } from "@grpc-ws/wire";
+import { CloseCode, ErrorCode, FrameType, PATH, SUBPROTOCOL, Status, writeMetadataFrame } from "@grpc-ws/wire";
+import { encodeBase64, metadataToHeaders } from "@grpc-ws/wire/internal";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { WebSocket, WebSocketServer } from "ws";
 import { EmptySchema } from "../../../gen/grpc/testing/empty_pb.js";

@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
-import { CLOSE_HANDSHAKE_MS, SUBPROTOCOL, type Session } from "@grpc-ws/wire";
+import { SUBPROTOCOL, type Session } from "@grpc-ws/wire";
+import { CLOSE_HANDSHAKE_MS } from "@grpc-ws/wire/internal";
 import { WebSocketServer, type WebSocket } from "ws";
 import { Connection, type ConnectionContext } from "./connection.js";
 import { ConnectionGuard } from "./limits/connection-guard.js";
@@ -179,7 +180,13 @@ class Bridge implements WebSocketBridge, ConnectionContext {
   }
 
   close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
-    if (options.drainTimeoutMs !== undefined) checkDrainTimeout(options.drainTimeoutMs);
+    if (options.drainTimeoutMs !== undefined) {
+      try {
+        checkDrainTimeout(options.drainTimeoutMs);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     this.closing ??= this.shutdown(options.drainTimeoutMs ?? this.resolved.drainTimeoutMs);
     return this.closing;
   }

@@ -1,16 +1,7 @@
 import { create, fromBinary, isMessage, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import { Code, ConnectError, createHandlerContext, type ContextValues } from "@connectrpc/connect";
-import {
-  MessageIterator,
-  RESERVED_NAMES,
-  Status,
-  WritableGate,
-  createTrailers,
-  headersToMetadata,
-  metadataToHeaders,
-  pipeMessages,
-  type MessageSink,
-} from "@grpc-ws/wire";
+import { RESERVED_NAMES, Status, createTrailers } from "@grpc-ws/wire";
+import { MessageIterator, WritableGate, headersToMetadata, metadataToHeaders, pipeMessages, type MessageSink } from "@grpc-ws/wire/internal";
 import { errorTrailers, okTrailers, toConnectError } from "./error-trailers.js";
 import type { Route } from "./router.js";
 import type { CallHandler, ServerCall } from "./server-call.js";

@@ -1,18 +1,8 @@
 import type { IncomingMessage } from "node:http";
 import type { BinaryReadOptions, BinaryWriteOptions } from "@bufbuild/protobuf";
 import type { ConnectRouter, ContextValues, Interceptor } from "@connectrpc/connect";
-import {
-  checkRange,
-  resolveBudgets,
-  resolveKeepalive,
-  resolveSettings,
-  traceFromEnv,
-  type Budgets,
-  type KeepaliveOptions,
-  type Settings,
-  type Status,
-  type TraceSink,
-} from "@grpc-ws/wire";
+import { resolveBudgets, resolveSettings, type Budgets, type KeepaliveOptions, type Settings, type Status, type TraceSink } from "@grpc-ws/wire";
+import { checkRange, resolveKeepalive, traceFromEnv } from "@grpc-ws/wire/internal";
 import { resolveLimits, type ConnectionLimits, type ResolvedLimits } from "./limits/options.js";
 import type { UpstreamConfig } from "./upstream/config.js";
 

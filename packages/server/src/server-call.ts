@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { SessionClosedError, Status, createTrailers, statusOfReset, type Metadata, type Stream, setDeadline } from "@grpc-ws/wire";
+import { SessionClosedError, Status, createTrailers, type Metadata, type Stream } from "@grpc-ws/wire";
+import { statusOfReset, setDeadline } from "@grpc-ws/wire/internal";
 
 /**
  * What serves one call (an in-process handler or the upstream forwarder), handed to
@@ -69,11 +70,7 @@ export class ServerCall {
   ) {
     ({ path: this.path, headers: this.headers, timeoutMs: this.timeoutMs, startedAt: this.startedAt } = request);
     this.signal = this.controller.signal;
-    stream.events = {
-      onReadable: () => this.handler?.onReadable(),
-      onWritable: () => this.handler?.onWritable(),
-      onReset: (code, error) => this.onReset(code, error),
-    };
+    stream.events = { onReset: (code, error) => this.onReset(code, error) };
     if (this.timeoutMs !== undefined) this.cancelDeadline = setDeadline(this.timeoutMs, () => this.onDeadline());
   }
 
@@ -86,6 +83,9 @@ export class ServerCall {
   start(handler: CallHandler): void {
     if (this.handler !== undefined) throw new Error("a call is started once");
     this.handler = handler;
+    const events = this.stream.events;
+    events.onReadable = handler.onReadable.bind(handler);
+    events.onWritable = handler.onWritable.bind(handler);
   }
 
   /** Milliseconds left until the deadline (negative once passed), or undefined without one. */

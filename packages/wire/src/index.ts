@@ -1,22 +1,26 @@
+// @grpc-ws/wire: the grpc-ws v1 protocol (docs/PROTOCOL.md). Glue shared by @grpc-ws/client and
+// @grpc-ws/server lives behind "@grpc-ws/wire/internal" and is not part of the semver contract.
+
+// --- For users: the protocol's names, statuses, settings and errors -------------------------
 export { SUBPROTOCOL, FRAME_HEADER_SIZE, MAX_FRAME_SIZE_LIMIT, MAX_STREAM_ID, MAX_WINDOW_SIZE, FrameType, FrameTypeName, Flags, ErrorCode, ErrorCodeName, CloseCode } from "./constants.js";
-export { ProtocolError, SessionClosedError } from "./errors.js";
-export { FrameReader } from "./frame-reader.js";
-export { FrameWriter, type FrameWriterOptions, type FrameSink } from "./frame-writer.js";
-export { PATH, isBinaryName, invalidName, metadataSize, writeMetadata, writeMetadataFrame, readMetadata, getMetadata, type Metadata, type MetadataValue } from "./metadata.js";
-export { DEFAULT_SETTINGS, MIN_FRAME_SIZE, SettingId, resolveSettings, writeSettings, readSettings, type Settings } from "./settings.js";
-export { MESSAGE_PREFIX_SIZE, MessageFlags, MessageError, MessageReader, PIN_RATIO, writeMessagePrefix } from "./message.js";
 export { Status, StatusName, parseStatus, statusFromErrorCode } from "./status.js";
-export { encodeStatusMessage, decodeStatusMessage } from "./status-message.js";
-export { parseTimeout, formatTimeout } from "./timeout.js";
+export { DEFAULT_SETTINGS, MIN_FRAME_SIZE, SettingId, resolveSettings, type Settings } from "./settings.js";
+export { DEFAULT_KEEPALIVE, type KeepaliveOptions } from "./keepalive.js";
+export { DEFAULT_BUDGETS, MAX_QUEUED_MESSAGES_PER_STREAM, MESSAGE_OVERHEAD, RESET_BURST, RESET_RATE_PER_S, resolveBudgets, type Budgets, type RateLimit } from "./budget.js";
+export { ProtocolError, SessionClosedError } from "./errors.js";
+export type { TraceSink } from "./trace.js";
+export type { Metadata, MetadataValue } from "./metadata.js";
 export { GRPC_STATUS, GRPC_MESSAGE, GRPC_STATUS_DETAILS, GRPC_TIMEOUT, RESERVED_NAMES, createTrailers, parseTrailers, type CallStatus } from "./trailers.js";
+
+// --- For other libraries: sessions, streams and the codec, to build a transport on ----------
 export { Session, type SessionOptions, type SessionSocket } from "./session.js";
 export { Stream, type StreamEvents, type StreamState } from "./stream.js";
-export { DEFAULT_KEEPALIVE, Keepalive, type KeepaliveOptions } from "./keepalive.js";
-export { ConnectionBudget, DEFAULT_BUDGETS, MAX_QUEUED_MESSAGES_PER_STREAM, MESSAGE_OVERHEAD, RESET_BURST, RESET_RATE_PER_S, resolveBudgets, type Budgets, type RateLimit } from "./budget.js";
-export { MessageIterator, pipeMessages, WritableGate, type MessageSink } from "./message-io.js";
+export { FrameReader } from "./frame-reader.js";
+export { FrameWriter, type FrameWriterOptions, type FrameSink } from "./frame-writer.js";
+export { PATH, isBinaryName, invalidName, metadataSize, writeMetadata, writeMetadataFrame, readMetadata, getMetadata } from "./metadata.js";
+export { writeSettings, readSettings } from "./settings.js";
+export { MESSAGE_PREFIX_SIZE, MessageFlags, MessageError, MessageReader, PIN_RATIO, writeMessagePrefix } from "./message.js";
+export { ConnectionBudget } from "./budget.js";
+export { encodeStatusMessage, decodeStatusMessage } from "./status-message.js";
+export { parseTimeout, formatTimeout } from "./timeout.js";
 export { methodPath, parseMethodPath, type MethodPath } from "./method-path.js";
-export { traceFromEnv, type TraceSink } from "./trace.js";
-export { encodeBase64, decodeBase64, headersToMetadata, metadataToHeaders } from "./headers.js";
-export { MAX_TIMER_MS, CLOSE_HANDSHAKE_MS, setDeadline, unref } from "./timers.js";
-export { checkRange, resolveKeepalive, withDefaults } from "./options.js";
-export { statusOfReset } from "./reset-status.js";

@@ -157,10 +157,11 @@ export class Stream {
 
   /** Queues one message (without prefix). Returns `writable`. The bytes must not change until sent. */
   write(message: Uint8Array): boolean {
-    if (this.sendClosed) return false;
-    this.out.push(message);
+    const out = this.out;
+    if (out.end !== undefined || this._state !== "open" && this._state !== "remote-ended") return false;
+    out.push(message);
     this.schedule();
-    return this.writable;
+    return out.pendingBytes < this.host.writeHighWaterMark;
   }
 
   /**
@@ -216,7 +217,8 @@ export class Stream {
     const out = this.out;
     const length = Math.min(limit, this.sendWindow, out.pendingBytes);
     if (this._state === "closed" || length <= 0) return 0;
-    const wasWritable = this.writable;
+    const hwm = this.host.writeHighWaterMark;
+    const wasWritable = out.pendingBytes < hwm;
     const end = out.end;
     const flags = length === out.pendingBytes && end === HALF_CLOSE ? Flags.END_STREAM : 0;
     const writer = this.host.writer;
@@ -226,7 +228,7 @@ export class Stream {
     if (out.pendingBytes > 0) this.schedule();
     else if (end?.kind === "trailers") this.writeTrailers(end.trailers);
     else if (end !== undefined) this.localEnd();
-    if (!wasWritable && this.writable && !this.closed) this.events.onWritable?.();
+    if (!wasWritable && out.pendingBytes < hwm && !this.closed) this.events.onWritable?.();
     return length;
   }
 
@@ -291,7 +293,7 @@ export class Stream {
 
   /** @internal A DATA frame for this stream (the session counted it against the connection window). */
   receiveData(payload: Uint8Array, endStream: boolean): void {
-    if (this.remoteEnded) return void this.fail(ErrorCode.STREAM_CLOSED, "DATA after END_STREAM");
+    if (this._state !== "open" && this._state !== "half-closed") return void this.fail(ErrorCode.STREAM_CLOSED, "DATA after END_STREAM");
     if (!this.headersReceived) return void this.fail(ErrorCode.PROTOCOL_ERROR, "DATA before response HEADERS");
     const length = payload.length;
     if (length > this.recvWindow) {
@@ -299,7 +301,7 @@ export class Stream {
     }
     this.recvWindow -= length;
     this.unreturned += length;
-    const before = this.readableLength;
+    const before = this.inbox.length;
     const reserved = this.reader.reserved;
     try {
       if (length > 0) this.reader.push(payload, this.deliver);
@@ -315,7 +317,7 @@ export class Stream {
         return this.messageError(new MessageError(Status.INTERNAL, `stream ended inside a message (${this.reader.partial} bytes of it received)`));
       }
     }
-    if (this.readableLength > before || endStream) this.events.onReadable?.();
+    if (this.inbox.length > before || endStream) this.events.onReadable?.();
     // A message larger than half the window may be partly buffered: keep credit flowing for it.
     this.returnCredit();
   }
@@ -382,7 +384,7 @@ export class Stream {
 
   private returnCredit(): void {
     const half = this.host.localStreamWindow >>> 1;
-    if (this.remoteEnded || this.unreturned < half || this._queuedBytes > half) return;
+    if (this.unreturned < half || this._queuedBytes > half || (this._state !== "open" && this._state !== "half-closed")) return;
     this.host.writer.windowUpdate(this.id, this.unreturned);
     this.recvWindow += this.unreturned;
     this.unreturned = 0;
