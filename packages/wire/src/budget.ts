@@ -34,7 +34,11 @@ export interface Budgets {
   windowUpdates: RateLimit;
   /** Metadata entries received in HEADERS and TRAILERS (CVE-2019-9516/9518-style: many tiny entries). */
   metadataEntries: RateLimit;
-  /** Received messages not yet taken by the application, all streams together. */
+  /**
+   * Received messages not yet taken by the application, all streams together. Per stream, flow
+   * control already bounds them (at most 1.5 stream windows of 5-byte empty messages: 78643 with
+   * the default 256 KiB window); this bounds their sum.
+   */
   queuedMessages: number;
   /** Bytes held for the peer: queued messages (each with MESSAGE_OVERHEAD) plus buffers of messages being reassembled. */
   heldBytes: number;
@@ -50,9 +54,6 @@ export const RESET_RATE_PER_S = 100;
 /** Memory a queued message costs beyond its bytes (its view, its slot), charged to `heldBytes` so that empty messages cannot amplify. */
 export const MESSAGE_OVERHEAD = 96;
 
-/** Request messages one stream may have queued for its handler; more ends that call RESOURCE_EXHAUSTED. */
-export const MAX_QUEUED_MESSAGES_PER_STREAM = 8192;
-
 /** Defaults a busy legitimate client stays far below (docs/SECURITY.md gives the reasoning per row). */
 export const DEFAULT_BUDGETS: Readonly<Budgets> = Object.freeze({
   streamStarts: Object.freeze({ burst: 20_000, perSecond: 10_000 }),
@@ -63,7 +64,7 @@ export const DEFAULT_BUDGETS: Readonly<Budgets> = Object.freeze({
   emptyMessages: Object.freeze({ burst: 100, perSecond: 10 }),
   windowUpdates: Object.freeze({ burst: 50_000, perSecond: 50_000 }),
   metadataEntries: Object.freeze({ burst: 200_000, perSecond: 100_000 }),
-  queuedMessages: 65_536,
+  queuedMessages: 131_072,
   heldBytes: 64 * 1024 * 1024,
 });
 

@@ -6,7 +6,7 @@ export { SUBPROTOCOL, FRAME_HEADER_SIZE, MAX_FRAME_SIZE_LIMIT, MAX_STREAM_ID, MA
 export { Status, StatusName, parseStatus, statusFromErrorCode } from "./status.js";
 export { DEFAULT_SETTINGS, MIN_FRAME_SIZE, SettingId, resolveSettings, type Settings } from "./settings.js";
 export { DEFAULT_KEEPALIVE, type KeepaliveOptions } from "./keepalive.js";
-export { DEFAULT_BUDGETS, MAX_QUEUED_MESSAGES_PER_STREAM, MESSAGE_OVERHEAD, RESET_BURST, RESET_RATE_PER_S, resolveBudgets, type Budgets, type RateLimit } from "./budget.js";
+export { DEFAULT_BUDGETS, MESSAGE_OVERHEAD, RESET_BURST, RESET_RATE_PER_S, resolveBudgets, type Budgets, type RateLimit } from "./budget.js";
 export { ProtocolError, SessionClosedError } from "./errors.js";
 export type { TraceSink } from "./trace.js";
 export type { Metadata, MetadataValue } from "./metadata.js";

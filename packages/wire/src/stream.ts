@@ -1,4 +1,4 @@
-import { MAX_QUEUED_MESSAGES_PER_STREAM, MESSAGE_OVERHEAD, type ConnectionBudget } from "./budget.js";
+import { MESSAGE_OVERHEAD, type ConnectionBudget } from "./budget.js";
 import { ErrorCode, ErrorCodeName, Flags, FrameType, MAX_WINDOW_SIZE } from "./constants.js";
 import { ProtocolError } from "./errors.js";
 import type { FrameWriter } from "./frame-writer.js";
@@ -392,9 +392,6 @@ export class Stream {
 
   // Bound once per stream: passed to `MessageReader.push` for every DATA frame.
   private readonly deliver = (message: Uint8Array): void => {
-    if (this.readableLength >= MAX_QUEUED_MESSAGES_PER_STREAM) {
-      throw new MessageError(Status.RESOURCE_EXHAUSTED, `more than ${MAX_QUEUED_MESSAGES_PER_STREAM} received messages waiting to be read`);
-    }
     this.inbox.push(message);
     this._queuedBytes += message.length + MESSAGE_PREFIX_SIZE;
     const budget = this.host.budget;
