@@ -9,10 +9,10 @@ import { existsSync, readFileSync } from "node:fs";
 
 const require = createRequire(import.meta.url);
 const expected = {
-  "@grpc-ws/wire": ["Session", "Stream", "FrameReader", "FrameWriter", "SUBPROTOCOL", "readMetadata", "createTrailers", "methodPath", "parseMethodPath", "DEFAULT_KEEPALIVE"],
-  "@grpc-ws/wire/internal": ["MessageIterator", "pipeMessages", "WritableGate", "Keepalive", "ResetLimiter", "setDeadline", "unref", "headersToMetadata", "traceFromEnv"],
+  "@grpc-ws/wire": ["Session", "Stream", "FrameReader", "FrameWriter", "SUBPROTOCOL", "readMetadata", "createTrailers", "methodPath", "parseMethodPath", "DEFAULT_KEEPALIVE", "ConnectionBudget", "DEFAULT_BUDGETS", "resolveBudgets"],
+  "@grpc-ws/wire/internal": ["MessageIterator", "pipeMessages", "WritableGate", "Keepalive", "setDeadline", "unref", "headersToMetadata", "traceFromEnv"],
   "@grpc-ws/client": ["createWebSocketTransport", "DEFAULT_RECONNECT", "DEFAULT_KEEPALIVE", "DEFAULT_CONNECT_TIMEOUT_MS"],
-  "@grpc-ws/server": ["createWebSocketBridge", "UNKNOWN_ERROR_MESSAGE"],
+  "@grpc-ws/server": ["createWebSocketBridge", "UNKNOWN_ERROR_MESSAGE", "DEFAULT_LIMITS"],
 };
 // Names that must not be exported (internals, or removed exports nothing uses).
 const absent = {

@@ -8,7 +8,9 @@ import { AccessControl } from "./access/access-control.js";
 import type { ConnectionInfo } from "./access/connection-info.js";
 import { refuseWithHttp } from "./access/refusal.js";
 import { Connection, type ConnectionContext } from "./connection.js";
-import { checkDrainTimeout, resolveBridgeOptions, type CallEndInfo, type WebSocketBridgeOptions } from "./options.js";
+import { ConnectionGuard } from "./limits/connection-guard.js";
+import type { ResolvedLimits } from "./limits/options.js";
+import { checkDrainTimeout, resolveBridgeOptions, type CallEndInfo, type ResolvedBridgeOptions, type WebSocketBridgeOptions } from "./options.js";
 import { BridgeRouter } from "./router.js";
 import { createUpstream, type Forwarder } from "./upstream/index.js";
 
@@ -65,9 +67,14 @@ class Bridge implements WebSocketBridge, ConnectionContext {
   private readonly detach: Array<() => void> = [];
   private readonly ownServers: HttpServer[] = [];
   private closing: Promise<void> | undefined;
+  private readonly resolved: ResolvedBridgeOptions;
+  private readonly limits: ResolvedLimits;
+  private readonly guard: ConnectionGuard;
 
   constructor(options: WebSocketBridgeOptions) {
     const o = resolveBridgeOptions(options);
+    this.resolved = o;
+    this.limits = o.limits;
     this.router = new BridgeRouter(options.readBinaryOptions, options.writeBinaryOptions, [...(options.interceptors ?? [])]);
     options.routes?.(this.router);
     this.forwarder = options.upstream !== undefined ? createUpstream(options.upstream) : undefined;
@@ -78,9 +85,11 @@ class Bridge implements WebSocketBridge, ConnectionContext {
       // ws keeps a reference to each message until written, so written bytes are never reused.
       writer: { sinkCopies: false },
       trace: o.trace,
+      budgets: o.budgets,
     };
     this.socketHighWaterMark = o.socketHighWaterMark;
     this.settingsTimeoutMs = o.settingsTimeoutMs;
+    this.guard = new ConnectionGuard(this.limits, this.socketHighWaterMark);
     this.contextValues = options.contextValues;
     this.onCallEnd = options.onCallEnd;
     this.drainTimeoutMs = o.drainTimeoutMs;
@@ -105,9 +114,21 @@ class Bridge implements WebSocketBridge, ConnectionContext {
   }
 
   attach(server: HttpServer | HttpsServer, options: AttachOptions = {}): void {
-    const path = options.path;
+    this.attachTo(server, options.path, false);
+  }
+
+  // `ownServer`: nobody else can take an upgrade for another path, so it is answered 404 at once.
+  private attachTo(server: HttpServer | HttpsServer, path: string | undefined, ownServer: boolean): void {
     const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
-      if (path !== undefined && pathname(request.url) !== path) return;
+      const requested = pathname(request.url);
+      if (path !== undefined && requested !== path) {
+        // --- bounds: an upgrade nobody takes would hold its socket until the client gives up.
+        if (ownServer || server.listenerCount("upgrade") === 1) {
+          socket.on("error", ignore);
+          refuseWithHttp(socket, 404, `grpc-ws: no WebSocket endpoint at ${requested} (this server serves ${path})\n`);
+        }
+        return;
+      }
       this.handleUpgrade(request, socket, head);
     };
     server.on("upgrade", onUpgrade);
@@ -120,6 +141,10 @@ class Bridge implements WebSocketBridge, ConnectionContext {
     if (!offersSubprotocol(request)) {
       return refuseWithHttp(socket, 400, `grpc-ws: the WebSocket upgrade must offer the subprotocol "${SUBPROTOCOL}" in Sec-WebSocket-Protocol\n`);
     }
+    // --- bounds: connection limits (total and per client address), counted until the socket closes.
+    const refused = this.guard.admit(request, socket);
+    if (refused !== undefined) return refuseWithHttp(socket, 503, `grpc-ws: ${refused}\n`);
+    // --- end bounds
     // Origin policy and authentication decide before the upgrade (access/access-control.ts).
     const upgrade = (then: (ws: WebSocket) => void): void => {
       if (this.closing) return refuseWithHttp(socket, 503, "grpc-ws: the server is shutting down\n");
@@ -128,28 +153,34 @@ class Bridge implements WebSocketBridge, ConnectionContext {
         then(ws);
       });
     };
-    this.access.admit(request, socket, upgrade, (ws, info) => this.accept(ws, request, info));
+    this.access.admit(request, socket, upgrade, (ws, info) => this.accept(ws, request, socket, info));
   }
 
-  private accept(ws: WebSocket, request: IncomingMessage, info: ConnectionInfo): void {
+  private accept(ws: WebSocket, request: IncomingMessage, socket: Duplex, info: ConnectionInfo): void {
     if (this.closing) {
       ws.close(1001, "server shutting down");
       return;
     }
-    this.open.add(new Connection(ws, request, info, this));
+    const connection = new Connection(ws, request, info, this);
+    this.open.add(connection);
+    this.guard.watch(connection, socket);
   }
 
   connectionClosed(connection: Connection): void {
     this.open.delete(connection);
+    this.guard.forget(connection);
   }
 
   async listen(options: ListenOptions = {}): Promise<{ port: number; url: string }> {
     const host = options.host ?? "127.0.0.1";
-    const server = createServer((_req, res) => {
+    const handshakeMs = this.limits.handshakeTimeoutMs;
+    const timeouts = handshakeMs > 0 ? { headersTimeout: handshakeMs, requestTimeout: handshakeMs } : {};
+    const server = createServer(timeouts, (_req, res) => {
       res.writeHead(426, { "content-type": "text/plain", upgrade: "websocket" });
       res.end(`grpc-ws: connect with a WebSocket offering the subprotocol "${SUBPROTOCOL}"\n`);
     });
-    this.attach(server, { path: options.path });
+    if (handshakeMs > 0) limitHandshake(server, handshakeMs);
+    this.attachTo(server, options.path, true);
     this.ownServers.push(server);
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -179,6 +210,7 @@ class Bridge implements WebSocketBridge, ConnectionContext {
   private async shutdown(drainTimeoutMs: number): Promise<void> {
     const servers = this.ownServers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
     this.access.close();
+    this.guard.stop();
     const connections = [...this.open];
     for (const c of connections) c.goAway();
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -199,10 +231,28 @@ class Bridge implements WebSocketBridge, ConnectionContext {
       }),
     );
     for (const detach of this.detach) detach();
+    // Sockets still in their HTTP request (not upgraded) would keep server.close() waiting.
+    for (const s of this.ownServers) s.closeAllConnections();
     await this.forwarder?.close();
     await Promise.all(servers);
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
+}
+
+/**
+ * Drops a TCP connection that has not completed its upgrade request `ms` after it connected:
+ * Node's own timers let a silent or dripping socket hold its slot for 60-90 s.
+ */
+function limitHandshake(server: HttpServer, ms: number): void {
+  const timers = new WeakMap<object, ReturnType<typeof setTimeout>>();
+  server.on("connection", (socket: Duplex) => {
+    const timer = setTimeout(() => socket.destroy(), ms);
+    timer.unref();
+    timers.set(socket, timer);
+    socket.once("close", () => clearTimeout(timer));
+  });
+  // Registered before the bridge's listener: the upgrade request is complete.
+  server.on("upgrade", (_request: IncomingMessage, socket: Duplex) => clearTimeout(timers.get(socket)));
 }
 
 function pathname(url: string | undefined): string {

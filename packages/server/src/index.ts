@@ -1,5 +1,6 @@
 export { createWebSocketBridge, type WebSocketBridge, type AttachOptions, type ListenOptions } from "./bridge.js";
 export type { WebSocketBridgeOptions, CallEndInfo } from "./options.js";
+export { DEFAULT_LIMITS, type ConnectionLimits } from "./limits/options.js";
 export type {
   UpstreamConfig,
   UpstreamTarget,

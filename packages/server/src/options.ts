@@ -1,12 +1,13 @@
 import type { IncomingMessage } from "node:http";
 import type { BinaryReadOptions, BinaryWriteOptions } from "@bufbuild/protobuf";
 import type { ConnectRouter, ContextValues, Interceptor } from "@connectrpc/connect";
-import { resolveSettings, type KeepaliveOptions, type Settings, type Status, type TraceSink } from "@grpc-ws/wire";
+import { resolveBudgets, resolveSettings, type Budgets, type KeepaliveOptions, type Settings, type Status, type TraceSink } from "@grpc-ws/wire";
 import { checkRange, resolveKeepalive, traceFromEnv } from "@grpc-ws/wire/internal";
 import type { AuthenticateHook } from "./access/authenticate.js";
 import type { ConnectionInfo } from "./access/connection-info.js";
 import type { OriginPolicy } from "./access/origin.js";
 import type { RefusalInfo } from "./access/refusal.js";
+import { resolveLimits, type ConnectionLimits, type ResolvedLimits } from "./limits/options.js";
 import type { UpstreamConfig } from "./upstream/config.js";
 
 /** What `onCallEnd` reports about one finished call. */
@@ -95,6 +96,15 @@ export interface WebSocketBridgeOptions {
   contextValues?: (request: IncomingMessage, connection: ConnectionInfo) => ContextValues;
   /** Called once per call when it ends, however it ends. Must not throw. */
   onCallEnd?: (info: CallEndInfo) => void;
+  /** Connection limits: counts, idle and handshake timeouts, slow readers. Every field has a default (docs/SECURITY.md). */
+  limits?: ConnectionLimits;
+  /**
+   * Per-connection budgets of the cost model (`DEFAULT_BUDGETS` of `@grpc-ws/wire`): calls
+   * started, resets, refused streams, PINGs, empty frames and messages, window updates, metadata
+   * entries, queued messages, held bytes. Exhausting one ends the connection with GOAWAY
+   * ENHANCE_YOUR_CALM (close 1002). docs/SECURITY.md lists each with its default.
+   */
+  budgets?: Partial<Budgets>;
   /**
    * Trace hook: called with one line per frame in (`<`) and out (`>`) and per stream state change,
    * on every connection. Default: lines on stderr when the environment variable `GRPC_WS_TRACE` is
@@ -118,6 +128,8 @@ export interface ResolvedBridgeOptions {
   socketHighWaterMark: number;
   maxPayload: number;
   trace: TraceSink | undefined;
+  limits: ResolvedLimits;
+  budgets: Budgets;
 }
 
 /** Reads the bridge's options; throws RangeError for a bad number (NaN included), as the client does. */
@@ -145,6 +157,8 @@ export function resolveBridgeOptions(options: WebSocketBridgeOptions): ResolvedB
     socketHighWaterMark,
     maxPayload,
     trace: options.trace ?? traceFromEnv(),
+    limits: resolveLimits(options.limits),
+    budgets: resolveBudgets(options.budgets),
   };
 }
 

@@ -6,6 +6,7 @@ export { SUBPROTOCOL, FRAME_HEADER_SIZE, MAX_FRAME_SIZE_LIMIT, MAX_STREAM_ID, MA
 export { Status, StatusName, parseStatus, statusFromErrorCode } from "./status.js";
 export { DEFAULT_SETTINGS, MIN_FRAME_SIZE, SettingId, resolveSettings, type Settings } from "./settings.js";
 export { DEFAULT_KEEPALIVE, type KeepaliveOptions } from "./keepalive.js";
+export { DEFAULT_BUDGETS, MESSAGE_OVERHEAD, RESET_BURST, RESET_RATE_PER_S, resolveBudgets, type Budgets, type RateLimit } from "./budget.js";
 export { ProtocolError, SessionClosedError } from "./errors.js";
 export type { TraceSink } from "./trace.js";
 export type { Metadata, MetadataValue } from "./metadata.js";
@@ -19,7 +20,8 @@ export { FrameReader } from "./frame-reader.js";
 export { FrameWriter, type FrameWriterOptions, type FrameSink } from "./frame-writer.js";
 export { PATH, isBinaryName, invalidName, metadataSize, writeMetadata, writeMetadataFrame, readMetadata, getMetadata } from "./metadata.js";
 export { writeSettings, readSettings } from "./settings.js";
-export { MESSAGE_PREFIX_SIZE, MessageFlags, MessageError, MessageReader, writeMessagePrefix } from "./message.js";
+export { MESSAGE_PREFIX_SIZE, MessageFlags, MessageError, MessageReader, PIN_RATIO, writeMessagePrefix } from "./message.js";
+export { ConnectionBudget } from "./budget.js";
 export { encodeStatusMessage, decodeStatusMessage } from "./status-message.js";
 export { parseTimeout, formatTimeout } from "./timeout.js";
 export { methodPath, parseMethodPath, type MethodPath } from "./method-path.js";

@@ -1,3 +1,4 @@
+import { MESSAGE_OVERHEAD, type ConnectionBudget } from "./budget.js";
 import { ErrorCode, ErrorCodeName, Flags, FrameType, MAX_WINDOW_SIZE } from "./constants.js";
 import { ProtocolError } from "./errors.js";
 import type { FrameWriter } from "./frame-writer.js";
@@ -54,6 +55,12 @@ export interface StreamHost {
   streamClosed(stream: Stream): void;
   /** Trace line, when tracing is on. */
   trace: ((line: string) => void) | undefined;
+  /** The connection's cost model: queued messages, held bytes and peer-caused resets are charged here. */
+  readonly budget: ConnectionBudget;
+  /** The bytes this stream holds against the connection window changed by `delta` (PROTOCOL.md 5.2). */
+  held(delta: number): void;
+  /** The most one stream holds against the connection window: a quarter of it (PROTOCOL.md 5.2). */
+  readonly streamHoldLimit: number;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -77,6 +84,9 @@ export class Stream {
   private readonly inbox: Uint8Array[] = [];
   private inboxHead = 0;
   private _queuedBytes = 0;
+  // What this stream has charged: `connHeld` to the connection window, the rest to the budget until close.
+  private connHeld = 0;
+  private accounted = true;
 
   /** @internal Created by the session. */
   constructor(
@@ -258,6 +268,11 @@ export class Stream {
       this.inboxHead = 0;
     }
     this._queuedBytes -= message.length + MESSAGE_PREFIX_SIZE;
+    if (this.accounted) {
+      this.host.budget.hold("queuedMessages", -1);
+      this.host.budget.hold("heldBytes", -(message.length + MESSAGE_PREFIX_SIZE + MESSAGE_OVERHEAD));
+      this.updateHeld();
+    }
     this.returnCredit();
     return message;
   }
@@ -287,12 +302,15 @@ export class Stream {
     this.recvWindow -= length;
     this.unreturned += length;
     const before = this.inbox.length;
+    const reserved = this.reader.reserved;
     try {
       if (length > 0) this.reader.push(payload, this.deliver);
     } catch (error) {
       if (error instanceof MessageError) return this.messageError(error);
       throw error;
     }
+    // The reassembly buffer grows with the bytes received; it is held memory too.
+    if (this.reader.reserved !== reserved) this.host.budget.hold("heldBytes", this.reader.reserved - reserved);
     if (endStream) {
       this.remoteEnd();
       if (this.reader.partial > 0) {
@@ -343,13 +361,25 @@ export class Stream {
     if (this.host.role === "server") this.trailersNow(createTrailers(error.status, error.message));
     else this.reset(ErrorCode.CANCEL);
     this.events.onReset?.(ErrorCode.CANCEL, error);
+    // The peer made this side end the stream: a reset it caused ("MadeYouReset", CVE-2025-8671).
+    this.host.budget.charge("resets");
   }
 
   /** A stream error: RST_STREAM `code` to the peer, onReset to the owner. Returns false. */
   private fail(code: number, message: string): false {
     this.reset(code);
     this.events.onReset?.(code, new ProtocolError(code as ErrorCode, message, this.id));
+    this.host.budget.charge("resets");
     return false;
+  }
+
+  // Connection credit waits for this stream's queued bytes, up to a quarter of the connection window.
+  private updateHeld(): void {
+    const held = Math.min(this._queuedBytes, this.host.streamHoldLimit);
+    if (held === this.connHeld) return;
+    const delta = held - this.connHeld;
+    this.connHeld = held;
+    this.host.held(delta);
   }
 
   private returnCredit(): void {
@@ -364,6 +394,10 @@ export class Stream {
   private readonly deliver = (message: Uint8Array): void => {
     this.inbox.push(message);
     this._queuedBytes += message.length + MESSAGE_PREFIX_SIZE;
+    const budget = this.host.budget;
+    budget.hold("queuedMessages", 1);
+    budget.hold("heldBytes", message.length + MESSAGE_PREFIX_SIZE + MESSAGE_OVERHEAD);
+    this.updateHeld();
   };
 
   // --- state ------------------------------------------------------------------------------
@@ -378,9 +412,21 @@ export class Stream {
 
   private close(): void {
     if (this._state === "closed") return;
+    this.release();
     this.out.clear();
     this.setState("closed");
     this.host.streamClosed(this);
+  }
+
+  // A closed stream charges nothing: messages still queued stay readable, but are no longer counted.
+  private release(): void {
+    if (!this.accounted) return;
+    this.accounted = false;
+    const budget = this.host.budget;
+    budget.hold("queuedMessages", -this.readableLength);
+    budget.hold("heldBytes", -(this._queuedBytes + this.readableLength * MESSAGE_OVERHEAD + this.reader.reserved));
+    if (this.connHeld !== 0) this.host.held(-this.connHeld);
+    this.connHeld = 0;
   }
 
   private setState(to: StreamState): void {

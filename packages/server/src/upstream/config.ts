@@ -109,8 +109,12 @@ export interface UpstreamTarget extends UpstreamHooks {
   socketPath?: string;
   /** Override `:authority` (default: the target's host:port). */
   authority?: string;
-  /** PING the upstream while the connection is open. Default: off. */
-  keepalive?: UpstreamKeepalive;
+  /**
+   * PING the upstream while calls are in flight, so that a hung upstream fails them UNAVAILABLE
+   * within `intervalMs + timeoutMs`. Default `{ intervalMs: 300000, timeoutMs: 20000 }` (grpc-core
+   * and grpc-go servers refuse faster pings by default); `false` turns it off.
+   */
+  keepalive?: UpstreamKeepalive | false;
   /** Close the connection after this long without calls; the next call reconnects. Default: keep it open. */
   maxSessionIdleMs?: number;
   /** Give up connecting after this long; the waiting calls end UNAVAILABLE. Default 10 000 ms. */

@@ -29,7 +29,12 @@ export interface UpstreamRoute {
 // corked writes cost less than the copy (measured on Node 20: equal near 700 bytes, 15 % less at 8 KiB).
 const COPY_LIMIT = 1024;
 
-const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_FLAG_END_STREAM } = http2.constants;
+
+// A call the upstream never processed (refused, or above its GOAWAY) is sent again this many
+// times, if its request messages so far fit in REPLAY_LIMIT bytes.
+const MAX_RETRIES = 2;
+const REPLAY_LIMIT = 4 * 1024 * 1024;
 
 /**
  * Forwards one call to the upstream and back, byte for byte: messages are re-prefixed but never
@@ -41,8 +46,13 @@ export class ForwardedCall implements CallHandler {
   private h2: http2.ClientHttp2Stream | undefined;
   private session: http2.ClientHttp2Session | undefined;
   private finished = false;
-  /** The trailers sent are the upstream's own: an OK status closes the HTTP/2 stream without a reset. */
-  private upstreamTrailersSent = false;
+  /** The upstream ended its side (trailers, or a trailers-only response): nothing to cancel there. */
+  private upstreamEnded = false;
+  /** Request messages sent upstream so far, kept until the response starts, to send again on a refusal; null once over REPLAY_LIMIT. */
+  private replay: Uint8Array[] | null = [];
+  private replayBytes = 0;
+  private retries = 0;
+  private metadata: Metadata = [];
   private uploadBlocked = false;
   private uploadEnded = false;
   private downloadBlocked = false;
@@ -92,6 +102,7 @@ export class ForwardedCall implements CallHandler {
 
   private open(metadata: Metadata): void {
     if (this.finished) return;
+    this.metadata = metadata;
     const { call } = this;
     const headers = requestHeaders(call.path, metadata, this.route.connection, call.remainingMs());
     let h2: http2.ClientHttp2Stream;
@@ -105,9 +116,12 @@ export class ForwardedCall implements CallHandler {
       return this.fail(Status.UNAVAILABLE, `upstream ${this.upstream} unavailable: ${describeError(error)}`);
     }
     this.h2 = h2;
-    h2.on("response", (h, _flags, raw) => this.onResponse(h, raw));
+    h2.on("response", (h, flags, raw) => this.onResponse(h, flags, raw));
     h2.on("data", (chunk: Buffer) => this.onUpstreamData(chunk));
-    h2.on("trailers", (_h, _flags, raw) => (this.trailers = responseMetadata(raw)));
+    h2.on("trailers", (_h, _flags, raw) => {
+      this.upstreamEnded = true;
+      this.trailers = responseMetadata(raw);
+    });
     h2.on("end", () => this.onUpstreamEnd());
     h2.on("error", (error: Error) => (this.error ??= error));
     h2.on("close", () => this.onClose());
@@ -115,7 +129,21 @@ export class ForwardedCall implements CallHandler {
       this.uploadBlocked = false;
       this.upload();
     });
+    // A retry: what went to the refused stream goes again first.
+    for (const message of this.replay ?? []) if (!writeMessage(h2, message)) this.uploadBlocked = true;
+    if (this.uploadEnded) h2.end();
     this.upload();
+  }
+
+  // The upstream never processed the call (refused, or above its GOAWAY): send it again on a fresh session.
+  private retry(): boolean {
+    if (this.replay === null || this.retries >= MAX_RETRIES || !this.session || !this.h2) return false;
+    if (!this.route.connection.neverStarted(this.session, this.h2)) return false;
+    this.retries++;
+    this.uploadBlocked = false;
+    this.error = undefined;
+    this.open(this.metadata);
+    return true;
   }
 
   // --- CallHandler: the wire side ------------------------------------------------------------
@@ -136,9 +164,15 @@ export class ForwardedCall implements CallHandler {
     const { call } = this;
     this.route.connection.release();
     this.onDone(this);
-    // Let the upstream go too if it is still running (a failure or cancel on our side, or trailers before the client's half-close).
+    this.replay = null;
+    // Reset only a call the upstream is still running (a failure, cancel or deadline on our side).
+    // One it ended needs only our END_STREAM: a reset per finished call looks like a reset flood
+    // (CVE-2023-44487) to the upstream, and Node's server answers it with GOAWAY.
     const h2 = this.h2;
-    if (h2 && !h2.closed) h2.close(this.upstreamTrailersSent && code === Status.OK ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL);
+    if (h2 && !h2.closed) {
+      if (!this.upstreamEnded) h2.close(NGHTTP2_CANCEL);
+      else if (!h2.writableEnded) h2.end();
+    }
     if (!this.route.hooks.some((h) => h.onCallEnd)) return;
     const info = { method: call.path, code, message, durationMs: performance.now() - call.startedAt, upstream: this.upstream, connection: call.connection };
     for (const hooks of this.route.hooks) {
@@ -158,6 +192,7 @@ export class ForwardedCall implements CallHandler {
     for (;;) {
       const message = stream.read();
       if (message === undefined) break;
+      this.keepForReplay(message);
       if (!writeMessage(h2, message)) {
         this.uploadBlocked = true;
         return;
@@ -169,7 +204,17 @@ export class ForwardedCall implements CallHandler {
     }
   }
 
-  private onResponse(headers: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader, raw: string[]): void {
+  private keepForReplay(message: Uint8Array): void {
+    if (this.replay === null) return;
+    this.replayBytes += message.length;
+    if (this.replayBytes > REPLAY_LIMIT) this.replay = null;
+    else this.replay.push(message);
+  }
+
+  private onResponse(headers: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader, flags: number, raw: string[]): void {
+    // The upstream has taken the call: it is no longer ours to send again.
+    this.replay = null;
+    if (flags & NGHTTP2_FLAG_END_STREAM) this.upstreamEnded = true;
     if (this.finished) return;
     const status = headers[":status"] ?? 0;
     if (headers["grpc-status"] !== undefined) {
@@ -212,6 +257,7 @@ export class ForwardedCall implements CallHandler {
 
   private onClose(): void {
     if (this.finished) return;
+    if (this.retry()) return;
     const h2 = this.h2!;
     const session = this.session;
     const error = this.error;
@@ -248,7 +294,6 @@ export class ForwardedCall implements CallHandler {
   // The upstream's own status: read back (as the client will read it) for onCallEnd.
   private finish(trailers: Metadata): void {
     if (this.finished) return;
-    this.upstreamTrailersSent = trailers === this.trailers;
     const { code, message } = parseTrailers(trailers);
     this.call.end({ code, message, trailers });
   }
