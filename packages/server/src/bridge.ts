@@ -10,7 +10,7 @@ import { refuseWithHttp } from "./access/refusal.js";
 import { Connection, type ConnectionContext } from "./connection.js";
 import { ConnectionGuard } from "./limits/connection-guard.js";
 import type { ResolvedLimits } from "./limits/options.js";
-import { checkDrainTimeout, resolveBridgeOptions, type CallEndInfo, type ResolvedBridgeOptions, type WebSocketBridgeOptions } from "./options.js";
+import { checkDrainTimeout, resolveBridgeOptions, type CallEndInfo, type WebSocketBridgeOptions } from "./options.js";
 import { BridgeRouter } from "./router.js";
 import { createUpstream, type Forwarder } from "./upstream/index.js";
 
@@ -67,13 +67,11 @@ class Bridge implements WebSocketBridge, ConnectionContext {
   private readonly detach: Array<() => void> = [];
   private readonly ownServers: HttpServer[] = [];
   private closing: Promise<void> | undefined;
-  private readonly resolved: ResolvedBridgeOptions;
   private readonly limits: ResolvedLimits;
   private readonly guard: ConnectionGuard;
 
   constructor(options: WebSocketBridgeOptions) {
     const o = resolveBridgeOptions(options);
-    this.resolved = o;
     this.limits = o.limits;
     this.router = new BridgeRouter(options.readBinaryOptions, options.writeBinaryOptions, [...(options.interceptors ?? [])]);
     options.routes?.(this.router);
