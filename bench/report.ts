@@ -230,9 +230,11 @@ export function printReport(r: Report): void {
   const m = r.machine;
   console.log(`\n## grpc-ws bench${r.quick ? " (--quick: smoke sizes, not for publishing)" : ""}\n`);
   console.log(`${m.cores} x ${m.cpuModel}, ${m.memoryGiB} GiB, ${m.os}, node ${m.node}; loopback; ${r.rounds} rounds, medians (min–max); commit ${r.commit}\n`);
-  console.log(markdownTable(r));
-  console.log(`\n${r.foreignCpu.note}\n`);
-  console.log(targetsTable(r));
+  if (r.rows.some((row) => Object.keys(row.figures).length > 0)) {
+    console.log(markdownTable(r));
+    console.log(`\n${r.foreignCpu.note}\n`);
+    console.log(targetsTable(r));
+  }
   const b = r.browser as { table?: string } | undefined;
   if (b?.table) console.log(`\n${b.table}`);
 }

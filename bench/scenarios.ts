@@ -17,7 +17,7 @@ export function scenarios(quick: boolean): Scenario[] {
   const q = (full: number, small: number): number => (quick ? small : full);
   // Each sample ends at its count or at this deadline, whichever comes first (on a busy machine,
   // the deadline): the run's length stays bounded whatever the load.
-  const cap = q(2500, Number(process.env.BENCH_CAP_MS) || 500);
+  const cap = q(2500, 1000);
   return [
     { id: "unarySeq", title: "unary sequential", spec: { kind: "unarySeq", calls: q(2000, 100), capMs: cap }, peers: ALL },
     { id: "unaryConc", title: "unary, 100 in flight", spec: { kind: "unaryConc", calls: q(5000, 300), inflight: 100, capMs: cap }, peers: ALL },
