@@ -9,8 +9,9 @@ export interface FrameWriterOptions {
   /**
    * Bytes of the first slab, allocated at the first write (a writer that never writes holds no
    * buffer). Later slabs grow to hold two of the largest bursts written (up to 4 MiB); a larger
-   * frame gets a slab of its own size. Default 4 KiB: an idle connection holds a small buffer,
-   * not 64 KiB (see also `trim()`).
+   * frame gets a slab of its own size. Default: a first slab of 4 KiB, so a connection with
+   * little traffic holds a small buffer (see also `trim()`), and slabs of at least 64 KiB once a
+   * writer outgrows it, so a busy one fits many bursts per slab.
    */
   slabSize?: number;
   /**
@@ -33,6 +34,8 @@ export type FrameSink = (message: Uint8Array, release: () => void) => void;
 const NOOP = () => {};
 const EMPTY = new Uint8Array(0);
 const DEFAULT_SLAB_SIZE = 4 * 1024;
+// Slabs of a writer that outgrew its first one: many bursts fit in one before it must move on.
+const BUSY_SLAB_SIZE = 64 * 1024;
 // Slabs grow with the bursts written, up to this size; a larger burst gets a slab of its own.
 const MAX_SLAB_SIZE = 4 * 1024 * 1024;
 
@@ -51,6 +54,7 @@ export class FrameWriter {
   private scheduled = false;
   private readonly schedule: (fn: () => void) => void;
   private slabSize: number;
+  private readonly busySlabSize: number;
   private readonly sinkCopies: boolean;
   private readonly flushBound = () => this.flush();
   // Messages cut from `buf` that the sink has not released yet.
@@ -67,6 +71,7 @@ export class FrameWriter {
   ) {
     this.schedule = options.schedule ?? defaultSchedule;
     this.slabSize = options.slabSize ?? DEFAULT_SLAB_SIZE;
+    this.busySlabSize = options.slabSize ?? BUSY_SLAB_SIZE;
     this.sinkCopies = options.sinkCopies ?? false;
   }
 
@@ -194,6 +199,8 @@ export class FrameWriter {
   // The slab at least doubles with the pending bytes, so a message of many large frames is moved
   // a bounded number of times instead of once per frame (which was quadratic).
   private grow(need: number): void {
+    // Outgrowing a slab means real traffic: from then on, slabs are at least `busySlabSize`.
+    if (this.buf.length > 0 && this.slabSize < this.busySlabSize) this.slabSize = this.busySlabSize;
     const pending = this.end - this.start;
     const size = Math.max(this.slabSize, 2 * pending + need);
     let next: Uint8Array;
