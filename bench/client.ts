@@ -123,10 +123,10 @@ serveParent({
     closeIdle = await idleConnections(kind, target, arg as number);
     return true;
   },
+  // The orchestrator then waits until the server runs every stream's handler. (No call on the
+  // same connection here: with the server's stream limit reached it would wait for a slot.)
   idleStreams: async (arg) => {
     closeIdle = await peer.idleStreams(arg as number);
-    // One call on the same connection after the streams' HEADERS: they have all been sent.
-    await peer.unary();
     return true;
   },
   closeIdle: async () => {
