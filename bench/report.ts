@@ -155,7 +155,8 @@ export function buildReport(i: ReportInput): Report {
 
 function targets(rows: Row[]): Target[] {
   const m = (row: string, peer: PeerKind): number | undefined => rows.find((r) => r.id === row)?.figures[peer]?.median;
-  const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || !Number.isFinite(a) || !b ? undefined : a / b);
+  // A baseline at or below zero (RSS noise on a tiny per-connection figure) gives no ratio.
+  const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || !Number.isFinite(a) || !(b > 0) ? undefined : a / b);
   const t = (target: string, value: number | undefined, op: "<=" | ">=", goal: number): Target => ({
     target,
     value,
