@@ -9,7 +9,7 @@
 import type { AddressInfo } from "node:net";
 import type { Socket } from "node:net";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
-import { MAX_COUNT, MAX_SIZE, body } from "./service.js";
+import { MAX_COUNT, body } from "./service.js";
 
 export const OP = { ECHO: 1, STREAM: 2, PUSH: 3, END: 4, STOP: 5 } as const;
 const END_MARK = Buffer.from([OP.END]);
