@@ -14,3 +14,4 @@ export { Stream, type StreamEvents } from "./stream.js";
 export { encodeBase64, decodeBase64, headersToMetadata, metadataToHeaders } from "./headers.js";
 export { MAX_TIMER_MS, setDeadline, unref } from "./timers.js";
 export { statusOfReset } from "./reset-status.js";
+export { GRPC_ENCODING, GRPC_ACCEPT_ENCODING, IDENTITY, DEFAULT_COMPRESS_MIN_BYTES, gzip, compressMessage, decompressMessage, parseEncodingList, acceptEncodingValue, negotiateCompression, type Compression, type Negotiated } from "./compression.js";
