@@ -77,7 +77,7 @@ async function pipeThrough(stream: CompressionStream | DecompressionStream, inpu
     void reader.cancel().catch(() => undefined);
     void writer.abort().catch(() => undefined);
     if (e instanceof MessageError) throw e;
-    throw new MessageError(Status.INTERNAL, `invalid compressed message: ${e instanceof Error ? e.message : String(e)}`);
+    throw new MessageError(Status.INTERNAL, `invalid gzip data: ${e instanceof Error ? e.message : String(e)}`);
   }
   return concat(chunks, total);
 }
