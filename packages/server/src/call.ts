@@ -1,4 +1,22 @@
-import type { Metadata, Status, Stream } from "@grpc-ws/wire";
+import type { Metadata, Status, StreamEvents } from "@grpc-ws/wire";
+
+/**
+ * What the call core uses of a call's transport: a grpc-ws v1 wire `Stream`, or the socket of a
+ * `grpc-websockets` call (front/grpc-websockets). Messages are whole and without their prefix.
+ */
+export interface CallStream {
+  events: StreamEvents;
+  /** The client half-closed. */
+  readonly remoteEnded: boolean;
+  /** Request messages waiting in `read()`. */
+  readonly readableLength: number;
+  read(): Uint8Array | undefined;
+  /** Queues one response message; false: wait for `events.onWritable`. */
+  write(message: Uint8Array): boolean;
+  sendHeaders(headers: Metadata): void;
+  sendTrailers(trailers: Metadata, discardQueued?: boolean): void;
+  reset(code: number): void;
+}
 
 /**
  * One call as the bridge hands it to whatever serves it (an in-process handler or the upstream
@@ -6,7 +24,7 @@ import type { Metadata, Status, Stream } from "@grpc-ws/wire";
  */
 export interface IncomingCall {
   /** The wire stream. Set individual `stream.events` callbacks; never replace `events` or `onReset`. */
-  readonly stream: Stream;
+  readonly stream: CallStream;
   /** "/package.Service/Method". */
   readonly path: string;
   /** Request metadata without `:path` (includes `grpc-timeout` when the client sent one). */

@@ -1,22 +1,20 @@
 import type { IncomingMessage } from "node:http";
 import type { TLSSocket } from "node:tls";
-import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
+import type { ContextValues } from "@connectrpc/connect";
 import {
   CloseCode,
   ErrorCode,
-  GRPC_TIMEOUT,
   Session,
   SessionClosedError,
   Status,
-  getMetadata,
-  parseTimeout,
   type Metadata,
   type SessionOptions,
   type Stream,
 } from "@grpc-ws/wire";
 import { WebSocket, type RawData } from "ws";
 import type { CallForwarder } from "./call.js";
-import { InProcessCall, type CallEnvironment } from "./in-process-call.js";
+import { startCall } from "./dispatch.js";
+import type { CallEnvironment } from "./in-process-call.js";
 import type { CallEndInfo } from "./options.js";
 import type { BridgeRouter } from "./router.js";
 import { ServerCall, type CallOwner } from "./server-call.js";
@@ -164,38 +162,7 @@ export class Connection implements CallOwner, CallEnvironment {
   }
 
   private onStream(stream: Stream, path: string, headers: Metadata): void {
-    const startedAt = performance.now();
-    const rawTimeout = getMetadata(headers, GRPC_TIMEOUT);
-    const timeoutMs = typeof rawTimeout === "string" ? parseTimeout(rawTimeout) : undefined;
-    const call = new ServerCall(stream, path, headers, timeoutMs, startedAt, this);
-    this.calls.add(call);
-    // The session treats a throw from here as its own bug and drops the connection: keep it to this call.
-    try {
-      this.dispatch(call, rawTimeout);
-    } catch (error) {
-      const message = "the server failed to start the call";
-      call.fail(Status.INTERNAL, message, { error, abort: new ConnectError(message, Code.Internal) });
-    }
-  }
-
-  private dispatch(call: ServerCall, rawTimeout: string | Uint8Array | undefined): void {
-    const { path, timeoutMs } = call;
-    if (rawTimeout !== undefined && timeoutMs === undefined) {
-      return call.fail(Status.INVALID_ARGUMENT, `invalid grpc-timeout ${JSON.stringify(rawTimeout)}: expected 1-8 digits and a unit (H, M, S, m, u, n)`);
-    }
-    const route = this.context.router.routes.get(path);
-    if (route) {
-      if (timeoutMs !== undefined && timeoutMs > route.maxTimeoutMs) {
-        return call.fail(Status.INVALID_ARGUMENT, `grpc-timeout of ${timeoutMs} ms exceeds the server's maximum of ${route.maxTimeoutMs} ms`);
-      }
-      return new InProcessCall(call, route, this).start();
-    }
-    const forwarder = this.context.forwarder;
-    if (forwarder?.handles(path)) {
-      call.forwarded = true;
-      return forwarder.forward(call);
-    }
-    call.fail(Status.UNIMPLEMENTED, this.context.router.unimplementedMessage(path));
+    startCall(stream, path, headers, this, this.context, (call) => this.calls.add(call));
   }
 }
 

@@ -7,10 +7,9 @@ import {
   statusOfReset,
   parseTrailers,
   type Metadata,
-  type Stream,
   setDeadline,
 } from "@grpc-ws/wire";
-import type { IncomingCall } from "./call.js";
+import type { CallStream, IncomingCall } from "./call.js";
 
 /** How a call ends besides its status. */
 export interface CallEnding {
@@ -42,7 +41,7 @@ export class ServerCall implements IncomingCall {
   private cancelDeadline: (() => void) | undefined;
 
   constructor(
-    readonly stream: Stream,
+    readonly stream: CallStream,
     readonly path: string,
     readonly headers: Metadata,
     readonly timeoutMs: number | undefined,
