@@ -1,10 +1,11 @@
 import { createServer, type IncomingMessage, type Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
-import { DEFAULT_KEEPALIVE, SUBPROTOCOL, resolveSettings, type Session } from "@grpc-ws/wire";
+import { DEFAULT_KEEPALIVE, GRPC_WEBSOCKETS, SUBPROTOCOL, resolveSettings, type Session, type Settings } from "@grpc-ws/wire";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { CallForwarder } from "./call.js";
 import { Connection, type ConnectionContext } from "./connection.js";
+import { GrpcWebSocketsConnection, type GrpcWebSocketsContext } from "./front/grpc-websockets/connection.js";
 import type { CallEndInfo, WebSocketBridgeOptions } from "./options.js";
 import { BridgeRouter } from "./router.js";
 import { createUpstream } from "./upstream/index.js";
@@ -51,7 +52,7 @@ export function createWebSocketBridge(options: WebSocketBridgeOptions): WebSocke
   return new Bridge(options);
 }
 
-class Bridge implements WebSocketBridge, ConnectionContext {
+class Bridge implements WebSocketBridge, ConnectionContext, GrpcWebSocketsContext {
   readonly router: BridgeRouter;
   readonly forwarder: CallForwarder | undefined;
   readonly sessionOptions: ConnectionContext["sessionOptions"];
@@ -59,8 +60,13 @@ class Bridge implements WebSocketBridge, ConnectionContext {
   readonly settingsTimeoutMs: number;
   readonly contextValues: WebSocketBridgeOptions["contextValues"];
   readonly onCallEnd: ((info: CallEndInfo) => void) | undefined;
+  readonly settings: Settings;
+  readonly writeHighWaterMark: number;
+  readonly headerTimeoutMs: number;
   private readonly open = new Set<Connection>();
+  private readonly compat = new Set<GrpcWebSocketsConnection>();
   private readonly wss: WebSocketServer;
+  private readonly compatWss: WebSocketServer;
   private readonly detach: Array<() => void> = [];
   private readonly ownServers: HttpServer[] = [];
   private closing: Promise<void> | undefined;
@@ -99,10 +105,21 @@ class Bridge implements WebSocketBridge, ConnectionContext {
       clientTracking: false,
       handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     });
+    // grpc-websockets: one call per socket, one request message per socket message (plus its tag and prefix).
+    this.settings = settings;
+    this.writeHighWaterMark = options.writeHighWaterMark ?? 64 * 1024;
+    this.headerTimeoutMs = this.settingsTimeoutMs;
+    this.compatWss = new WebSocketServer({
+      noServer: true,
+      maxPayload: Math.max(settings.maxMessageSize + 6 + 64 * 1024, settings.maxMetadataSize),
+      perMessageDeflate: false,
+      clientTracking: false,
+      handleProtocols: () => GRPC_WEBSOCKETS,
+    });
   }
 
   get connections(): number {
-    return this.open.size;
+    return this.open.size + this.compat.size;
   }
 
   /** @internal For tests: the wire session of every open connection. */
@@ -113,18 +130,25 @@ class Bridge implements WebSocketBridge, ConnectionContext {
   attach(server: HttpServer | HttpsServer, options: AttachOptions = {}): void {
     const path = options.path;
     const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
-      if (path !== undefined && pathname(request.url) !== path) return;
-      this.handleUpgrade(request, socket, head);
+      const url = pathname(request.url);
+      // grpc-websockets clients put the method after the path: "<path>/package.Service/Method".
+      if (path !== undefined && url !== path && !url.startsWith(path.endsWith("/") ? path : `${path}/`)) return;
+      this.upgrade(request, socket, head, path ?? "/");
     };
     server.on("upgrade", onUpgrade);
     this.detach.push(() => server.off("upgrade", onUpgrade));
   }
 
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.upgrade(request, socket, head, "/");
+  }
+
+  private upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, base: string): void {
     socket.on("error", ignore);
     if (this.closing) return reject(socket, 503, "Service Unavailable", "grpc-ws: the server is shutting down\n");
-    if (!offersSubprotocol(request)) {
-      return reject(socket, 400, "Bad Request", `grpc-ws: the WebSocket upgrade must offer the subprotocol "${SUBPROTOCOL}" in Sec-WebSocket-Protocol\n`);
+    if (!offersSubprotocol(request, SUBPROTOCOL) && offersSubprotocol(request, GRPC_WEBSOCKETS)) return this.upgradeCompat(request, socket, head, base);
+    if (!offersSubprotocol(request, SUBPROTOCOL)) {
+      return reject(socket, 400, "Bad Request", `grpc-ws: the WebSocket upgrade must offer the subprotocol "${SUBPROTOCOL}" (or "${GRPC_WEBSOCKETS}") in Sec-WebSocket-Protocol\n`);
     }
     this.wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
       socket.off("error", ignore);
@@ -136,8 +160,29 @@ class Bridge implements WebSocketBridge, ConnectionContext {
     });
   }
 
+  // A `grpc-websockets` socket: one call, whose method is the rest of the URL path.
+  private upgradeCompat(request: IncomingMessage, socket: Duplex, head: Buffer, base: string): void {
+    const url = pathname(request.url);
+    const method = url.slice(base.endsWith("/") ? base.length - 1 : base.length);
+    if (!/^\/[^/]+\/[^/]+$/.test(method)) {
+      return reject(socket, 404, "Not Found", `grpc-ws: ${JSON.stringify(url)} does not name a method: grpc-websockets clients connect to <base URL>/package.Service/Method\n`);
+    }
+    this.compatWss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
+      socket.off("error", ignore);
+      if (this.closing) {
+        ws.close(1001, "server shutting down");
+        return;
+      }
+      this.compat.add(new GrpcWebSocketsConnection(ws, request, method, this));
+    });
+  }
+
   connectionClosed(connection: Connection): void {
     this.open.delete(connection);
+  }
+
+  compatClosed(connection: GrpcWebSocketsConnection): void {
+    this.compat.delete(connection);
   }
 
   async listen(options: ListenOptions = {}): Promise<{ port: number; url: string }> {
@@ -171,15 +216,17 @@ class Bridge implements WebSocketBridge, ConnectionContext {
     const connections = [...this.open];
     for (const c of connections) c.goAway();
     let timer: ReturnType<typeof setTimeout> | undefined;
+    // A grpc-websockets socket is one call: it is idle once it has closed.
     await Promise.race([
-      Promise.all(connections.map((c) => c.session.whenIdle())),
+      Promise.all([...connections.map((c) => c.session.whenIdle()), ...[...this.compat].map((c) => c.closed)]),
       new Promise<void>((resolve) => (timer = setTimeout(resolve, drainTimeoutMs))),
     ]);
     clearTimeout(timer);
     for (const c of this.open) c.shutdown("server shutting down");
+    for (const c of this.compat) c.shutdown("server shutting down");
     // Give each socket the close handshake, then cut the ones that do not answer.
     await Promise.all(
-      [...this.open].map(async (c) => {
+      [...this.open, ...this.compat].map(async (c) => {
         let cut: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([c.closed, new Promise<void>((resolve) => (cut = setTimeout(resolve, CLOSE_HANDSHAKE_MS)))]);
         clearTimeout(cut);
@@ -191,6 +238,7 @@ class Bridge implements WebSocketBridge, ConnectionContext {
     await this.forwarder?.close();
     await Promise.all(servers);
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    await new Promise<void>((resolve) => this.compatWss.close(() => resolve()));
   }
 }
 
@@ -200,10 +248,10 @@ function pathname(url: string | undefined): string {
   return q < 0 ? url : url.slice(0, q);
 }
 
-function offersSubprotocol(request: IncomingMessage): boolean {
+function offersSubprotocol(request: IncomingMessage, token: string): boolean {
   const header = request.headers["sec-websocket-protocol"];
   if (!header) return false;
-  return header.split(",").some((p) => p.trim() === SUBPROTOCOL);
+  return header.split(",").some((p) => p.trim() === token);
 }
 
 function reject(socket: Duplex, status: number, reason: string, body: string): void {

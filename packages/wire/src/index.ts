@@ -15,3 +15,5 @@ export { encodeBase64, decodeBase64, headersToMetadata, metadataToHeaders } from
 export { MAX_TIMER_MS, setDeadline, unref } from "./timers.js";
 export { statusOfReset } from "./reset-status.js";
 export { GRPC_ENCODING, GRPC_ACCEPT_ENCODING, IDENTITY, DEFAULT_COMPRESS_MIN_BYTES, gzip, compressMessage, decompressMessage, parseEncodingList, acceptEncodingValue, negotiateCompression, type Compression, type Negotiated } from "./compression.js";
+export { GRPC_WEBSOCKETS, ClientTag, END_OF_CLIENT_STREAM, METADATA_FRAME_FLAG, GrpcWebSocketsError, decodeHeaderBlock, encodeHeaderBlock, encodeMetadataFrame, readClientMessage, encodeClientData, type ClientMessage } from "./compat/grpc-websockets.js";
+export { GrpcWebReader, type GrpcWebFrame } from "./compat/grpc-web-reader.js";
