@@ -41,8 +41,9 @@ export const gzip: Compression = {
 
 /**
  * Feeds `input` through a transform in slices small enough that one slice can never inflate to
- * much more than what is left of `maxBytes` (a stream transform inflates a whole written chunk at
- * once), counts the output as it comes and stops at the limit.
+ * more than about `maxBytes` (a browser's transform inflates a whole written chunk at once), counts
+ * the output as it comes and stops at the limit: the output held never exceeds the limit plus one
+ * slice's worth (at most max(limit, 66 KB)).
  */
 async function pipeThrough(stream: CompressionStream | DecompressionStream, input: Uint8Array, maxBytes: number): Promise<Uint8Array> {
   const writer = stream.writable.getWriter();
@@ -50,11 +51,10 @@ async function pipeThrough(stream: CompressionStream | DecompressionStream, inpu
   const chunks: Uint8Array[] = [];
   let total = 0;
   let failed = false;
+  const slice = Math.max(MIN_SLICE, Math.min(MAX_SLICE, Math.floor(maxBytes / MAX_DEFLATE_RATIO)));
   const feed = (async () => {
-    for (let o = 0; o < input.length && !failed; ) {
-      const slice = Math.max(MIN_SLICE, Math.min(MAX_SLICE, Math.floor((maxBytes - total) / MAX_DEFLATE_RATIO)));
+    for (let o = 0; o < input.length && !failed; o += slice) {
       await writer.write(input.subarray(o, o + slice) as Uint8Array<ArrayBuffer>);
-      o += slice;
     }
     if (!failed) await writer.close();
   })();
