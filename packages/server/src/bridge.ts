@@ -1,10 +1,12 @@
 import { createServer, type IncomingMessage, type Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
-import { DEFAULT_KEEPALIVE, GRPC_WEBSOCKETS, SUBPROTOCOL, resolveSettings, type Session, type Settings } from "@grpc-ws/wire";
+import { DEFAULT_COMPRESS_MIN_BYTES, DEFAULT_KEEPALIVE, GRPC_WEBSOCKETS, SUBPROTOCOL, resolveSettings, type Session, type Settings } from "@grpc-ws/wire";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { CallForwarder } from "./call.js";
+import { gzipNode } from "./compression-gzip.js";
 import { Connection, type ConnectionContext } from "./connection.js";
+import type { CompressionOptions } from "./dispatch.js";
 import { GrpcWebSocketsConnection, type GrpcWebSocketsContext } from "./front/grpc-websockets/connection.js";
 import type { CallEndInfo, WebSocketBridgeOptions } from "./options.js";
 import { BridgeRouter } from "./router.js";
@@ -61,6 +63,7 @@ class Bridge implements WebSocketBridge, ConnectionContext, GrpcWebSocketsContex
   readonly contextValues: WebSocketBridgeOptions["contextValues"];
   readonly onCallEnd: ((info: CallEndInfo) => void) | undefined;
   readonly settings: Settings;
+  readonly compression: CompressionOptions;
   readonly writeHighWaterMark: number;
   readonly headerTimeoutMs: number;
   private readonly open = new Set<Connection>();
@@ -108,6 +111,12 @@ class Bridge implements WebSocketBridge, ConnectionContext, GrpcWebSocketsContex
     // grpc-websockets: one call per socket, one request message per socket message (plus its tag and prefix).
     this.settings = settings;
     this.writeHighWaterMark = options.writeHighWaterMark ?? 64 * 1024;
+    this.compression = {
+      accept: [...(options.acceptCompression ?? [gzipNode])],
+      minBytes: options.compressMinBytes ?? DEFAULT_COMPRESS_MIN_BYTES,
+      maxMessageSize: settings.maxMessageSize,
+      writeHighWaterMark: this.writeHighWaterMark,
+    };
     this.headerTimeoutMs = this.settingsTimeoutMs;
     this.compatWss = new WebSocketServer({
       noServer: true,

@@ -11,6 +11,8 @@ export interface CallStream {
   /** Request messages waiting in `read()`. */
   readonly readableLength: number;
   read(): Uint8Array | undefined;
+  /** False while `write()` would return false. */
+  readonly writable: boolean;
   /** Queues one response message; false: wait for `events.onWritable`. */
   write(message: Uint8Array): boolean;
   sendHeaders(headers: Metadata): void;

@@ -13,14 +13,14 @@ import {
 } from "@grpc-ws/wire";
 import { WebSocket, type RawData } from "ws";
 import type { CallForwarder } from "./call.js";
-import { startCall } from "./dispatch.js";
+import { startCall, type CallTargets } from "./dispatch.js";
 import type { CallEnvironment } from "./in-process-call.js";
 import type { CallEndInfo } from "./options.js";
 import type { BridgeRouter } from "./router.js";
 import { ServerCall, type CallOwner } from "./server-call.js";
 
 /** What every connection of one bridge shares. */
-export interface ConnectionContext {
+export interface ConnectionContext extends CallTargets {
   readonly router: BridgeRouter;
   readonly forwarder: CallForwarder | undefined;
   readonly sessionOptions: Omit<SessionOptions, "role" | "onStream" | "onClose">;

@@ -12,3 +12,4 @@ export type {
   UpstreamKeepalive,
 } from "./upstream/config.js";
 export { UNKNOWN_ERROR_MESSAGE } from "./error-trailers.js";
+export { gzipNode as compressionGzip } from "./compression-gzip.js";

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { BinaryReadOptions, BinaryWriteOptions } from "@bufbuild/protobuf";
 import type { ConnectRouter, ContextValues, Interceptor } from "@connectrpc/connect";
-import type { KeepaliveOptions, Settings, Status } from "@grpc-ws/wire";
+import type { Compression, KeepaliveOptions, Settings, Status } from "@grpc-ws/wire";
 import type { UpstreamConfig } from "./upstream/config.js";
 
 /** What `onCallEnd` reports about one finished call. */
@@ -58,6 +58,17 @@ export interface WebSocketBridgeOptions {
    * stops reading from the socket, until it has written what it holds. Default 1 MiB.
    */
   socketHighWaterMark?: number;
+  /**
+   * Compression algorithms in-process calls accept (gRPC `grpc-encoding`), in order of preference
+   * for responses: a response is compressed with the request's encoding when the client accepts
+   * it, else with the first of these the client lists in `grpc-accept-encoding`. Connect's
+   * `Compression` objects work too (e.g. `compressionGzip` of connect-node). A request in another
+   * encoding gets UNIMPLEMENTED. Default: `[gzip]` (Node's zlib); `[]` turns compression off.
+   * Forwarded calls pass compressed messages to the upstream unchanged.
+   */
+  acceptCompression?: Compression[];
+  /** Responses smaller than this many bytes are sent uncompressed. Default 1024. */
+  compressMinBytes?: number;
   /** Options for decoding request messages of in-process methods with `fromBinary`. */
   readBinaryOptions?: Partial<BinaryReadOptions>;
   /** Options for encoding response messages of in-process methods with `toBinary`. */

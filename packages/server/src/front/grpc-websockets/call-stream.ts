@@ -3,6 +3,7 @@ import {
   GrpcWebSocketsError,
   MESSAGE_PREFIX_SIZE,
   MessageError,
+  MessageFlags,
   MessageReader,
   Status,
   createTrailers,
@@ -13,7 +14,7 @@ import {
   type StreamEvents,
 } from "@grpc-ws/wire";
 import { WebSocket } from "ws";
-import type { CallStream } from "../../call.js";
+import type { CompressibleStream } from "../../compression-stream.js";
 
 /** What a call stream needs from its socket's owner. */
 export interface CallSocketOptions {
@@ -35,18 +36,21 @@ const NORMAL_CLOSURE = 1000;
  * pauses while the handler has `readHighWaterMark` bytes unread, and `write()` returns false
  * while the socket holds `writeHighWaterMark` bytes.
  */
-export class WebSocketCallStream implements CallStream {
+export class WebSocketCallStream implements CompressibleStream {
   events: StreamEvents = {};
   remoteEnded = false;
+  lastReadCompressed = false;
   /** Trailers were sent or the call was abandoned: nothing more goes out. */
   closed = false;
   private headersSent = false;
   private readonly reader: MessageReader;
   private readonly inbox: Uint8Array[] = [];
+  private readonly inboxCompressed: boolean[] = [];
   private queuedBytes = 0;
   private writeBlocked = false;
-  private readonly deliver = (message: Uint8Array): void => {
+  private readonly deliver = (message: Uint8Array, compressed: boolean): void => {
     this.inbox.push(message);
+    this.inboxCompressed.push(compressed);
     this.queuedBytes += message.length + MESSAGE_PREFIX_SIZE;
   };
 
@@ -99,9 +103,14 @@ export class WebSocketCallStream implements CallStream {
     this.events.onReset?.(ErrorCode.CANCEL, new Error(reason));
   }
 
+  acceptCompressed(): void {
+    this.reader.acceptCompressed = true;
+  }
+
   read(): Uint8Array | undefined {
     const message = this.inbox.shift();
     if (message === undefined) return undefined;
+    this.lastReadCompressed = this.inboxCompressed.shift()!;
     this.queuedBytes -= message.length + MESSAGE_PREFIX_SIZE;
     if (this.ws.isPaused && this.queuedBytes <= this.options.readHighWaterMark >>> 1 && !this.closed) this.ws.resume();
     return message;
@@ -115,11 +124,11 @@ export class WebSocketCallStream implements CallStream {
     this.send(frame);
   }
 
-  write(message: Uint8Array): boolean {
+  write(message: Uint8Array, compressed = false): boolean {
     if (this.closed) return false;
     if (!this.headersSent) this.sendHeaders([]);
     const frame = new Uint8Array(MESSAGE_PREFIX_SIZE + message.length);
-    writeMessagePrefix(frame, 0, message.length);
+    writeMessagePrefix(frame, 0, message.length, compressed ? MessageFlags.COMPRESSED : 0);
     frame.set(message, MESSAGE_PREFIX_SIZE);
     this.send(frame);
     if (this.writable) return true;
