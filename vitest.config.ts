@@ -7,6 +7,8 @@ const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.
 export default defineConfig({
   resolve: {
     alias: {
+      // Before "@grpc-ws/wire", which would otherwise take the subpath as a prefix match.
+      "@grpc-ws/wire/internal": fileURLToPath(new URL("./packages/wire/src/internal.ts", import.meta.url)),
       "@grpc-ws/wire": src("wire"),
       "@grpc-ws/client": src("client"),
       "@grpc-ws/server": src("server"),

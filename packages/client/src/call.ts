@@ -1,20 +1,9 @@
 import type { BinaryReadOptions, BinaryWriteOptions, DescMessage, DescMethod, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { create, fromBinary, isMessage, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import {
-  ErrorCode,
-  GRPC_TIMEOUT,
-  RESERVED_NAMES,
-  formatTimeout,
-  headersToMetadata,
-  metadataToHeaders,
-  type Metadata,
-  type Stream,
-  type StreamEvents,
-  setDeadline,
-} from "@grpc-ws/wire";
+import { ErrorCode, GRPC_TIMEOUT, RESERVED_NAMES, formatTimeout, methodPath, DEFAULT_SETTINGS, type Metadata, type Session, type Stream, type StreamEvents } from "@grpc-ws/wire";
+import { headersToMetadata, metadataToHeaders, setDeadline } from "@grpc-ws/wire/internal";
 import type { Channel, PendingCall } from "./channel.js";
-import type { Connection } from "./connection.js";
 import { abortError, resetError, trailerError } from "./errors.js";
 
 /** Stands in for a missing caller signal where an AbortSignal is required (interceptors' `req.signal`). */
@@ -68,22 +57,21 @@ export abstract class Call implements PendingCall, StreamEvents {
     this.ctx.channel.acquire(this);
   }
 
-  /** PendingCall: the connection has room; opens the stream and hands over to the subclass. */
-  start(connection: Connection): void {
+  /** PendingCall: the session has room; opens the stream and hands over to the subclass. */
+  start(session: Session): void {
     if (this.finished) return;
-    const session = connection.session!;
     try {
       const metadata = headersToMetadata(this.requestHeader, RESERVED_NAMES);
       if (this.deadlineAt > 0) metadata.push([GRPC_TIMEOUT, formatTimeout(Math.max(1, Math.ceil(this.deadlineAt - performance.now())))]);
       // Throws before a stream id is spent: TypeError for what the wire cannot carry, RangeError
       // for headers over the server's max frame size.
-      this.stream = session.openStream(`/${this.method.parent.typeName}/${this.method.name}`, metadata, this);
+      this.stream = session.openStream(methodPath(this.method.parent.typeName, this.method.name), metadata, this);
     } catch (error) {
       const message = `invalid request header: ${error instanceof Error ? error.message : String(error)}`;
       return this.fail(new ConnectError(message, error instanceof RangeError ? Code.ResourceExhausted : Code.Internal));
     }
     try {
-      this.opened(this.stream, session.peer!.maxMessageSize);
+      this.opened(this.stream, session.peer?.maxMessageSize ?? DEFAULT_SETTINGS.maxMessageSize);
     } catch (error) {
       // User code ran (the request iterable); its throw must not reach the session, which would
       // take it for its own bug and drop the connection with every other call on it.
@@ -133,7 +121,7 @@ export abstract class Call implements PendingCall, StreamEvents {
     if (this.finished) return;
     this.finished = true;
     this.cancelDeadline?.();
-    if (this.abortListener) this.signal!.removeEventListener("abort", this.abortListener);
+    if (this.abortListener) this.signal?.removeEventListener("abort", this.abortListener);
     if (this.stream === undefined) this.ctx.channel.cancel(this);
     else this.ctx.channel.release();
     this.settled(error);

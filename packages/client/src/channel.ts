@@ -1,18 +1,27 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { unref, type SessionClosedError } from "@grpc-ws/wire";
+import { type Session, type SessionClosedError, type TraceSink } from "@grpc-ws/wire";
+import { unref } from "@grpc-ws/wire/internal";
 import { backoffDelay } from "./backoff.js";
 import { Connection, type ConnectionConfig, type ConnectionListener } from "./connection.js";
 import type { ConnectionState, ReconnectOptions } from "./options.js";
 
 /** A call waiting for a connection that can take one more stream. */
 export interface PendingCall {
-  /** `connection` is open and below the server's stream limit: open the stream now (synchronously). */
-  start(connection: Connection): void;
+  /** `session` is open and below the server's stream limit: open the stream now (synchronously). */
+  start(session: Session): void;
   /** No connection for this call: the attempt failed or the transport closed. */
   fail(error: ConnectError): void;
 }
 
 export const TRANSPORT_CLOSED = "transport closed";
+
+/** The channel's state; `kind` is the public `ConnectionState`. Each carries what exists in it. */
+type State =
+  | { readonly kind: "idle" }
+  | { readonly kind: "connecting"; readonly connection: Connection }
+  | { readonly kind: "open"; readonly connection: Connection; readonly session: Session }
+  | { readonly kind: "backoff"; readonly timer: ReturnType<typeof setTimeout> }
+  | { readonly kind: "closed"; readonly closing: Promise<void> };
 
 /**
  * Owns the transport's connections: one current connection that new calls use, plus connections
@@ -20,29 +29,31 @@ export const TRANSPORT_CLOSED = "transport closed";
  * concurrent-stream limit, and backs off between failed attempts.
  */
 export class Channel implements ConnectionListener {
-  state: ConnectionState = "idle";
-  private current: Connection | undefined;
+  private current: State = { kind: "idle" };
   private readonly draining = new Set<Connection>();
   private readonly queue = new Set<PendingCall>();
   private readonly openWaiters: Array<{ resolve: () => void; reject: (error: ConnectError) => void }> = [];
   private readonly listeners = new Set<(state: ConnectionState) => void>();
   private failures = 0;
-  private backoffTimer: ReturnType<typeof setTimeout> | undefined;
-  private closing: Promise<void> | undefined;
 
   constructor(
     private readonly config: ConnectionConfig,
     private readonly reconnect: ReconnectOptions,
+    private readonly trace: TraceSink | undefined,
   ) {}
+
+  get state(): ConnectionState {
+    return this.current.kind;
+  }
 
   /** Starts `call` now if the current connection has room, else queues it (opening a connection if needed). */
   acquire(call: PendingCall): void {
-    if (this.state === "closed") return call.fail(closedError());
-    const c = this.current;
-    if (c !== undefined && c.opened && this.queue.size === 0 && c.session!.canOpenStream) return call.start(c);
+    const s = this.current;
+    if (s.kind === "closed") return call.fail(closedError());
+    if (s.kind === "open" && this.queue.size === 0 && s.session.canOpenStream) return this.startCall(call, s.connection, s.session);
     this.queue.add(call);
-    if (c === undefined) this.ensureConnecting();
-    else this.pump();
+    if (s.kind === "open") this.pump();
+    else this.ensureConnecting();
   }
 
   /** A queued call gave up (deadline, abort). */
@@ -50,14 +61,17 @@ export class Channel implements ConnectionListener {
     this.queue.delete(call);
   }
 
-  /** A stream ended: queued calls may fit now. */
+  /** A stream ended: queued calls may fit now; an idle connection lets a Node process exit. */
   release(): void {
     if (this.queue.size > 0) this.pump();
+    const s = this.current;
+    if (s.kind === "open" && s.session.activeStreams === 0) s.connection.hold(false);
   }
 
   connect(): Promise<void> {
-    if (this.state === "closed") return Promise.reject(closedError());
-    if (this.state === "open") return Promise.resolve();
+    const s = this.current;
+    if (s.kind === "closed") return Promise.reject(closedError());
+    if (s.kind === "open") return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.openWaiters.push({ resolve, reject });
       this.ensureConnecting();
@@ -65,15 +79,17 @@ export class Channel implements ConnectionListener {
   }
 
   close(): Promise<void> {
-    if (this.closing) return this.closing;
-    this.setState("closed");
-    clearTimeout(this.backoffTimer);
-    this.failWaiting(closedError());
+    const s = this.current;
+    if (s.kind === "closed") return s.closing;
+    if (s.kind === "backoff") clearTimeout(s.timer);
     const connections = [...this.draining];
-    if (this.current) connections.push(this.current);
-    this.current = undefined;
-    this.closing = Promise.all(connections.map((c) => c.close(TRANSPORT_CLOSED))).then(() => undefined);
-    return this.closing;
+    if (s.kind === "connecting" || s.kind === "open") connections.push(s.connection);
+    let closed!: () => void;
+    const closing = new Promise<void>((resolve) => (closed = resolve));
+    this.transition({ kind: "closed", closing });
+    this.failWaiting(closedError());
+    void Promise.all(connections.map((c) => c.close(TRANSPORT_CLOSED))).then(() => closed());
+    return closing;
   }
 
   onStateChange(listener: (state: ConnectionState) => void): () => void {
@@ -83,77 +99,85 @@ export class Channel implements ConnectionListener {
 
   // --- ConnectionListener ---------------------------------------------------------------
 
-  onOpen(connection: Connection): void {
-    if (connection !== this.current) return;
+  onOpen(connection: Connection, session: Session): void {
+    if (!this.isCurrent(connection)) return;
     this.failures = 0;
-    this.setState("open");
+    this.transition({ kind: "open", connection, session });
     const waiters = this.openWaiters.splice(0, this.openWaiters.length);
     for (const waiter of waiters) waiter.resolve();
     this.pump();
+    if (session.activeStreams === 0) connection.hold(false);
   }
 
   onGoAway(connection: Connection): void {
-    if (connection === this.current) this.retire(connection);
+    const s = this.current;
+    if (s.kind === "open" && s.connection === connection) this.retire(connection, s.session);
   }
 
   onClose(connection: Connection, error: SessionClosedError): void {
     this.draining.delete(connection);
-    if (connection !== this.current) return;
-    this.current = undefined;
-    if (this.state === "closed") return;
-    if (connection.opened) {
+    if (!this.isCurrent(connection)) return;
+    if (connection.wasOpen) {
       // A connection that worked and then dropped: reconnect at once, if anybody waits.
-      if (this.queue.size > 0 || this.openWaiters.length > 0) this.ensureConnecting();
-      else this.setState("idle");
-      return;
+      return this.connectIfWaiting();
     }
     this.failures++;
     this.failWaiting(new ConnectError(error.message, Code.Unavailable, undefined, undefined, error));
-    this.setState("backoff");
-    this.backoffTimer = setTimeout(() => {
-      this.backoffTimer = undefined;
-      if (this.queue.size > 0 || this.openWaiters.length > 0) this.ensureConnecting();
-      else this.setState("idle");
+    const timer = setTimeout(() => {
+      if (this.current.kind === "backoff") this.connectIfWaiting();
     }, backoffDelay(this.reconnect, this.failures));
-    unref(this.backoffTimer);
+    unref(timer);
+    this.transition({ kind: "backoff", timer });
   }
 
   // ---------------------------------------------------------------------------------------
 
-  // Opens the current connection unless one exists, the transport closed, or a backoff runs
-  // (its timer connects when it ends, and now keeps a Node process alive: somebody waits).
+  private isCurrent(connection: Connection): boolean {
+    const s = this.current;
+    return (s.kind === "connecting" || s.kind === "open") && s.connection === connection;
+  }
+
+  // Opens a connection unless one exists or the transport closed. During a backoff its timer
+  // connects when it ends, and now keeps a Node process alive: somebody waits.
   private ensureConnecting(): void {
-    if (this.backoffTimer !== undefined) {
-      (this.backoffTimer as { ref?: () => void }).ref?.();
-      return;
+    const s = this.current;
+    if (s.kind === "backoff") (s.timer as { ref?: () => void }).ref?.();
+    else if (s.kind === "idle") this.transition({ kind: "connecting", connection: new Connection(this.config, this) });
+  }
+
+  private connectIfWaiting(): void {
+    if (this.queue.size > 0 || this.openWaiters.length > 0) {
+      this.transition({ kind: "connecting", connection: new Connection(this.config, this) });
+    } else {
+      this.transition({ kind: "idle" });
     }
-    if (this.current !== undefined || this.state === "closed") return;
-    this.current = new Connection(this.config, this);
-    this.setState("connecting");
+  }
+
+  private startCall(call: PendingCall, connection: Connection, session: Session): void {
+    connection.hold(true);
+    call.start(session);
   }
 
   private pump(): void {
-    const c = this.current;
-    if (c === undefined || !c.opened) return;
-    const session = c.session!;
+    const s = this.current;
+    if (s.kind !== "open") return;
     for (const call of this.queue) {
-      if (!session.canOpenStream) {
+      const why = s.session.whyCannotOpen();
+      if (why !== undefined) {
         // Below the stream limit and still unable: the connection ran out of stream ids.
-        if (!session.closed && !session.draining && session.activeStreams < session.peer!.maxConcurrentStreams) this.retire(c);
+        if (why === "ids-exhausted") this.retire(s.connection, s.session);
         return;
       }
       this.queue.delete(call);
-      call.start(c);
+      this.startCall(call, s.connection, s.session);
     }
   }
 
   // Streams already open finish on `connection`; new calls go to a new one.
-  private retire(connection: Connection): void {
-    this.current = undefined;
+  private retire(connection: Connection, session: Session): void {
     this.draining.add(connection);
-    void connection.session!.whenIdle().then(() => connection.close("connection retired"));
-    if (this.queue.size > 0 || this.openWaiters.length > 0) this.ensureConnecting();
-    else this.setState("idle");
+    void session.whenIdle().then(() => connection.close("connection retired"));
+    this.connectIfWaiting();
   }
 
   private failWaiting(error: ConnectError): void {
@@ -164,12 +188,15 @@ export class Channel implements ConnectionListener {
     for (const waiter of waiters) waiter.reject(error);
   }
 
-  private setState(state: ConnectionState): void {
-    if (this.state === state) return;
-    this.state = state;
+  // The one place the state changes: listeners hear of a change of kind, the trace of every one.
+  private transition(next: State): void {
+    const from = this.current.kind;
+    this.current = next;
+    if (from === next.kind) return;
+    this.trace?.(`channel ${from} -> ${next.kind}`);
     for (const listener of [...this.listeners]) {
       try {
-        listener(state);
+        listener(next.kind);
       } catch {
         // A listener's bug must not break the connection's bookkeeping.
       }
@@ -180,4 +207,3 @@ export class Channel implements ConnectionListener {
 function closedError(): ConnectError {
   return new ConnectError(TRANSPORT_CLOSED, Code.Unavailable);
 }
-

@@ -1,4 +1,5 @@
-import { CloseCode, SUBPROTOCOL, Session, SessionClosedError, type KeepaliveOptions, type Settings, unref } from "@grpc-ws/wire";
+import { CloseCode, SUBPROTOCOL, Session, SessionClosedError, type KeepaliveOptions, type Settings, type TraceSink } from "@grpc-ws/wire";
+import { unref } from "@grpc-ws/wire/internal";
 import type { FlushScheduler } from "./schedule.js";
 import { keepsSentBytes, messageBytes, openSocket, type Socket, type WebSocketConstructor } from "./websocket.js";
 
@@ -8,34 +9,43 @@ export interface ConnectionConfig {
   settings: Partial<Settings>;
   keepalive: KeepaliveOptions | undefined;
   connectTimeoutMs: number;
+  /** How long a closing socket may take for the close handshake before it is cut. */
+  closeHandshakeMs: number;
   schedule: FlushScheduler;
+  trace: TraceSink | undefined;
 }
 
 export interface ConnectionListener {
-  /** The server's SETTINGS arrived: streams may be opened. */
-  onOpen(connection: Connection): void;
+  /** The server's SETTINGS arrived: streams may be opened on `session`. */
+  onOpen(connection: Connection, session: Session): void;
   /** The server sent GOAWAY: no new streams on this connection. */
   onGoAway(connection: Connection): void;
   /** The connection ended (or never opened); every stream on it was reset first. Called once. */
   onClose(connection: Connection, error: SessionClosedError): void;
 }
 
+/** Where one connection stands; only `handshake` and `open` have a session. */
+type Phase =
+  | { readonly kind: "connecting" } // the WebSocket is opening
+  | { readonly kind: "handshake"; readonly session: Session } // waiting for the server's SETTINGS
+  | { readonly kind: "open"; readonly session: Session }
+  | { readonly kind: "closed" };
+
 // Socket backpressure: above HIGH bytes buffered the session stops framing DATA until below LOW.
 const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 256 * 1024;
 const DRAIN_POLL_MS = 2;
-// After close(), a peer that does not finish the closing handshake is cut off after this long.
-const TERMINATE_AFTER_MS = 1000;
+
+/** The TCP socket under `ws` (from its 'upgrade' response), to let an idle connection not hold a Node process. */
+type Referable = { ref(): unknown; unref(): unknown };
 
 /** One WebSocket and the wire Session on it. */
 export class Connection {
-  session: Session | undefined;
-  /** SETTINGS arrived. */
-  opened = false;
-  /** The connection ended; `session` (if any) is closed. */
-  closed = false;
+  private phase: Phase = { kind: "connecting" };
+  private opened = false;
   private readonly socket: Socket | undefined;
   private socketClosed = false;
+  private tcp: Referable | undefined;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private drainTimer: ReturnType<typeof setTimeout> | undefined;
   private terminateTimer: ReturnType<typeof setTimeout> | undefined;
@@ -56,11 +66,13 @@ export class Connection {
       return;
     }
     this.socket = socket;
-    socket.onopen = () => this.onSocketOpen();
+    socket.onopen = () => this.onSocketOpen(socket);
     socket.onmessage = (event) => {
+      const phase = this.phase;
+      if (phase.kind !== "handshake" && phase.kind !== "open") return;
       const bytes = messageBytes(event.data);
-      if (bytes) this.session?.receive(bytes);
-      else this.session?.receiveText();
+      if (bytes) phase.session.receive(bytes);
+      else phase.session.receiveText();
     };
     // Kept for the socket's lifetime: `ws` throws on an 'error' event nobody listens to.
     socket.onerror = (event) => {
@@ -71,14 +83,35 @@ export class Connection {
       this.socketClosed = true;
       clearTimeout(this.terminateTimer);
       const detail = this.socketError || `close code ${event.code}${event.reason ? `: ${event.reason}` : ""}`;
-      const what = this.opened ? "connection lost" : `cannot connect to ${this.config.url}`;
+      const what = this.phase.kind === "open" ? "connection lost" : `cannot connect to ${this.config.url}`;
       this.fail(`${what} (${detail})`, 0);
       this.resolveCloseWaiters();
     };
+    const events = socket as Partial<{ on(event: "upgrade", listener: (response: { socket?: Referable }) => void): void }>;
+    if (typeof events.on === "function") events.on("upgrade", (response) => (this.tcp = response.socket));
     this.connectTimer = setTimeout(() => {
       this.fail(`cannot connect to ${config.url}: no answer within ${config.connectTimeoutMs} ms`, CloseCode.NORMAL);
     }, config.connectTimeoutMs);
     unref(this.connectTimer);
+  }
+
+  /** The session, once the connection is open (and until it closes). */
+  get session(): Session | undefined {
+    return this.phase.kind === "open" ? this.phase.session : undefined;
+  }
+
+  /** SETTINGS arrived at some point (the connection worked). */
+  get wasOpen(): boolean {
+    return this.opened;
+  }
+
+  /**
+   * Lets the socket keep a Node process alive only while calls are open (or a connection is being
+   * made for one): an idle client must not stop a script from exiting. A no-op in browsers.
+   */
+  hold(busy: boolean): void {
+    if (busy) this.tcp?.ref();
+    else this.tcp?.unref();
   }
 
   /** Ends the connection: open streams fail with `message`. Resolves once the socket closed (bounded). */
@@ -88,16 +121,15 @@ export class Connection {
     return new Promise((resolve) => this.closeWaiters.push(resolve));
   }
 
-  private onSocketOpen(): void {
-    if (this.closed) return;
-    const socket = this.socket!;
+  private onSocketOpen(socket: Socket): void {
+    if (this.phase.kind !== "connecting") return;
     if (socket.protocol !== SUBPROTOCOL) {
       this.fail(`server did not accept subprotocol ${SUBPROTOCOL} (got ${JSON.stringify(socket.protocol)})`, CloseCode.PROTOCOL_ERROR);
       return;
     }
-    this.session = new Session(
+    const session: Session = new Session(
       {
-        send: (message, release) => this.send(message, release),
+        send: (message, release) => this.send(socket, message, release),
         close: (code, reason) => this.closeSocket(code, reason),
       },
       {
@@ -105,19 +137,21 @@ export class Connection {
         settings: this.config.settings,
         writer: { sinkCopies: !keepsSentBytes(socket), schedule: this.config.schedule },
         keepalive: this.config.keepalive,
+        trace: this.config.trace,
         onSettings: () => {
           clearTimeout(this.connectTimer);
           this.opened = true;
-          this.listener.onOpen(this);
+          this.phase = { kind: "open", session };
+          this.listener.onOpen(this, session);
         },
         onGoAway: () => this.listener.onGoAway(this),
         onClose: (error) => this.finish(error),
       },
     );
+    this.phase = { kind: "handshake", session };
   }
 
-  private send(message: Uint8Array, release: () => void): boolean {
-    const socket = this.socket!;
+  private send(socket: Socket, message: Uint8Array, release: () => void): boolean {
     try {
       // `ws` releases the bytes once written; a browser copies them, so the writer ignores `release`.
       socket.send(message, release);
@@ -127,38 +161,41 @@ export class Connection {
       return false;
     }
     if (socket.bufferedAmount < HIGH_WATER) return true;
-    this.pollDrain();
+    this.pollDrain(socket);
     return false;
   }
 
   // Browsers have no drain event: poll bufferedAmount while the socket is saturated.
-  private pollDrain(): void {
+  private pollDrain(socket: Socket): void {
     if (this.drainTimer !== undefined) return;
     const check = () => {
       this.drainTimer = undefined;
-      if (this.closed) return;
-      if (this.socket!.bufferedAmount <= LOW_WATER) this.session?.drained();
+      const phase = this.phase;
+      if (phase.kind !== "open" && phase.kind !== "handshake") return;
+      if (socket.bufferedAmount <= LOW_WATER) phase.session.drained();
       else this.drainTimer = setTimeout(check, DRAIN_POLL_MS);
     };
     this.drainTimer = setTimeout(check, DRAIN_POLL_MS);
   }
 
   private fail(message: string, closeCode: number): void {
-    if (this.closed) return;
+    const phase = this.phase;
+    if (phase.kind === "closed") return;
     const error = new SessionClosedError(message);
-    if (this.session) {
-      this.session.close(error, closeCode); // calls finish() through onClose
-    } else {
+    if (phase.kind === "connecting") {
       if (closeCode !== 0) this.closeSocket(closeCode, message);
       this.finish(error);
+    } else {
+      phase.session.close(error, closeCode); // calls finish() through onClose
     }
   }
 
   private finish(error: SessionClosedError): void {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.phase.kind === "closed") return;
+    this.phase = { kind: "closed" };
     clearTimeout(this.connectTimer);
     clearTimeout(this.drainTimer);
+    this.config.trace?.(`connection to ${this.config.url} closed: ${error.message}`);
     this.listener.onClose(this, error);
   }
 
@@ -179,7 +216,7 @@ export class Connection {
       socket.terminate?.();
       this.socketClosed = true;
       this.resolveCloseWaiters();
-    }, TERMINATE_AFTER_MS);
+    }, this.config.closeHandshakeMs);
     unref(this.terminateTimer);
   }
 
@@ -193,4 +230,3 @@ export class Connection {
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
-

@@ -1,21 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
-import {
-  GRPC_STATUS,
-  GRPC_STATUS_DETAILS,
-  Status,
-  getMetadata,
-  statusFromErrorCode,
-  statusOfReset,
-  metadataToHeaders,
-  parseTrailers,
-  type Metadata,
-} from "@grpc-ws/wire";
-
-/** The Connect code for an RST_STREAM error code (the wire's mapping; Connect codes are gRPC's numbers). */
-export function codeFromErrorCode(code: number): Code {
-  return statusFromErrorCode(code) as number as Code;
-}
+import { GRPC_STATUS, GRPC_STATUS_DETAILS, Status, getMetadata, parseTrailers, type Metadata } from "@grpc-ws/wire";
+import { metadataToHeaders, statusOfReset } from "@grpc-ws/wire/internal";
+import { decodeStatusDetails } from "./status-details.js";
 
 /** Why a stream was reset, as a ConnectError: a lost connection, a message limit, or the peer's RST_STREAM. */
 export function resetError(code: number, error: Error): ConnectError {
@@ -31,10 +17,17 @@ export function trailerError(trailers: Metadata, header: Headers): ConnectError 
   if (rawStatus === String(Status.OK)) return undefined;
   const metadata = metadataToHeaders(trailers);
   header.forEach((value, key) => metadata.append(key, value));
-  if (getMetadata(trailers, GRPC_STATUS_DETAILS) !== undefined) {
+  const details = getMetadata(trailers, GRPC_STATUS_DETAILS);
+  if (details instanceof Uint8Array) {
     try {
-      const error = findTrailerError(metadata);
-      if (error) return error;
+      // As Connect's gRPC transport: the details' status wins over grpc-status and grpc-message.
+      const status = decodeStatusDetails(details);
+      if (status.code !== 0) {
+        const error = new ConnectError(status.message, status.code as Code, metadata);
+        error.details = status.details;
+        error.isWireError = true;
+        return error;
+      }
     } catch {
       // Malformed details: fall back to grpc-status and grpc-message below.
     }

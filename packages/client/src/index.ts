@@ -2,4 +2,3 @@ export { createWebSocketTransport, type WebSocketTransport } from "./transport.j
 export type { ConnectionState, WebSocketTransportOptions, ReconnectOptions, KeepaliveSettings } from "./options.js";
 export { DEFAULT_RECONNECT, DEFAULT_KEEPALIVE, DEFAULT_CONNECT_TIMEOUT_MS } from "./options.js";
 export type { WebSocketConstructor, WebSocketLike } from "./websocket.js";
-export { codeFromErrorCode } from "./errors.js";

@@ -1,7 +1,8 @@
 import type { BinaryReadOptions, BinaryWriteOptions } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
-import { MAX_TIMER_MS, type KeepaliveOptions, type Settings } from "@grpc-ws/wire";
-import type { WebSocketConstructor } from "./websocket.js";
+import { resolveSettings, type KeepaliveOptions, type Settings, type TraceSink } from "@grpc-ws/wire";
+import { checkRange, resolveKeepalive, traceFromEnv, withDefaults } from "@grpc-ws/wire/internal";
+import { defaultWebSocket, type WebSocketConstructor } from "./websocket.js";
 
 /**
  * Where the transport's connection stands.
@@ -64,12 +65,19 @@ export interface WebSocketTransportOptions {
   /** Backoff between failed connection attempts while the server stays unreachable. */
   reconnect?: Partial<ReconnectOptions>;
   /**
-   * The WebSocket implementation. Default: the global `WebSocket` (browsers, Node >= 22), else
-   * `ws` through `isomorphic-ws`. It must implement the WHATWG interface (`binaryType`,
+   * The WebSocket implementation. Default: `ws` (through `isomorphic-ws`) in Node, whose socket
+   * is unref'd while no call is open so that an idle client lets the process exit; the global
+   * `WebSocket` elsewhere (browsers). It must implement the WHATWG interface (`binaryType`,
    * `onopen`/`onmessage`/`onerror`/`onclose`, `send`, `close`, `bufferedAmount`); it is called as
    * `new WebSocket(url, "grpc-ws.v1", { perMessageDeflate: false })` (browsers ignore the third argument).
    */
   webSocket?: WebSocketConstructor;
+  /**
+   * Trace hook: called with one line per frame in (`<`) and out (`>`), per stream state change
+   * and per connection state change. Default: lines on stderr when the environment variable
+   * `GRPC_WS_TRACE` is set (Node), else off.
+   */
+  trace?: (line: string) => void;
 }
 
 /** The backoff used for every `ReconnectOptions` field the caller leaves out. */
@@ -86,32 +94,38 @@ export { DEFAULT_KEEPALIVE } from "@grpc-ws/wire";
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 
-/**
- * `defaults` overridden by the fields of `partial` that are not undefined (so that
- * `{ initialDelayMs: undefined }` keeps the default instead of becoming NaN).
- */
-export function withDefaults<T extends object>(defaults: Readonly<T>, partial: Partial<T> | undefined): T {
-  const result = { ...defaults } as T;
-  if (partial) for (const key of Object.keys(partial) as Array<keyof T>) if (partial[key] !== undefined) result[key] = partial[key] as T[keyof T];
-  return result;
+/** Every option of `createWebSocketTransport`, checked and with its default: the one place they are read. */
+export interface ResolvedTransportOptions {
+  url: string;
+  settings: Partial<Settings>;
+  keepalive: KeepaliveOptions | undefined;
+  reconnect: ReconnectOptions;
+  connectTimeoutMs: number;
+  webSocket: WebSocketConstructor;
+  trace: TraceSink | undefined;
 }
 
-/** Throws RangeError unless `value` is a number in [min, max]: NaN or out-of-range timers would fire at once. */
-export function checkRange(name: string, value: number, min: number, max = MAX_TIMER_MS): void {
-  if (!(typeof value === "number" && value >= min && value <= max)) {
-    throw new RangeError(`grpc-ws: ${name} must be a number from ${min} to ${max}, got ${String(value)}`);
-  }
-}
-
-/** Validates the timing options at creation, so that a bad value fails now, not as a reconnect loop later. */
-export function checkTimingOptions(reconnect: ReconnectOptions, keepalive: KeepaliveSettings | undefined, connectTimeoutMs: number): void {
+/** Reads the options; throws TypeError for a bad URL and RangeError for a bad number (NaN included), now rather than at the first call. */
+export function resolveTransportOptions(options: WebSocketTransportOptions): ResolvedTransportOptions {
+  const url = options.url;
+  if (!/^wss?:\/\//i.test(url)) throw new TypeError(`grpc-ws url must start with ws:// or wss://, got ${JSON.stringify(url)}`);
+  const settings = { ...options.settings };
+  if (options.maxMessageSize !== undefined) settings.maxMessageSize = options.maxMessageSize;
+  resolveSettings(settings); // throws RangeError for a bad setting
+  const reconnect = withDefaults(DEFAULT_RECONNECT, options.reconnect);
   checkRange("reconnect.initialDelayMs", reconnect.initialDelayMs, 0);
   checkRange("reconnect.maxDelayMs", reconnect.maxDelayMs, 0);
   checkRange("reconnect.multiplier", reconnect.multiplier, 1, Number.MAX_VALUE);
   checkRange("reconnect.jitter", reconnect.jitter, 0, 1);
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   checkRange("connectTimeoutMs", connectTimeoutMs, 1);
-  if (keepalive) {
-    checkRange("keepalive.intervalMs", keepalive.intervalMs, 0);
-    checkRange("keepalive.timeoutMs", keepalive.timeoutMs, 1);
-  }
+  return {
+    url,
+    settings,
+    keepalive: resolveKeepalive(options.keepalive),
+    reconnect,
+    connectTimeoutMs,
+    webSocket: options.webSocket ?? defaultWebSocket(),
+    trace: options.trace ?? traceFromEnv(),
+  };
 }

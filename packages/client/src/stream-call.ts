@@ -1,12 +1,11 @@
 import type { DescMessage, DescMethodStreaming, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type StreamResponse } from "@connectrpc/connect";
-import type { Stream } from "@grpc-ws/wire";
+import { type Stream } from "@grpc-ws/wire";
+import { MessageIterator, WritableGate, pipeMessages, type MessageSink } from "@grpc-ws/wire/internal";
 import { Call, type CallContext } from "./call.js";
 
 const noop = (): void => {};
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
-
-type Waiter<T> = { resolve: (result: IteratorResult<T>) => void; reject: (error: ConnectError) => void };
 
 /**
  * A streaming call (server, client or bidi). The response resolves when the response headers
@@ -14,10 +13,7 @@ type Waiter<T> = { resolve: (result: IteratorResult<T>) => void; reject: (error:
  * call comes back only as fast as the consumer reads. Requests are pulled from the input iterable
  * only while the stream is writable.
  */
-export class StreamCall<I extends DescMessage, O extends DescMessage>
-  extends Call
-  implements AsyncIterator<MessageShape<O>>, AsyncIterable<MessageShape<O>>
-{
+export class StreamCall<I extends DescMessage, O extends DescMessage> extends Call {
   private resolveHead!: (response: StreamResponse<I, O>) => void;
   private rejectHead!: (error: ConnectError) => void;
   private headSettled = false;
@@ -25,13 +21,15 @@ export class StreamCall<I extends DescMessage, O extends DescMessage>
   private error: ConnectError | undefined;
   /** TRAILERS arrived: `null` for OK, else the status error, reported after the queued messages. */
   private status: ConnectError | null | undefined;
-  private readonly waiters: Array<Waiter<MessageShape<O>>> = [];
   private received = 0;
   private input: AsyncIterator<MessageInitShape<I>> | undefined;
   private inputDone = false;
-  private writableWaiter: (() => void) | undefined;
-  /** return() was called: every next() reports the end. */
-  private returned = false;
+  private readonly gate = new WritableGate();
+  private readonly responses = new MessageIterator<MessageShape<O>>(
+    () => this.pull(),
+    // The consumer stopped early (`break`): the call is cancelled.
+    () => this.fail(new ConnectError("the response stream was abandoned by its consumer", Code.Canceled)),
+  );
 
   constructor(
     ctx: CallContext,
@@ -56,51 +54,32 @@ export class StreamCall<I extends DescMessage, O extends DescMessage>
     return promise;
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<MessageShape<O>> {
-    return this;
-  }
-
-  next(): Promise<IteratorResult<MessageShape<O>>> {
-    // Fast path: a message (or the outcome) is already here; no waiter, no executor closure.
-    if (this.waiters.length === 0) {
-      const result = this.take();
-      if (result !== undefined) return result instanceof ConnectError ? Promise.reject(result) : Promise.resolve(result);
-    }
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
-  }
-
-  /** The consumer stopped early (`break`): the call is cancelled; iteration is over. */
-  return(): Promise<IteratorResult<MessageShape<O>>> {
-    this.returned = true;
-    this.fail(new ConnectError("the response stream was abandoned by its consumer", Code.Canceled));
-    this.wake();
-    return Promise.resolve({ done: true, value: undefined });
-  }
-
   // --- requests ------------------------------------------------------------------------------
 
   protected opened(stream: Stream, maxRequestSize: number): void {
     this.input = this.requests[Symbol.asyncIterator]();
-    void this.pumpRequests(stream, this.input, maxRequestSize);
+    void this.sendRequests(stream, this.input, maxRequestSize);
   }
 
-  private async pumpRequests(stream: Stream, input: AsyncIterator<MessageInitShape<I>>, maxRequestSize: number): Promise<void> {
+  private async sendRequests(stream: Stream, input: AsyncIterator<MessageInitShape<I>>, maxRequestSize: number): Promise<void> {
     const schema = this.streamMethod.input;
+    const call = this;
+    const sink: MessageSink<MessageInitShape<I>> = {
+      get stopped() {
+        return call.finished || stream.sendClosed;
+      },
+      // encode() fails the call (and returns undefined) for a message that cannot be sent.
+      write: (value) => {
+        const bytes = this.encode(schema, value, maxRequestSize);
+        return bytes !== undefined && stream.write(bytes);
+      },
+      writable: () => this.gate.wait(),
+    };
     try {
-      for (;;) {
-        const result = await input.next();
-        if (this.finished || stream.localEnded || stream.closed) break;
-        if (result.done) {
-          this.inputDone = true;
-          stream.end();
-          return;
-        }
-        const bytes = this.encode(schema, result.value, maxRequestSize);
-        if (bytes === undefined) break;
-        if (!stream.write(bytes)) {
-          await new Promise<void>((resolve) => (this.writableWaiter = resolve));
-          if (this.finished || stream.closed) break;
-        }
+      if ((await pipeMessages(input, sink)) === "done") {
+        this.inputDone = true;
+        stream.halfClose();
+        return;
       }
     } catch (error) {
       this.inputDone = true;
@@ -111,9 +90,7 @@ export class StreamCall<I extends DescMessage, O extends DescMessage>
   }
 
   onWritable(): void {
-    const waiter = this.writableWaiter;
-    this.writableWaiter = undefined;
-    waiter?.();
+    this.gate.open();
   }
 
   // Lets the request iterable release what it holds once the call no longer needs it.
@@ -134,11 +111,11 @@ export class StreamCall<I extends DescMessage, O extends DescMessage>
   }
 
   onReadable(): void {
-    if (this.waiters.length > 0) this.wake();
+    this.responses.wake();
   }
 
   protected trailersArrived(error: ConnectError | undefined): void {
-    if (error === undefined && this.streamMethod.methodKind === "client_streaming" && this.received + this.stream!.readableLength === 0) {
+    if (error === undefined && this.streamMethod.methodKind === "client_streaming" && this.received + (this.stream?.readableLength ?? 0) === 0) {
       error = new ConnectError("protocol error: missing response message", Code.Unimplemented);
     }
     this.status = error ?? null;
@@ -148,7 +125,7 @@ export class StreamCall<I extends DescMessage, O extends DescMessage>
   }
 
   protected settled(error: ConnectError | undefined): void {
-    this.onWritable();
+    this.gate.open();
     if (this.input !== undefined && !this.inputDone && (error !== undefined || this.stream?.closed)) this.closeInput();
     if (error !== undefined) {
       this.error = error;
@@ -159,40 +136,20 @@ export class StreamCall<I extends DescMessage, O extends DescMessage>
     } else {
       this.resolveHeadOnce();
     }
-    this.wake();
-  }
-
-  // A bad message fails the call, or only the iteration when the status already arrived.
-  private failIteration(error: ConnectError): void {
-    if (!this.finished) this.fail(error);
-    else this.error = error;
+    this.responses.wake();
   }
 
   private resolveHeadOnce(): void {
     if (this.headSettled) return;
     this.headSettled = true;
     const method = this.streamMethod;
-    this.resolveHead({ stream: true, service: method.parent, method, header: this.header, trailer: this.trailer, message: this });
+    this.resolveHead({ stream: true, service: method.parent, method, header: this.header, trailer: this.trailer, message: this.responses });
   }
 
-  // Settles waiting next() calls from what the stream holds.
-  private wake(): void {
-    while (this.waiters.length > 0) {
-      const result = this.take();
-      if (result === undefined) return; // wait for more
-      // take() may have failed the call, which already settled every waiter with the error.
-      const waiter = this.waiters.shift();
-      if (waiter === undefined) return;
-      if (result instanceof ConnectError) waiter.reject(result);
-      else waiter.resolve(result);
-    }
-  }
-
-  // The next outcome for the consumer: a message, the end, an error, or undefined to wait.
-  private take(): IteratorResult<MessageShape<O>> | ConnectError | undefined {
+  // The next outcome for the consumer: a message, the end, or undefined to wait; throws the error.
+  private pull(): IteratorResult<MessageShape<O>, undefined> | undefined {
     for (;;) {
-      if (this.returned) return DONE;
-      if (this.error !== undefined) return this.error;
+      if (this.error !== undefined) throw this.error;
       const bytes = this.stream?.read();
       if (bytes !== undefined) {
         this.received++;
@@ -202,7 +159,9 @@ export class StreamCall<I extends DescMessage, O extends DescMessage>
           }
           return { done: false, value: this.decode(this.streamMethod.output, bytes) };
         } catch (error) {
-          this.failIteration(error as ConnectError);
+          // A bad message fails the call, or only the iteration when the status already arrived.
+          if (!this.finished) this.fail(error as ConnectError);
+          else this.error = error as ConnectError;
           continue;
         }
       }
@@ -210,7 +169,7 @@ export class StreamCall<I extends DescMessage, O extends DescMessage>
       if (this.status === null) return DONE;
       const status = this.status;
       this.status = null; // reported once; later next() calls see the end
-      return status;
+      throw status;
     }
   }
 }

@@ -144,9 +144,9 @@ describe("flow control", () => {
     // Client window 256 KiB + server write high-water mark 64 KiB: a handful of 64 KiB messages, not 1000.
     expect(yielded).toBeLessThanOrEqual(10);
     const [session] = serverSessions(bridge);
-    const streams = [...session!.streams.values()];
-    expect(streams).toHaveLength(1);
-    expect(streams[0]!.pendingBytes).toBeLessThanOrEqual(64 * 1024 + MESSAGE + 5);
+    // The first call on the connection: stream 1, the only one open.
+    expect(session!.activeStreams).toBe(1);
+    expect(session!.stream(1)!.pendingBytes).toBeLessThanOrEqual(64 * 1024 + MESSAGE + 5);
 
     // Another call on the same connection is not affected.
     const res = await client.unaryCall({ responseType: COMPRESSABLE, responseSize: 100_000 });

@@ -9,22 +9,14 @@ import {
   type UnaryRequest,
   type UnaryResponse,
 } from "@connectrpc/connect";
-import { resolveSettings } from "@grpc-ws/wire";
+import { methodPath } from "@grpc-ws/wire";
+import { CLOSE_HANDSHAKE_MS } from "@grpc-ws/wire/internal";
 import { NEVER_ABORTED, type CallContext } from "./call.js";
 import { Channel } from "./channel.js";
-import {
-  DEFAULT_CONNECT_TIMEOUT_MS,
-  DEFAULT_KEEPALIVE,
-  DEFAULT_RECONNECT,
-  checkTimingOptions,
-  withDefaults,
-  type ConnectionState,
-  type WebSocketTransportOptions,
-} from "./options.js";
+import { resolveTransportOptions, type ConnectionState, type WebSocketTransportOptions } from "./options.js";
 import { defaultFlushScheduler } from "./schedule.js";
 import { StreamCall } from "./stream-call.js";
 import { UnaryCall } from "./unary-call.js";
-import { defaultWebSocket } from "./websocket.js";
 
 /** A Connect `Transport` that carries every call over one multiplexed WebSocket. */
 export interface WebSocketTransport extends Transport {
@@ -46,29 +38,24 @@ export interface WebSocketTransport extends Transport {
 
 /** Creates a transport for `createClient` that speaks grpc-ws over one WebSocket to `options.url`. */
 export function createWebSocketTransport(options: WebSocketTransportOptions): WebSocketTransport {
-  const url = options.url;
-  if (!/^wss?:\/\//i.test(url)) throw new TypeError(`grpc-ws url must start with ws:// or wss://, got ${JSON.stringify(url)}`);
-  const settings = { ...options.settings };
-  if (options.maxMessageSize !== undefined) settings.maxMessageSize = options.maxMessageSize;
-  resolveSettings(settings); // throws RangeError for a bad setting now, not at the first call
-  const keepalive = options.keepalive === false ? undefined : withDefaults(DEFAULT_KEEPALIVE, options.keepalive);
-  const reconnect = withDefaults(DEFAULT_RECONNECT, options.reconnect);
-  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-  checkTimingOptions(reconnect, keepalive, connectTimeoutMs); // RangeError now, not a misbehaving timer later
+  const o = resolveTransportOptions(options);
   const channel = new Channel(
     {
-      url,
-      webSocket: options.webSocket ?? defaultWebSocket(),
-      settings,
-      keepalive,
-      connectTimeoutMs,
+      url: o.url,
+      webSocket: o.webSocket,
+      settings: o.settings,
+      keepalive: o.keepalive,
+      connectTimeoutMs: o.connectTimeoutMs,
+      closeHandshakeMs: CLOSE_HANDSHAKE_MS,
       schedule: defaultFlushScheduler(),
+      trace: o.trace,
     },
-    reconnect,
+    o.reconnect,
+    o.trace,
   );
   const ctx: CallContext = { channel, readOptions: options.readBinaryOptions, writeOptions: options.writeBinaryOptions };
   const interceptors = options.interceptors && options.interceptors.length > 0 ? options.interceptors : undefined;
-  const baseUrl = url.replace(/\/+$/, "");
+  const baseUrl = o.url.replace(/\/+$/, "");
 
   /** The parts of an interceptor's request that unary and streaming calls share. */
   function requestCommon(
@@ -80,7 +67,7 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
     return {
       service: method.parent,
       requestMethod: "POST",
-      url: `${baseUrl}/${method.parent.typeName}/${method.name}`,
+      url: baseUrl + methodPath(method.parent.typeName, method.name),
       signal: signal ?? NEVER_ABORTED,
       header: headers,
       contextValues: contextValues ?? createContextValues(),

@@ -32,11 +32,12 @@ export class UnaryCall<I extends DescMessage, O extends DescMessage> extends Cal
   protected opened(stream: Stream, maxRequestSize: number): void {
     const bytes = this.encode(this.unaryMethod.input, this.request, maxRequestSize);
     if (bytes === undefined) return;
-    stream.end(bytes);
+    stream.halfClose(bytes);
   }
 
   onReadable(): void {
-    const stream = this.stream!;
+    const stream = this.stream;
+    if (stream === undefined) return;
     let bytes: Uint8Array | undefined;
     while (!this.finished && (bytes = stream.read()) !== undefined) {
       if (this.response !== undefined) {
@@ -67,7 +68,7 @@ export class UnaryCall<I extends DescMessage, O extends DescMessage> extends Cal
       service: this.unaryMethod.parent,
       method: this.unaryMethod,
       header: this.header,
-      message: this.response!,
+      message: this.response as MessageShape<O>,
       trailer: this.trailer,
     });
   }

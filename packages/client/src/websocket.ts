@@ -47,10 +47,15 @@ export function keepsSentBytes(socket: Socket): boolean {
 
 type SocketConstructor = new (url: string, protocols: string, options: { perMessageDeflate: boolean }) => Socket;
 
-/** The global WebSocket when there is one (browsers, Node >= 22), else `ws`. */
+/**
+ * `ws` in Node (its TCP socket can be unref'd, so an idle client lets the process exit, and it
+ * returns sent memory for reuse), the global WebSocket elsewhere (browsers, Deno, workers).
+ */
 export function defaultWebSocket(): WebSocketConstructor {
+  const inNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === "string";
   const global = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-  return global ?? (IsomorphicWebSocket as unknown as WebSocketConstructor);
+  if (inNode || global === undefined) return IsomorphicWebSocket as unknown as WebSocketConstructor;
+  return global;
 }
 
 /**

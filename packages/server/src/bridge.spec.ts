@@ -3,7 +3,8 @@ import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape }
 import { Code, ConnectError, createContextKey, createContextValues, type HandlerContext } from "@connectrpc/connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { createTestServiceImpl, type TestServiceMethodName } from "@grpc-ws/interop";
-import { CloseCode, ErrorCode, FrameType, PATH, SUBPROTOCOL, Status, encodeBase64, metadataToHeaders, writeMetadataFrame } from "@grpc-ws/wire";
+import { CloseCode, ErrorCode, FrameType, PATH, SUBPROTOCOL, Status, writeMetadataFrame } from "@grpc-ws/wire";
+import { encodeBase64, metadataToHeaders } from "@grpc-ws/wire/internal";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { WebSocket, WebSocketServer } from "ws";
 import { EmptySchema } from "../../../gen/grpc/testing/empty_pb.js";
@@ -193,7 +194,7 @@ describe("the four call kinds through grpc.testing.TestService", () => {
       await call.messages(i + 1);
       expect(call.outcome.messages).toHaveLength(i + 1);
     }
-    call.stream.end();
+    call.stream.halfClose();
     const outcome = await call.done;
     expect(outcome.status?.code).toBe(Status.OK);
     expect(outcome.messages.map((m) => fromBinary(StreamingOutputCallResponseSchema, m).payload?.body.length)).toEqual(sizes);
@@ -294,7 +295,7 @@ describe("cancellation", () => {
     expect(left).toBeGreaterThan(0);
     expect(left).toBeLessThanOrEqual(20_000);
     expect(observed.started[0]!.ctx.protocolName).toBe("grpc-ws");
-    call.stream.end();
+    call.stream.halfClose();
     expect((await call.done).status?.code).toBe(Status.OK);
   });
 
@@ -434,7 +435,7 @@ describe("graceful close", () => {
     // The call in flight goes on.
     call.stream.write(encode(StreamingOutputCallRequestSchema, { responseParameters: [{ size: 4 }] }));
     await call.messages(2);
-    call.stream.end();
+    call.stream.halfClose();
     expect((await call.done).status?.code).toBe(Status.OK);
     await closing;
     expect((await client.closed).code).toBe(CloseCode.GOING_AWAY);

@@ -1,16 +1,15 @@
 import { createServer, type IncomingMessage, type Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
-import { DEFAULT_COMPRESS_MIN_BYTES, DEFAULT_KEEPALIVE, GRPC_WEBSOCKETS, SUBPROTOCOL, resolveSettings, type Session, type Settings } from "@grpc-ws/wire";
+import { GRPC_WEBSOCKETS, SUBPROTOCOL, type Session, type Settings } from "@grpc-ws/wire";
+import { CLOSE_HANDSHAKE_MS } from "@grpc-ws/wire/internal";
 import { WebSocketServer, type WebSocket } from "ws";
-import type { CallForwarder } from "./call.js";
-import { gzipNode } from "./compression-gzip.js";
 import { Connection, type ConnectionContext } from "./connection.js";
 import type { CompressionOptions } from "./dispatch.js";
 import { GrpcWebSocketsConnection, type GrpcWebSocketsContext } from "./front/grpc-websockets/connection.js";
-import type { CallEndInfo, WebSocketBridgeOptions } from "./options.js";
+import { checkDrainTimeout, resolveBridgeOptions, type CallEndInfo, type ResolvedBridgeOptions, type WebSocketBridgeOptions } from "./options.js";
 import { BridgeRouter } from "./router.js";
-import { createUpstream } from "./upstream/index.js";
+import { createUpstream, type Forwarder } from "./upstream/index.js";
 
 export interface AttachOptions {
   /** Only upgrade requests for this path (query string ignored) are taken; others are left to other listeners. Default: every upgrade request. */
@@ -44,10 +43,6 @@ export interface WebSocketBridge {
   readonly connections: number;
 }
 
-const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
-const DEFAULT_SETTINGS_TIMEOUT_MS = 10_000;
-/** How long a closing socket may take for the WebSocket close handshake before it is cut. */
-const CLOSE_HANDSHAKE_MS = 1_000;
 
 /** Creates a bridge that serves gRPC over WebSocket from in-process handlers and/or an upstream gRPC server. */
 export function createWebSocketBridge(options: WebSocketBridgeOptions): WebSocketBridge {
@@ -56,7 +51,7 @@ export function createWebSocketBridge(options: WebSocketBridgeOptions): WebSocke
 
 class Bridge implements WebSocketBridge, ConnectionContext, GrpcWebSocketsContext {
   readonly router: BridgeRouter;
-  readonly forwarder: CallForwarder | undefined;
+  readonly forwarder: Forwarder | undefined;
   readonly sessionOptions: ConnectionContext["sessionOptions"];
   readonly socketHighWaterMark: number;
   readonly settingsTimeoutMs: number;
@@ -73,34 +68,27 @@ class Bridge implements WebSocketBridge, ConnectionContext, GrpcWebSocketsContex
   private readonly detach: Array<() => void> = [];
   private readonly ownServers: HttpServer[] = [];
   private closing: Promise<void> | undefined;
+  private readonly resolved: ResolvedBridgeOptions;
 
-  constructor(private readonly options: WebSocketBridgeOptions) {
-    const settings = resolveSettings(options.settings);
+  constructor(options: WebSocketBridgeOptions) {
+    const o = resolveBridgeOptions(options);
+    this.resolved = o;
     this.router = new BridgeRouter(options.readBinaryOptions, options.writeBinaryOptions, [...(options.interceptors ?? [])]);
     options.routes?.(this.router);
     this.forwarder = options.upstream !== undefined ? createUpstream(options.upstream) : undefined;
     this.sessionOptions = {
-      settings,
-      // A field left undefined (from plain JavaScript) keeps its default instead of disabling the timer.
-      keepalive:
-        options.keepalive === false
-          ? undefined
-          : {
-              intervalMs: options.keepalive?.intervalMs ?? DEFAULT_KEEPALIVE.intervalMs,
-              timeoutMs: options.keepalive?.timeoutMs ?? DEFAULT_KEEPALIVE.timeoutMs,
-            },
-      writeHighWaterMark: options.writeHighWaterMark,
+      settings: o.settings,
+      keepalive: o.keepalive,
+      writeHighWaterMark: o.writeHighWaterMark,
       // ws keeps a reference to each message until written, so written bytes are never reused.
       writer: { sinkCopies: false },
+      trace: o.trace,
     };
-    this.socketHighWaterMark = options.socketHighWaterMark ?? 1024 * 1024;
-    this.settingsTimeoutMs = options.settingsTimeoutMs ?? DEFAULT_SETTINGS_TIMEOUT_MS;
+    this.socketHighWaterMark = o.socketHighWaterMark;
+    this.settingsTimeoutMs = o.settingsTimeoutMs;
     this.contextValues = options.contextValues;
     this.onCallEnd = options.onCallEnd;
-    // A client coalesces a tick's frames into one message: a full connection window of DATA plus
-    // request headers for every stream it may open, and room for control frames.
-    const maxPayload =
-      options.maxPayload ?? settings.initialConnectionWindow + settings.maxConcurrentStreams * (settings.maxMetadataSize + 64) + 1024 * 1024;
+    const maxPayload = o.maxPayload;
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload,
@@ -109,13 +97,14 @@ class Bridge implements WebSocketBridge, ConnectionContext, GrpcWebSocketsContex
       handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     });
     // grpc-websockets: one call per socket, one request message per socket message (plus its tag and prefix).
+    const settings = o.settings;
     this.settings = settings;
-    this.writeHighWaterMark = options.writeHighWaterMark ?? 64 * 1024;
+    this.writeHighWaterMark = o.writeHighWaterMark;
     this.compression = {
-      accept: [...(options.acceptCompression ?? [gzipNode])],
-      minBytes: options.compressMinBytes ?? DEFAULT_COMPRESS_MIN_BYTES,
+      accept: o.acceptCompression,
+      minBytes: o.compressMinBytes,
       maxMessageSize: settings.maxMessageSize,
-      writeHighWaterMark: this.writeHighWaterMark,
+      writeHighWaterMark: o.writeHighWaterMark,
     };
     this.headerTimeoutMs = this.settingsTimeoutMs;
     this.compatWss = new WebSocketServer({
@@ -216,7 +205,14 @@ class Bridge implements WebSocketBridge, ConnectionContext, GrpcWebSocketsContex
   }
 
   close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
-    this.closing ??= this.shutdown(options.drainTimeoutMs ?? this.options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
+    if (options.drainTimeoutMs !== undefined) {
+      try {
+        checkDrainTimeout(options.drainTimeoutMs);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    this.closing ??= this.shutdown(options.drainTimeoutMs ?? this.resolved.drainTimeoutMs);
     return this.closing;
   }
 

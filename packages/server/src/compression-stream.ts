@@ -10,7 +10,7 @@ import {
   type Metadata,
   type StreamEvents,
 } from "@grpc-ws/wire";
-import type { CallStream } from "./call.js";
+import type { CallStream } from "./server-call.js";
 
 /** A call stream that can carry compressed messages (flag bit 0 of the message prefix). */
 export interface CompressibleStream extends CallStream {

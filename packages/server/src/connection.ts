@@ -12,17 +12,16 @@ import {
   type Stream,
 } from "@grpc-ws/wire";
 import { WebSocket, type RawData } from "ws";
-import type { CallForwarder } from "./call.js";
 import { startCall, type CallTargets } from "./dispatch.js";
-import type { CallEnvironment } from "./in-process-call.js";
 import type { CallEndInfo } from "./options.js";
 import type { BridgeRouter } from "./router.js";
-import { ServerCall, type CallOwner } from "./server-call.js";
+import { ServerCall } from "./server-call.js";
+import type { Forwarder } from "./upstream/index.js";
 
 /** What every connection of one bridge shares. */
 export interface ConnectionContext extends CallTargets {
   readonly router: BridgeRouter;
-  readonly forwarder: CallForwarder | undefined;
+  readonly forwarder: Forwarder | undefined;
   readonly sessionOptions: Omit<SessionOptions, "role" | "onStream" | "onClose">;
   readonly socketHighWaterMark: number;
   /** Close a connection whose SETTINGS frame has not arrived this long after the upgrade; 0: never. */
@@ -36,7 +35,7 @@ export interface ConnectionContext extends CallTargets {
 const BINARY = { binary: true } as const;
 
 /** One WebSocket: its wire session, its calls, and the socket's backpressure. */
-export class Connection implements CallOwner, CallEnvironment {
+export class Connection {
   readonly session: Session;
   readonly calls = new Set<ServerCall>();
   readonly origin: string;
@@ -104,14 +103,6 @@ export class Connection implements CallOwner, CallEnvironment {
     });
   }
 
-  get peerMaxMessageSize(): number {
-    return this.session.peer?.maxMessageSize ?? 0;
-  }
-
-  get contextValues(): ContextValues | undefined {
-    return this.context.contextValues?.(this.request);
-  }
-
   /** GOAWAY: the client opens no more streams here; open calls go on. */
   goAway(): void {
     this.session.goAway(ErrorCode.NO_ERROR, "server shutting down");
@@ -131,7 +122,7 @@ export class Connection implements CallOwner, CallEnvironment {
     this.session.close(new SessionClosedError(message, ErrorCode.SETTINGS_TIMEOUT), CloseCode.PROTOCOL_ERROR);
   }
 
-  callEnded(call: ServerCall, code: Status, message: string, error: unknown): void {
+  private readonly callEnded = (call: ServerCall, code: Status, message: string, error: unknown): void => {
     this.calls.delete(call);
     const hook = this.context.onCallEnd;
     if (!hook) return;
@@ -140,7 +131,7 @@ export class Connection implements CallOwner, CallEnvironment {
     } catch {
       // A logging hook must not break the call it reports on.
     }
-  }
+  };
 
   // Returning false pauses the session until the socket has written what it holds.
   // `release` returns the bytes to the session's writer once ws has written them out.
@@ -162,7 +153,12 @@ export class Connection implements CallOwner, CallEnvironment {
   }
 
   private onStream(stream: Stream, path: string, headers: Metadata): void {
-    startCall(stream, path, headers, this, this.context, (call) => this.calls.add(call));
+    const env = {
+      origin: this.origin,
+      peerMaxMessageSize: this.session.peer?.maxMessageSize ?? 0,
+      contextValues: () => this.context.contextValues?.(this.request),
+    };
+    startCall(stream, path, headers, env, this.context, this.callEnded, (call) => this.calls.add(call));
   }
 }
 

@@ -1,4 +1,4 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import type { ContextValues } from "@connectrpc/connect";
 import {
   GRPC_ACCEPT_ENCODING,
   GRPC_ENCODING,
@@ -14,16 +14,16 @@ import {
   type Compression,
   type Metadata,
 } from "@grpc-ws/wire";
-import type { CallForwarder, CallStream } from "./call.js";
-import { CompressingCallStream, type CompressibleStream } from "./compression-stream.js";
-import { InProcessCall, type CallEnvironment } from "./in-process-call.js";
+import { CompressingCallStream, type CompressibleStream, type CompressionSetup } from "./compression-stream.js";
+import { InProcessCall } from "./in-process-call.js";
 import type { BridgeRouter } from "./router.js";
-import { ServerCall, type CallOwner } from "./server-call.js";
+import { ServerCall, type CallEnded, type CallStream } from "./server-call.js";
+import type { Forwarder } from "./upstream/index.js";
 
 /** Where calls go: the same for every front end (grpc-ws v1, grpc-websockets). */
 export interface CallTargets {
   readonly router: BridgeRouter;
-  readonly forwarder: CallForwarder | undefined;
+  readonly forwarder: Forwarder | undefined;
   readonly compression: CompressionOptions;
 }
 
@@ -36,65 +36,70 @@ export interface CompressionOptions {
   readonly writeHighWaterMark: number;
 }
 
+/** What the front end that received a call knows about its client. */
+export interface CallSource {
+  /** "http://host" of the upgrade request. */
+  readonly origin: string;
+  /** The client's largest accepted message. */
+  readonly peerMaxMessageSize: number;
+  /** Context values for an in-process call (the bridge's `contextValues` option). */
+  contextValues(): ContextValues | undefined;
+}
+
 /**
- * Starts one call whatever front end received it: arms its deadline and hands it to an in-process
- * handler, the upstream forwarder, or answers UNIMPLEMENTED. `track` sees the call before it
- * starts (it may end at once).
+ * Starts one call whatever front end received it: arms its deadline, negotiates compression, and
+ * hands it to an in-process handler, the upstream forwarder, or answers UNIMPLEMENTED: the one
+ * routing decision. `track` sees the call before it starts (it may end at once).
  */
 export function startCall(
   stream: CallStream,
   path: string,
   headers: Metadata,
-  env: CallOwner & CallEnvironment,
+  source: CallSource,
   targets: CallTargets,
+  onEnded: CallEnded,
   track: (call: ServerCall) => void,
 ): ServerCall {
   const startedAt = performance.now();
   const rawTimeout = getMetadata(headers, GRPC_TIMEOUT);
   const timeoutMs = typeof rawTimeout === "string" ? parseTimeout(rawTimeout) : undefined;
   // In-process calls decompress and compress here; forwarded calls pass compressed messages on.
-  const compression = targets.router.routes.has(path) ? negotiate(headers, targets.compression) : undefined;
+  const route = targets.router.routes.get(path);
+  const compression = route ? negotiate(headers, targets.compression) : undefined;
   const callStream = compression?.setup && isCompressible(stream) ? new CompressingCallStream(stream, compression.setup) : stream;
-  const call = new ServerCall(callStream, path, headers, timeoutMs, startedAt, env);
+  const call = new ServerCall(callStream, { path, headers, timeoutMs, startedAt }, onEnded);
   track(call);
-  if (compression?.refusal) {
-    const { code, message, acceptEncoding } = compression.refusal;
-    // grpc-accept-encoding is a reserved name createTrailers leaves out of metadata: added after it.
-    call.finish([...createTrailers(code, message), [GRPC_ACCEPT_ENCODING, acceptEncoding]], code, message);
-    return call;
-  }
   // A throw from here would reach the socket's event handler: keep it to this call.
   try {
-    dispatch(call, rawTimeout, env, targets);
+    if (rawTimeout !== undefined && timeoutMs === undefined) {
+      call.end({ code: Status.INVALID_ARGUMENT, message: `invalid grpc-timeout ${JSON.stringify(rawTimeout)}: expected 1-8 digits and a unit (H, M, S, m, u, n)` });
+    } else if (compression?.refusal) {
+      const { code, message, acceptEncoding } = compression.refusal;
+      // grpc-accept-encoding is a reserved name createTrailers leaves out of metadata: added after it.
+      call.end({ code, message, trailers: [...createTrailers(code, message), [GRPC_ACCEPT_ENCODING, acceptEncoding]] });
+    } else if (route) {
+      if (timeoutMs !== undefined && timeoutMs > route.maxTimeoutMs) {
+        call.end({ code: Status.INVALID_ARGUMENT, message: `grpc-timeout of ${timeoutMs} ms exceeds the server's maximum of ${route.maxTimeoutMs} ms` });
+      } else {
+        new InProcessCall(call, route, { origin: source.origin, peerMaxMessageSize: source.peerMaxMessageSize, contextValues: source.contextValues() }).start();
+      }
+    } else {
+      const forward = targets.forwarder?.route(path);
+      if (forward) {
+        call.forwarded = true;
+        forward(call);
+      } else {
+        call.end({ code: Status.UNIMPLEMENTED, message: targets.router.unimplementedMessage(path) });
+      }
+    }
   } catch (error) {
-    const message = "the server failed to start the call";
-    call.fail(Status.INTERNAL, message, { error, abort: new ConnectError(message, Code.Internal) });
+    call.end({ code: Status.INTERNAL, message: "the server failed to start the call", error, abort: true });
   }
   return call;
 }
 
-function dispatch(call: ServerCall, rawTimeout: string | Uint8Array | undefined, env: CallEnvironment, targets: CallTargets): void {
-  const { path, timeoutMs } = call;
-  if (rawTimeout !== undefined && timeoutMs === undefined) {
-    return call.fail(Status.INVALID_ARGUMENT, `invalid grpc-timeout ${JSON.stringify(rawTimeout)}: expected 1-8 digits and a unit (H, M, S, m, u, n)`);
-  }
-  const route = targets.router.routes.get(path);
-  if (route) {
-    if (timeoutMs !== undefined && timeoutMs > route.maxTimeoutMs) {
-      return call.fail(Status.INVALID_ARGUMENT, `grpc-timeout of ${timeoutMs} ms exceeds the server's maximum of ${route.maxTimeoutMs} ms`);
-    }
-    return new InProcessCall(call, route, env).start();
-  }
-  const forwarder = targets.forwarder;
-  if (forwarder?.handles(path)) {
-    call.forwarded = true;
-    return forwarder.forward(call);
-  }
-  call.fail(Status.UNIMPLEMENTED, targets.router.unimplementedMessage(path));
-}
-
 interface Negotiation {
-  setup?: ConstructorParameters<typeof CompressingCallStream>[1];
+  setup?: CompressionSetup;
   refusal?: { code: Status; message: string; acceptEncoding: string };
 }
 
@@ -105,10 +110,11 @@ function negotiate(headers: Metadata, options: CompressionOptions): Negotiation 
   const encoding = getMetadata(headers, GRPC_ENCODING);
   const accepts = getMetadata(headers, GRPC_ACCEPT_ENCODING);
   const requested = typeof encoding === "string" ? encoding : undefined;
-  const listed = typeof accepts === "string" ? parseEncodingList(accepts) : [];
+  const accepted = typeof accepts === "string" ? accepts : undefined;
+  const listed = parseEncodingList(accepted);
   if ((requested === undefined || requested === IDENTITY) && listed.length === 0) return undefined;
   const send = options.accept.find((c) => listed.includes(c.name));
-  const n = negotiateCompression(options.accept, send, requested, typeof accepts === "string" ? accepts : undefined);
+  const n = negotiateCompression(options.accept, send, requested, accepted);
   const acceptEncoding = acceptEncodingValue(options.accept);
   if (n.error) return { refusal: { ...n.error, acceptEncoding } };
   if (!n.request && !n.response) return undefined;

@@ -23,7 +23,7 @@ let consumed = 0;
 /** The server side of stream `id` on the bridge's only connection. */
 function serverStream(id: number): Stream | undefined {
   const sessions = (fx.bridge as unknown as { sessions: Session[] }).sessions;
-  return sessions[0]?.streams.get(id);
+  return sessions[0]?.stream(id);
 }
 
 const fx = useBridge({

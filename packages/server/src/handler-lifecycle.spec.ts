@@ -72,7 +72,7 @@ describe("a request iterator the handler is waiting on", () => {
   async function waitingCall(): Promise<TestCall> {
     const client = await fx.connect();
     const call = client.call(`${TS}/StreamingInputCall`, [request], { end: false });
-    await until(() => serverSession()?.streams.get(call.stream.id)?.readableLength === 0, "the handler to take the request");
+    await until(() => serverSession()?.stream(call.stream.id)?.readableLength === 0, "the handler to take the request");
     return call;
   }
 

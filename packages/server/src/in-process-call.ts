@@ -1,10 +1,10 @@
 import { create, fromBinary, isMessage, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import { Code, ConnectError, createHandlerContext, type ContextValues } from "@connectrpc/connect";
-import { RESERVED_NAMES, Status, createTrailers, headersToMetadata, metadataToHeaders } from "@grpc-ws/wire";
+import { RESERVED_NAMES, Status, createTrailers } from "@grpc-ws/wire";
+import { MessageIterator, WritableGate, headersToMetadata, metadataToHeaders, pipeMessages, type MessageSink } from "@grpc-ws/wire/internal";
 import { errorTrailers, okTrailers, toConnectError } from "./error-trailers.js";
-import { RequestStream } from "./request-stream.js";
 import type { Route } from "./router.js";
-import type { ServerCall } from "./server-call.js";
+import type { CallHandler, ServerCall } from "./server-call.js";
 
 type Controller = ReturnType<typeof createHandlerContext>;
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -22,12 +22,14 @@ export interface CallEnvironment {
  * Runs one call against the user's function directly: decodes requests, calls the function in
  * its kind's convention, encodes responses with backpressure, and turns the outcome into trailers.
  */
-export class InProcessCall {
+export class InProcessCall implements CallHandler {
   private readonly ctx: Controller;
   private readonly maxOut: number;
   private headersSent = false;
-  private requests: RequestStream<unknown> | undefined;
-  private writableWaiter: (() => void) | undefined;
+  private requests: MessageIterator<unknown> | undefined;
+  /** What a readable stream wakes: the single-request check or the request iterator. */
+  private readable: (() => void) | undefined;
+  private readonly gate = new WritableGate();
 
   constructor(
     private readonly call: ServerCall,
@@ -49,14 +51,27 @@ export class InProcessCall {
     (ctx as Mutable<Controller>).timeoutMs = () => call.remainingMs();
     this.ctx = ctx;
     this.maxOut = Math.min(env.peerMaxMessageSize, route.writeMaxBytes);
-    call.stream.events.onWritable = () => this.wakeWritable();
-    call.onEnd = () => {
-      this.wakeWritable();
-      this.requests?.wake();
-    };
   }
 
+  // --- CallHandler ------------------------------------------------------------------------
+
+  onReadable(): void {
+    this.readable?.();
+  }
+
+  onWritable(): void {
+    this.gate.open();
+  }
+
+  onEnd(): void {
+    this.gate.open();
+    this.requests?.wake();
+  }
+
+  // ----------------------------------------------------------------------------------------
+
   start(): void {
+    this.call.start(this);
     const gate = this.route.requestGate;
     if (gate === undefined) return this.run();
     // Connect's requestGate: before any request message is read; a throw ends the call.
@@ -68,7 +83,7 @@ export class InProcessCall {
     }
     if (!isPromiseLike(passed)) return this.run();
     passed.then(
-      () => (this.call.done ? this.cleanup() : this.run()),
+      () => (this.call.ended ? this.cleanup() : this.run()),
       (e: unknown) => this.fail(e),
     );
   }
@@ -93,10 +108,10 @@ export class InProcessCall {
   private readSingle(then: (req: unknown) => void): void {
     const stream = this.call.stream;
     const check = (): void => {
-      if (this.call.done) return;
+      if (this.call.ended) return;
       if (stream.readableLength > 1) return this.failWith(Status.INTERNAL, "received more than one request message for a unary or server-streaming method");
       if (!stream.remoteEnded) return;
-      stream.events.onReadable = undefined;
+      this.readable = undefined;
       const bytes = stream.read();
       if (bytes === undefined) return this.failWith(Status.INTERNAL, "the client half-closed without sending the request message");
       let req: unknown;
@@ -107,15 +122,28 @@ export class InProcessCall {
       }
       then(req);
     };
-    stream.events.onReadable = check;
+    this.readable = check;
     // The client may have half-closed in its HEADERS frame already.
     if (stream.remoteEnded || stream.readableLength > 0) check();
   }
 
-  private requestStream(): RequestStream<unknown> {
-    const requests = new RequestStream(this.call, (bytes) => this.decode(bytes));
+  // Client and bidi streaming: the requests as the handler's AsyncIterable. They are read only as
+  // the handler asks, so credit goes back to the client at the handler's pace.
+  private requestStream(): MessageIterator<unknown> {
+    const { call } = this;
+    let finished = false;
+    const requests = new MessageIterator<unknown>(() => {
+      if (finished) return DONE;
+      if (call.signal.aborted) throw call.signal.reason;
+      if (call.ended) return DONE;
+      const bytes = call.stream.read();
+      if (bytes !== undefined) return { done: false, value: this.decode(bytes) };
+      if (!call.stream.remoteEnded) return undefined;
+      finished = true;
+      return DONE;
+    });
     this.requests = requests;
-    this.call.stream.events.onReadable = () => requests.wake();
+    this.readable = () => requests.wake();
     return requests;
   }
 
@@ -124,7 +152,7 @@ export class InProcessCall {
       return fromBinary(this.route.method.input, bytes, this.route.readOptions);
     } catch (e) {
       const error = new ConnectError(`failed to parse the request message: ${e instanceof Error ? e.message : String(e)}`, Code.Internal);
-      this.call.fail(Status.INTERNAL, error.rawMessage, { abort: error });
+      this.call.end({ code: Status.INTERNAL, message: error.rawMessage, abort: true });
       this.ctx.abort(error);
       throw error;
     }
@@ -151,7 +179,7 @@ export class InProcessCall {
   }
 
   private respondOnce(res: unknown): void {
-    if (this.call.done) return this.cleanup();
+    if (this.call.ended) return this.cleanup();
     try {
       this.send(res);
     } catch (e) {
@@ -172,18 +200,20 @@ export class InProcessCall {
   }
 
   private async pump(it: AsyncIterator<unknown>): Promise<void> {
+    const { call } = this;
+    // Pauses the generator while the stream's queue is full: never buffer without bound.
+    const sink: MessageSink<unknown> = {
+      get stopped() {
+        return call.ended;
+      },
+      write: (value) => this.send(value),
+      writable: () => this.gate.wait(),
+    };
     try {
-      for (;;) {
-        const r = await it.next();
-        if (r.done || this.call.done) break;
-        // Pause the generator while the stream's queue is full: never buffer without bound.
-        if (!this.send(r.value) && !this.call.done) await new Promise<void>((resolve) => (this.writableWaiter = resolve));
-        if (this.call.done) break;
-      }
+      if ((await pipeMessages(it, sink)) === "done") return this.finish();
     } catch (e) {
       this.fail(e);
     }
-    if (!this.call.done) return this.finish();
     // Cancelled, timed out or failed mid-stream: let the generator run its finally blocks.
     this.cleanup();
     try {
@@ -193,15 +223,9 @@ export class InProcessCall {
     }
   }
 
-  private wakeWritable(): void {
-    const waiter = this.writableWaiter;
-    this.writableWaiter = undefined;
-    waiter?.();
-  }
-
   /** Encodes and queues one response; returns false when the handler should wait for `onWritable`. */
   private send(value: unknown): boolean {
-    if (this.call.done) return false;
+    if (this.call.ended) return false;
     const schema: DescMessage = this.route.method.output;
     const message = isMessage(value, schema) ? value : create(schema, value as never);
     const bytes = toBinary(schema, message, this.route.writeOptions);
@@ -226,10 +250,10 @@ export class InProcessCall {
   // --- outcome --------------------------------------------------------------------------
 
   private finish(): void {
-    if (this.call.done) return this.cleanup();
+    if (this.call.ended) return this.cleanup();
     try {
       this.sendHeaders();
-      this.call.finish(okTrailers(this.ctx.responseTrailer), Status.OK, "");
+      this.call.end({ code: Status.OK, message: "", trailers: okTrailers(this.ctx.responseTrailer) });
     } catch (e) {
       return this.fail(e);
     }
@@ -237,7 +261,7 @@ export class InProcessCall {
   }
 
   private fail(e: unknown): void {
-    if (this.call.done) return this.cleanup(e);
+    if (this.call.ended) return this.cleanup(e);
     const error = toConnectError(e);
     let trailers;
     let code = error.code as number as Status;
@@ -257,7 +281,7 @@ export class InProcessCall {
         // Invalid header metadata: the status still goes out.
       }
     }
-    this.call.finish(trailers, code, message, { error: e });
+    this.call.end({ code, message, trailers, error: e });
     this.cleanup(error);
   }
 
@@ -268,11 +292,11 @@ export class InProcessCall {
   // Connect's contract: the context's signal fires once the call is complete, whatever the outcome.
   private cleanup(reason?: unknown): void {
     this.ctx.abort(reason);
-    const stream = this.call.stream;
-    stream.events.onReadable = undefined;
-    stream.events.onWritable = undefined;
+    this.readable = undefined;
   }
 }
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function";

@@ -1,6 +1,5 @@
 export { createWebSocketBridge, type WebSocketBridge, type AttachOptions, type ListenOptions } from "./bridge.js";
 export type { WebSocketBridgeOptions, CallEndInfo } from "./options.js";
-export type { IncomingCall, CallForwarder } from "./call.js";
 export type {
   UpstreamConfig,
   UpstreamTarget,

@@ -339,7 +339,7 @@ describe("streams", () => {
     const serverStream = (): Stream | undefined => {
       const sessions = (bridge as unknown as { sessions: Session[] }).sessions;
       for (const s of sessions) {
-        const stream = s.streams.get(stalled.stream.id);
+        const stream = s.stream(stalled.stream.id);
         if (stream) return stream;
       }
       return undefined;

@@ -1,7 +1,9 @@
 import type { IncomingMessage } from "node:http";
 import type { BinaryReadOptions, BinaryWriteOptions } from "@bufbuild/protobuf";
 import type { ConnectRouter, ContextValues, Interceptor } from "@connectrpc/connect";
-import type { Compression, KeepaliveOptions, Settings, Status } from "@grpc-ws/wire";
+import { DEFAULT_COMPRESS_MIN_BYTES, resolveSettings, type Compression, type KeepaliveOptions, type Settings, type Status, type TraceSink } from "@grpc-ws/wire";
+import { checkRange, resolveKeepalive, traceFromEnv } from "@grpc-ws/wire/internal";
+import { gzipNode } from "./compression-gzip.js";
 import type { UpstreamConfig } from "./upstream/config.js";
 
 /** What `onCallEnd` reports about one finished call. */
@@ -79,4 +81,66 @@ export interface WebSocketBridgeOptions {
   contextValues?: (request: IncomingMessage) => ContextValues;
   /** Called once per call when it ends, however it ends. Must not throw. */
   onCallEnd?: (info: CallEndInfo) => void;
+  /**
+   * Trace hook: called with one line per frame in (`<`) and out (`>`) and per stream state change,
+   * on every connection. Default: lines on stderr when the environment variable `GRPC_WS_TRACE` is
+   * set, else off.
+   */
+  trace?: (line: string) => void;
+}
+
+const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
+const DEFAULT_SETTINGS_TIMEOUT_MS = 10_000;
+const DEFAULT_WRITE_HIGH_WATER_MARK = 64 * 1024;
+const DEFAULT_SOCKET_HIGH_WATER_MARK = 1024 * 1024;
+
+/** The bridge's options, checked and with their defaults: the one place they are read. */
+export interface ResolvedBridgeOptions {
+  settings: Settings;
+  keepalive: KeepaliveOptions | undefined;
+  settingsTimeoutMs: number;
+  drainTimeoutMs: number;
+  writeHighWaterMark: number;
+  socketHighWaterMark: number;
+  maxPayload: number;
+  trace: TraceSink | undefined;
+  acceptCompression: Compression[];
+  compressMinBytes: number;
+}
+
+/** Reads the bridge's options; throws RangeError for a bad number (NaN included), as the client does. */
+export function resolveBridgeOptions(options: WebSocketBridgeOptions): ResolvedBridgeOptions {
+  const settings = resolveSettings(options.settings);
+  const settingsTimeoutMs = options.settingsTimeoutMs ?? DEFAULT_SETTINGS_TIMEOUT_MS;
+  checkRange("settingsTimeoutMs", settingsTimeoutMs, 0);
+  const drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+  checkDrainTimeout(drainTimeoutMs);
+  const writeHighWaterMark = options.writeHighWaterMark ?? DEFAULT_WRITE_HIGH_WATER_MARK;
+  checkRange("writeHighWaterMark", writeHighWaterMark, 1, Number.MAX_SAFE_INTEGER);
+  const socketHighWaterMark = options.socketHighWaterMark ?? DEFAULT_SOCKET_HIGH_WATER_MARK;
+  checkRange("socketHighWaterMark", socketHighWaterMark, 1, Number.MAX_SAFE_INTEGER);
+  // A client coalesces a tick's frames into one message: a full connection window of DATA plus
+  // request headers for every stream it may open, and room for control frames.
+  const maxPayload =
+    options.maxPayload ?? settings.initialConnectionWindow + settings.maxConcurrentStreams * (settings.maxMetadataSize + 64) + 1024 * 1024;
+  checkRange("maxPayload", maxPayload, 1, Number.MAX_SAFE_INTEGER);
+  const compressMinBytes = options.compressMinBytes ?? DEFAULT_COMPRESS_MIN_BYTES;
+  checkRange("compressMinBytes", compressMinBytes, 0, Number.MAX_SAFE_INTEGER);
+  return {
+    settings,
+    keepalive: resolveKeepalive(options.keepalive),
+    settingsTimeoutMs,
+    drainTimeoutMs,
+    writeHighWaterMark,
+    socketHighWaterMark,
+    maxPayload,
+    trace: options.trace ?? traceFromEnv(),
+    acceptCompression: [...(options.acceptCompression ?? [gzipNode])],
+    compressMinBytes,
+  };
+}
+
+/** `close({ drainTimeoutMs })` is checked like the option. */
+export function checkDrainTimeout(ms: number): void {
+  checkRange("drainTimeoutMs", ms, 0);
 }

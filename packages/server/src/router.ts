@@ -1,6 +1,7 @@
 import type { BinaryReadOptions, BinaryWriteOptions, DescMethod, DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter, HandlerContext, Interceptor, MethodImpl, ServiceImpl } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalHandlerOptions } from "@connectrpc/connect/protocol";
+import { methodPath, parseMethodPath } from "@grpc-ws/wire";
 import { intercept } from "./interceptors.js";
 
 /** A user function of any of the four kinds; the dispatcher picks the calling convention by `method.methodKind`. */
@@ -65,7 +66,7 @@ export class BridgeRouter implements ConnectRouter {
     // Unlike Connect, where a service's interceptors replace the router's, both apply: a service
     // that adds logging must not drop the bridge's authentication.
     const interceptors = options?.interceptors?.length ? [...this.interceptors, ...options.interceptors] : this.interceptors;
-    this.routes.set(`/${method.parent.typeName}/${method.name}`, {
+    this.routes.set(methodPath(method.parent.typeName, method.name), {
       method,
       service: method.parent,
       impl: interceptors.length > 0 ? intercept(method, impl, interceptors) : impl,
@@ -79,10 +80,9 @@ export class BridgeRouter implements ConnectRouter {
 
   /** Why no in-process method serves `path`, as an UNIMPLEMENTED message. */
   unimplementedMessage(path: string): string {
-    const slash = path.indexOf("/", 1);
-    if (slash < 0) return `malformed method path ${JSON.stringify(path)}`;
-    const serviceName = path.slice(1, slash);
-    const methodName = path.slice(slash + 1);
+    const parsed = parseMethodPath(path);
+    if (parsed === undefined) return `malformed method path ${JSON.stringify(path)}`;
+    const { service: serviceName, method: methodName } = parsed;
     const service = this.services.get(serviceName);
     if (!service) return `unknown service ${serviceName}`;
     if (service.methods.some((m) => m.name === methodName)) return `${serviceName}.${methodName} is not implemented`;

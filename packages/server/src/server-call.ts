@@ -1,109 +1,147 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import {
-  ErrorCodeName,
-  SessionClosedError,
-  Status,
-  createTrailers,
-  statusOfReset,
-  parseTrailers,
-  type Metadata,
-  setDeadline,
-} from "@grpc-ws/wire";
-import type { CallStream, IncomingCall } from "./call.js";
+import { SessionClosedError, Status, createTrailers, type Metadata, type StreamEvents } from "@grpc-ws/wire";
+import { statusOfReset, setDeadline } from "@grpc-ws/wire/internal";
 
-/** How a call ends besides its status. */
-export interface CallEnding {
-  /** What the handler threw, for `onCallEnd`. */
-  error?: unknown;
-  /** Send the trailers now, dropping queued messages (deadline, shutdown). */
-  discardQueued?: boolean;
-  /** Abort the call's signal with this reason: the call did not complete normally. */
-  abort?: ConnectError;
-}
-
-/** What a call reports to its connection when it is over. */
-export interface CallOwner {
-  callEnded(call: ServerCall, code: Status, message: string, error: unknown): void;
+/**
+ * What the call core uses of a call's transport: a grpc-ws v1 wire `Stream`, the socket of a
+ * `grpc-websockets` call (front/grpc-websockets), or either behind compression. Messages are
+ * whole and without their prefix.
+ */
+export interface CallStream {
+  events: StreamEvents;
+  /** The client half-closed. */
+  readonly remoteEnded: boolean;
+  /** Request messages waiting in `read()`. */
+  readonly readableLength: number;
+  /** False while `write()` would return false. */
+  readonly writable: boolean;
+  read(): Uint8Array | undefined;
+  /** Queues one response message; false: wait for `events.onWritable`. */
+  write(message: Uint8Array): boolean;
+  sendHeaders(headers: Metadata): void;
+  sendTrailers(trailers: Metadata, discardQueued?: boolean): void;
+  reset(code: number): void;
 }
 
 /**
- * One call on the bridge: owns the deadline timer and the AbortController behind `signal`, and
- * makes sure the call ends exactly once, whichever comes first: trailers, a reset by the client,
- * the deadline, the connection closing or the bridge shutting down.
+ * What serves one call (an in-process handler or the upstream forwarder), handed to
+ * `ServerCall.start` once. The call owns the wire stream's events and passes them on.
  */
-export class ServerCall implements IncomingCall {
+export interface CallHandler {
+  /** A request message arrived, or the client half-closed. */
+  onReadable(): void;
+  /** The stream can take more responses after `write` returned false. */
+  onWritable(): void;
+  /** The call is over, with the status the client was sent (first status wins). Called once. */
+  onEnd(code: Status, message: string): void;
+}
+
+/** The status a call ends with: one value, whoever ends it. */
+export interface EndStatus {
+  code: Status;
+  /** Decoded (not percent-encoded). */
+  message: string;
+  /** The trailers to send, built for `code` and `message`; default: just the status. */
+  trailers?: Metadata;
+  /** Send the trailers now, dropping queued messages (deadline, shutdown). */
+  discardQueued?: boolean;
+  /** The call did not complete normally: abort its signal with a ConnectError of this status. */
+  abort?: boolean;
+  /** What the handler threw, for `onCallEnd`. */
+  error?: unknown;
+}
+
+/** The request as the bridge parsed it from the HEADERS frame. */
+export interface CallRequest {
+  /** "/package.Service/Method". */
+  readonly path: string;
+  /** Request metadata without `:path` (includes `grpc-timeout` when the client sent one). */
+  readonly headers: Metadata;
+  /** The client's timeout in ms from `grpc-timeout`, if any. */
+  readonly timeoutMs: number | undefined;
+  /** `performance.now()` when the HEADERS frame arrived. */
+  readonly startedAt: number;
+}
+
+/** Told once when a call is over, for the connection's bookkeeping and `onCallEnd`. */
+export type CallEnded = (call: ServerCall, code: Status, message: string, error: unknown) => void;
+
+/**
+ * One call on the bridge: owns the stream's events, the deadline timer and the AbortController
+ * behind `signal`, and ends exactly once, whichever comes first: the handler's status, a reset by
+ * the client, the deadline, the connection closing or the bridge shutting down.
+ */
+export class ServerCall {
   readonly signal: AbortSignal;
-  /** Trailers were queued or the stream was reset: nothing more goes to the client. */
-  done = false;
+  readonly path: string;
+  readonly headers: Metadata;
+  readonly timeoutMs: number | undefined;
+  readonly startedAt: number;
+  /** Served by the upstream forwarder, for `onCallEnd`. */
   forwarded = false;
-  onEnd: ((code: Status, message: string) => void) | undefined;
+  private _ended = false;
+  private handler: CallHandler | undefined;
   private readonly controller = new AbortController();
   private cancelDeadline: (() => void) | undefined;
 
   constructor(
     readonly stream: CallStream,
-    readonly path: string,
-    readonly headers: Metadata,
-    readonly timeoutMs: number | undefined,
-    readonly startedAt: number,
-    private readonly owner: CallOwner,
+    request: CallRequest,
+    private readonly onEnded: CallEnded,
   ) {
+    ({ path: this.path, headers: this.headers, timeoutMs: this.timeoutMs, startedAt: this.startedAt } = request);
     this.signal = this.controller.signal;
-    stream.events.onReset = (code, error) => this.onReset(code, error);
-    if (timeoutMs !== undefined) this.cancelDeadline = setDeadline(timeoutMs, () => this.onDeadline());
+    stream.events = { onReset: (code, error) => this.onReset(code, error) };
+    if (this.timeoutMs !== undefined) this.cancelDeadline = setDeadline(this.timeoutMs, () => this.onDeadline());
   }
 
+  /** Trailers were queued or the stream was reset: nothing more goes to the client. */
+  get ended(): boolean {
+    return this._ended;
+  }
+
+  /** Hands the call to what serves it. Once. */
+  start(handler: CallHandler): void {
+    if (this.handler !== undefined) throw new Error("a call is started once");
+    this.handler = handler;
+    const events = this.stream.events;
+    events.onReadable = handler.onReadable.bind(handler);
+    events.onWritable = handler.onWritable.bind(handler);
+  }
+
+  /** Milliseconds left until the deadline (negative once passed), or undefined without one. */
   remainingMs(): number | undefined {
     return this.timeoutMs === undefined ? undefined : this.startedAt + this.timeoutMs - performance.now();
   }
 
-  /** Trailers from elsewhere (the upstream's): their status is read back for logging, as the client will read it. */
-  sendTrailers(trailers: Metadata, ending?: CallEnding): void {
-    if (this.done) return;
-    const { code, message } = parseTrailers(trailers);
-    this.finish(trailers, code, message, ending);
-  }
-
-  /** Ends the call with `trailers`, which were built for `code` and `message`. */
-  finish(trailers: Metadata, code: Status, message: string, ending: CallEnding = {}): void {
-    if (this.done) return;
+  /** Ends the call with `status`; the first status wins, later ones are ignored. */
+  end(status: EndStatus): void {
+    if (this._ended) return;
+    let { code, message } = status;
     try {
-      this.stream.sendTrailers(trailers, ending.discardQueued);
+      this.stream.sendTrailers(status.trailers ?? createTrailers(code, message), status.discardQueued);
     } catch (e) {
       // Metadata that cannot be encoded (a bad name or value from user code).
       code = Status.INTERNAL;
       message = `invalid trailer metadata: ${e instanceof Error ? e.message : String(e)}`;
-      this.stream.sendTrailers(createTrailers(code, message), ending.discardQueued);
+      this.stream.sendTrailers(createTrailers(code, message), status.discardQueued);
     }
-    this.end(code, message, ending);
+    this.settle(code, message, status.abort ? new ConnectError(status.message, status.code as number as Code) : undefined, status.error);
   }
 
-  /** Ends the call with a status and no metadata. */
-  fail(code: Status, message: string, ending?: CallEnding): void {
-    this.finish(createTrailers(code, message), code, message, ending);
-  }
-
-  reset(code: number): void {
-    if (this.done) return;
-    this.stream.reset(code);
-    this.end(Status.CANCELLED, `call reset by the server (${ErrorCodeName[code] ?? code})`, { abort: new ConnectError("call reset by the server", Code.Canceled) });
-  }
-
-  /** Ends the call for the client with `code` and aborts the handler's signal (bridge shutdown). */
+  /** Bridge shutdown: ends the call for the client with `code` and aborts the handler's signal. */
   cancel(code: Status, message: string): void {
-    if (this.done) return;
-    this.fail(code, message, { discardQueued: true, abort: new ConnectError(message, code as number as Code) });
+    this.end({ code, message, discardQueued: true, abort: true });
   }
 
   private onDeadline(): void {
     this.cancelDeadline = undefined;
-    const message = `deadline of ${formatMs(this.timeoutMs!)} exceeded`;
-    this.fail(Status.DEADLINE_EXCEEDED, message, { discardQueued: true, abort: new ConnectError(message, Code.DeadlineExceeded) });
+    this.end({ code: Status.DEADLINE_EXCEEDED, message: `deadline of ${formatMs(this.timeoutMs!)} exceeded`, discardQueued: true, abort: true });
   }
 
   // The session closed the stream: the client reset it, the connection went away, or a message broke a limit.
   private onReset(code: number, error: Error): void {
-    if (this.done) return;
+    if (this._ended) return;
     // A MessageError was already answered with its status in trailers by the wire.
     const status = statusOfReset(code, error);
     const message =
@@ -112,17 +150,17 @@ export class ServerCall implements IncomingCall {
         : status === Status.CANCELLED
           ? "call cancelled by the client"
           : error.message;
-    this.end(status, message, { abort: new ConnectError(message, status as number as Code) });
+    this.settle(status, message, new ConnectError(message, status as number as Code), undefined);
   }
 
-  private end(code: Status, message: string, ending: CallEnding): void {
-    this.done = true;
+  private settle(code: Status, message: string, abort: ConnectError | undefined, error: unknown): void {
+    this._ended = true;
     this.cancelDeadline?.();
     // Abort before waking the handler's waiters: a pending request `next()` must reject with the
     // reason, not end as if the client had half-closed.
-    if (ending.abort && !this.controller.signal.aborted) this.controller.abort(ending.abort);
-    this.owner.callEnded(this, code, message, ending.error);
-    this.onEnd?.(code, message);
+    if (abort && !this.controller.signal.aborted) this.controller.abort(abort);
+    this.onEnded(this, code, message, error);
+    this.handler?.onEnd(code, message);
   }
 }
 

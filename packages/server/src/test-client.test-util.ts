@@ -152,7 +152,7 @@ export class TestClient {
       },
     });
     for (const r of requests) stream.write(r);
-    if (options.end ?? true) stream.end();
+    if (options.end ?? true) stream.halfClose();
     return {
       stream,
       outcome,

@@ -1,5 +1,5 @@
 import { MessageError } from "./message.js";
-import { SessionClosedError } from "./session.js";
+import { SessionClosedError } from "./errors.js";
 import { Status, statusFromErrorCode } from "./status.js";
 
 /**

@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import { CloseCode, ErrorCode } from "./constants.js";
 import { hex, scripted, tick } from "./session-harness.test-util.js";
-import { RESET_BURST } from "./session.js";
-import type { SessionClosedError } from "./session.js";
+import { RESET_BURST } from "./reset-limiter.js";
+import type { SessionClosedError } from "./errors.js";
 import type { Stream } from "./stream.js";
 
 const SETTINGS = "000000 04 00 00000000"; // empty SETTINGS: the peer uses the defaults

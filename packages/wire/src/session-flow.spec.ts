@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { connect, until, type Wire } from "./session-harness.test-util.js";
-import { SessionClosedError, type Session } from "./session.js";
+import { SessionClosedError } from "./errors.js";
+import type { Session } from "./session.js";
 import { Status } from "./status.js";
 import type { Stream } from "./stream.js";
 import { createTrailers } from "./trailers.js";
@@ -71,7 +72,7 @@ describe("Session flow control", () => {
               onReset: (_code, e) => reject(e),
             });
             for (const size of sizes) s.write(new Uint8Array(size).fill(k + 1));
-            s.end();
+            s.halfClose();
           }),
       ),
     );
@@ -124,7 +125,7 @@ describe("Session flow control", () => {
     const done = new Promise<void>((resolve) => {
       const other = client.openStream("/s/other", [], { onTrailers: () => resolve() });
       for (let i = 0; i < 50; i++) other.write(new Uint8Array(1000));
-      other.end();
+      other.halfClose();
     });
     await done;
     expect(received.get(3)!.length).toBe(50);
@@ -137,7 +138,7 @@ describe("Session flow control", () => {
 
     // Reading drains it: credit goes back, the client's queue empties and onWritable fires.
     stallId = 0;
-    stalled.end();
+    stalled.halfClose();
     const got: Uint8Array[] = [];
     await until(() => {
       collect(stalledServer, got);
@@ -174,7 +175,7 @@ describe("Session flow control", () => {
     const ok = await new Promise<boolean>((resolve) => {
       const b = client.openStream("/c/b", [], { onTrailers: () => resolve(true), onReset: () => resolve(false) });
       for (let i = 0; i < 20; i++) b.write(new Uint8Array(500));
-      b.end();
+      b.halfClose();
     });
     expect(ok).toBe(true);
     stalledId = 0;

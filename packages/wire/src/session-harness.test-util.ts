@@ -3,7 +3,8 @@ import { FrameReader } from "./frame-reader.js";
 import { FrameTypeName, MAX_STREAM_ID } from "./constants.js";
 import { readMetadata, type Metadata } from "./metadata.js";
 import { readSettings, type Settings } from "./settings.js";
-import { Session, SessionClosedError, type SessionOptions } from "./session.js";
+import { SessionClosedError } from "./errors.js";
+import { Session, type SessionOptions } from "./session.js";
 
 export interface WireFrame {
   type: string;

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, test } from "vitest";
 import { CloseCode, ErrorCode, MAX_STREAM_ID } from "./constants.js";
 import { MessageError } from "./message.js";
 import { connect, scripted, tick, until, hex } from "./session-harness.test-util.js";
-import type { Session, SessionClosedError } from "./session.js";
+import type { SessionClosedError } from "./errors.js";
+import type { Session } from "./session.js";
 import { Status } from "./status.js";
 import type { Stream } from "./stream.js";
 import { createTrailers, parseTrailers } from "./trailers.js";
@@ -71,7 +72,7 @@ function call(client: Session, path: string, messages: Uint8Array[], headers: Me
     });
   });
   for (const m of messages) stream.write(m);
-  stream.end();
+  stream.halfClose();
   return { stream, done };
 }
 
@@ -105,7 +106,7 @@ describe("Session: exchanges between two sessions", () => {
         onTrailers: () => resolve(),
         onReset: (_code, e) => reject(e),
       });
-      s.end(new Uint8Array([7, 8]));
+      s.halfClose(new Uint8Array([7, 8]));
     });
     expect(got).toEqual([new Uint8Array([7, 8])]);
     const data = wire.frames("client").filter((f) => f.streamId === 1 && f.type === "DATA");

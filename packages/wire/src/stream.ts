@@ -1,6 +1,23 @@
-import { MESSAGE_PREFIX_SIZE, MessageReader } from "./message.js";
-import type { Metadata } from "./metadata.js";
-import type { Session } from "./session.js";
+import { ErrorCode, ErrorCodeName, Flags, FrameType, MAX_WINDOW_SIZE } from "./constants.js";
+import { ProtocolError } from "./errors.js";
+import type { FrameWriter } from "./frame-writer.js";
+import { MESSAGE_PREFIX_SIZE, MessageError, MessageReader } from "./message.js";
+import { metadataSize, writeMetadataFrame, type Metadata } from "./metadata.js";
+import { HALF_CLOSE, OutboundQueue } from "./outbound-queue.js";
+import { Status } from "./status.js";
+import { createTrailers } from "./trailers.js";
+
+/**
+ * Where a stream stands at this side (docs/PROTOCOL.md section 4):
+ * - `open`: both sides may send;
+ * - `half-closed`: this side sent END_STREAM (a client after its last request message);
+ * - `remote-ended`: the peer sent END_STREAM (a server after the client's last message);
+ * - `ended`: both sent END_STREAM; only TRAILERS or RST_STREAM close it (a client that got a
+ *   tolerated END_STREAM from the server waits for TRAILERS);
+ * - `closed`: TRAILERS or RST_STREAM sent or received, or the session closed. Messages already
+ *   received stay readable.
+ */
+export type StreamState = "open" | "half-closed" | "remote-ended" | "ended" | "closed";
 
 /** What a stream tells its owner. Every callback is optional; all run synchronously from the session. */
 export interface StreamEvents {
@@ -20,43 +37,51 @@ export interface StreamEvents {
 }
 
 /**
- * One call on a session. Outbound messages queue here until the peer's flow-control windows let
- * the session frame them; inbound messages queue until the owner `read()`s them, and credit is
- * returned to the peer only as they are read.
+ * @internal What a stream needs from its session: the shared frame writer, the peer's limits,
+ * and the outbound scheduler. Implemented by `Session`.
+ */
+export interface StreamHost {
+  readonly role: "client" | "server";
+  readonly writer: FrameWriter;
+  readonly writeHighWaterMark: number;
+  /** This side's initial stream window: credit goes back when half of it was read. */
+  readonly localStreamWindow: number;
+  /** The peer's MAX_FRAME_SIZE (a HEADERS or TRAILERS block must fit in one frame). */
+  readonly peerMaxFrameSize: number;
+  /** The stream has bytes and window: frame it when the connection allows. */
+  schedule(stream: Stream): void;
+  /** The stream closed: drop it from the table. */
+  streamClosed(stream: Stream): void;
+  /** Trace line, when tracing is on. */
+  trace: ((line: string) => void) | undefined;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * One call on a session: its state, its outbound queue (framed when the flow-control windows
+ * allow) and its inbound messages (credit returns to the peer only as they are read).
  */
 export class Stream {
+  /** Set by the stream's owner. */
   events: StreamEvents = {};
 
-  // Outbound: whole messages; `head` is the next byte of queue[0] to send, from -5 (its prefix).
-  /** @internal */ queue: Uint8Array[] = [];
-  /** @internal */ head = -MESSAGE_PREFIX_SIZE;
-  /** Outbound bytes (prefixes included) not yet framed. */
-  pendingBytes = 0;
-  /** @internal */ sendWindow: number;
-  /** @internal */ endQueued = false;
-  /** @internal */ trailersQueued: Metadata | null = null;
-  /** @internal */ ready = false;
-
-  // Inbound.
-  /** @internal */ readonly reader: MessageReader;
+  private _state: StreamState = "open";
+  private readonly out = new OutboundQueue();
+  private scheduled = false;
+  private sendWindow: number;
+  private recvWindow: number;
+  private unreturned = 0;
+  private headersReceived = false;
+  private readonly reader: MessageReader;
   private readonly inbox: Uint8Array[] = [];
   private inboxHead = 0;
-  /** Bytes of messages received and not yet read (prefixes included). */
-  queuedBytes = 0;
-  /** @internal */ unreturned = 0;
-  /** @internal */ recvWindow: number;
+  private _queuedBytes = 0;
 
-  /** The peer sent END_STREAM (or, for a client, TRAILERS). */
-  remoteEnded = false;
-  /** This side sent END_STREAM or TRAILERS. */
-  localEnded = false;
-  /** No more frames will be sent or accepted for this stream. */
-  closed = false;
-  /** @internal */ headersReceived = false;
-
+  /** @internal Created by the session. */
   constructor(
     readonly id: number,
-    /** @internal */ readonly session: Session,
+    private readonly host: StreamHost,
     sendWindow: number,
     recvWindow: number,
     maxMessageSize: number,
@@ -66,28 +91,84 @@ export class Stream {
     this.reader = new MessageReader(maxMessageSize);
   }
 
-  /** False once the outbound queue holds `writeHighWaterMark` bytes: wait for `onWritable`. */
-  get writable(): boolean {
-    return this.pendingBytes < this.session.writeHighWaterMark;
+  get state(): StreamState {
+    return this._state;
   }
 
-  /** Client: sends the request HEADERS (`:path` first). Server: sends the response HEADERS. */
+  /** No more frames will be sent or accepted for this stream. */
+  get closed(): boolean {
+    return this._state === "closed";
+  }
+
+  /** The peer sent END_STREAM (or, for a client, TRAILERS): no more messages arrive. */
+  get remoteEnded(): boolean {
+    const s = this._state;
+    return s === "remote-ended" || s === "ended" || s === "closed";
+  }
+
+  /** This side sent (or queued) its last message: `write()` takes no more. */
+  get sendClosed(): boolean {
+    return this.out.end !== undefined || this._state === "half-closed" || this._state === "ended" || this._state === "closed";
+  }
+
+  /** Outbound bytes (prefixes included) not yet framed. */
+  get pendingBytes(): number {
+    return this.out.pendingBytes;
+  }
+
+  /** Bytes of messages received and not yet read (prefixes included). */
+  get queuedBytes(): number {
+    return this._queuedBytes;
+  }
+
+  /** False once the outbound queue holds `writeHighWaterMark` bytes: wait for `onWritable`. */
+  get writable(): boolean {
+    return this.out.pendingBytes < this.host.writeHighWaterMark;
+  }
+
+  /** Messages waiting in `read()`. */
+  get readableLength(): number {
+    return this.inbox.length - this.inboxHead;
+  }
+
+  // --- outbound ---------------------------------------------------------------------------
+
+  /**
+   * Client: sends the request HEADERS (`:path` first). Server: sends the response HEADERS.
+   * Throws TypeError for metadata the wire cannot carry, RangeError for a block over the peer's
+   * max frame size.
+   */
   sendHeaders(headers: Metadata, endStream = false): void {
-    this.session.sendHeaders(this, headers, endStream);
+    if (this._state === "closed") return;
+    this.checkFits(headers, "headers");
+    writeMetadataFrame(this.host.writer, FrameType.HEADERS, this.id, headers, endStream);
+    if (endStream) this.localEnd();
   }
 
   /** Queues one message (without prefix). Returns `writable`. The bytes must not change until sent. */
   write(message: Uint8Array): boolean {
-    return this.session.write(this, message);
+    const out = this.out;
+    if (out.end !== undefined || this._state !== "open" && this._state !== "remote-ended") return false;
+    out.push(message);
+    this.schedule();
+    return out.pendingBytes < this.host.writeHighWaterMark;
   }
 
   /**
    * Half-closes: END_STREAM goes out after every queued message. With `lastMessage`, that
    * message is queued first and carries END_STREAM on its last frame (one frame fewer than
-   * `write` then `end`, for unary requests).
+   * `write` then `halfClose`, for unary requests).
    */
-  end(lastMessage?: Uint8Array): void {
-    this.session.end(this, lastMessage);
+  halfClose(lastMessage?: Uint8Array): void {
+    if (this.sendClosed) return;
+    this.out.end = HALF_CLOSE;
+    if (lastMessage) {
+      this.out.push(lastMessage);
+      this.schedule();
+    } else if (this.out.pendingBytes === 0) {
+      this.host.writer.begin(FrameType.DATA, Flags.END_STREAM, this.id, 0);
+      this.localEnd();
+    }
   }
 
   /**
@@ -96,13 +177,76 @@ export class Stream {
    * sent, the stream is reset with CANCEL instead).
    */
   sendTrailers(trailers: Metadata, discardQueued = false): void {
-    this.session.sendTrailers(this, trailers, discardQueued);
+    if (this._state === "closed" || this.out.end?.kind === "trailers") return;
+    // Checked now: trailers written later from the session's pump must not throw there.
+    this.checkFits(trailers, "trailers");
+    if (discardQueued) return this.trailersNow(trailers);
+    this.out.end = { kind: "trailers", trailers };
+    if (this.out.pendingBytes === 0) this.writeTrailers(trailers);
+  }
+
+  // Ends the stream with `trailers` at once, dropping queued messages. When half a message already
+  // went out, trailers would corrupt it: the stream is reset instead.
+  private trailersNow(trailers: Metadata): void {
+    if (this.out.midMessage) return this.reset(ErrorCode.CANCEL);
+    this.out.clear();
+    this.out.end = { kind: "trailers", trailers };
+    this.writeTrailers(trailers);
   }
 
   /** Abandons the stream and tells the peer with RST_STREAM. */
   reset(code: number): void {
-    this.session.reset(this, code);
+    if (this._state === "closed") return;
+    this.host.writer.rstStream(this.id, code);
+    this.close();
   }
+
+  /** @internal The session's pump: frames up to `limit` bytes of DATA; returns how many. */
+  sendData(limit: number): number {
+    this.scheduled = false;
+    const out = this.out;
+    const length = Math.min(limit, this.sendWindow, out.pendingBytes);
+    if (this._state === "closed" || length <= 0) return 0;
+    const hwm = this.host.writeHighWaterMark;
+    const wasWritable = out.pendingBytes < hwm;
+    const end = out.end;
+    const flags = length === out.pendingBytes && end === HALF_CLOSE ? Flags.END_STREAM : 0;
+    const writer = this.host.writer;
+    const o = writer.begin(FrameType.DATA, flags, this.id, length);
+    out.copyTo(writer.buf, o, length);
+    this.sendWindow -= length;
+    if (out.pendingBytes > 0) this.schedule();
+    else if (end?.kind === "trailers") this.writeTrailers(end.trailers);
+    else if (end !== undefined) this.localEnd();
+    if (!wasWritable && out.pendingBytes < hwm && !this.closed) this.events.onWritable?.();
+    return length;
+  }
+
+  /** @internal The connection window grew: frame what waits. */
+  resume(): void {
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (!this.scheduled && this.out.pendingBytes > 0 && this.sendWindow > 0 && this._state !== "closed") {
+      this.scheduled = true;
+      this.host.schedule(this);
+    }
+  }
+
+  private writeTrailers(trailers: Metadata): void {
+    writeMetadataFrame(this.host.writer, FrameType.TRAILERS, this.id, trailers);
+    this.close();
+  }
+
+  // HEADERS and TRAILERS are single frames: a block over the peer's MAX_FRAME_SIZE would be a connection error there.
+  private checkFits(metadata: Metadata, what: string): void {
+    const size = metadataSize(metadata);
+    const limit = this.host.peerMaxFrameSize;
+    if (size > limit) throw new RangeError(`${what} of ${size} bytes exceed the peer's max frame size of ${limit} bytes`);
+  }
+
+  // --- inbound ----------------------------------------------------------------------------
 
   /** Takes the next received message, returning its flow-control credit to the peer. */
   read(): Uint8Array | undefined {
@@ -113,21 +257,136 @@ export class Stream {
       this.inbox.length = 0;
       this.inboxHead = 0;
     }
-    this.queuedBytes -= message.length + MESSAGE_PREFIX_SIZE;
-    this.session.returnStreamCredit(this);
+    this._queuedBytes -= message.length + MESSAGE_PREFIX_SIZE;
+    this.returnCredit();
     return message;
   }
 
-  /** Messages waiting in `read()`. */
-  get readableLength(): number {
-    return this.inbox.length - this.inboxHead;
+  /** @internal Server: the request HEADERS opened this stream. */
+  opened(endStream: boolean): void {
+    this.headersReceived = true;
+    if (endStream) this.remoteEnd();
   }
 
-  /** @internal Bound once per stream: the session passes it to `MessageReader.push` for every DATA frame. */
-  readonly deliver = (message: Uint8Array): void => {
-    this.inbox.push(message);
-    this.queuedBytes += message.length + MESSAGE_PREFIX_SIZE;
-  };
-}
+  /** @internal Client: the response HEADERS arrived (the session read them). */
+  receiveHeaders(endStream: boolean): boolean {
+    if (this.headersReceived) return this.fail(ErrorCode.PROTOCOL_ERROR, "second HEADERS frame on a stream");
+    if (endStream) return this.fail(ErrorCode.PROTOCOL_ERROR, "response HEADERS must not carry END_STREAM");
+    this.headersReceived = true;
+    return true;
+  }
 
-const EMPTY = new Uint8Array(0);
+  /** @internal A DATA frame for this stream (the session counted it against the connection window). */
+  receiveData(payload: Uint8Array, endStream: boolean): void {
+    if (this._state !== "open" && this._state !== "half-closed") return void this.fail(ErrorCode.STREAM_CLOSED, "DATA after END_STREAM");
+    if (!this.headersReceived) return void this.fail(ErrorCode.PROTOCOL_ERROR, "DATA before response HEADERS");
+    const length = payload.length;
+    if (length > this.recvWindow) {
+      return void this.fail(ErrorCode.FLOW_CONTROL_ERROR, `DATA of ${length} bytes exceeds the stream window of ${this.recvWindow}`);
+    }
+    this.recvWindow -= length;
+    this.unreturned += length;
+    const before = this.inbox.length;
+    try {
+      if (length > 0) this.reader.push(payload, this.deliver);
+    } catch (error) {
+      if (error instanceof MessageError) return this.messageError(error);
+      throw error;
+    }
+    if (endStream) {
+      this.remoteEnd();
+      if (this.reader.partial > 0) {
+        return this.messageError(new MessageError(Status.INTERNAL, `stream ended inside a message (${this.reader.partial} bytes of it received)`));
+      }
+    }
+    if (this.inbox.length > before || endStream) this.events.onReadable?.();
+    // A message larger than half the window may be partly buffered: keep credit flowing for it.
+    this.returnCredit();
+  }
+
+  /** @internal Client: TRAILERS closed the stream. */
+  receiveTrailers(trailers: Metadata): void {
+    this.close();
+    if (this.reader.partial > 0) {
+      this.events.onReset?.(ErrorCode.PROTOCOL_ERROR, new MessageError(Status.INTERNAL, "trailers arrived inside a message"));
+      return;
+    }
+    this.events.onTrailers?.(trailers);
+  }
+
+  /** @internal The peer sent RST_STREAM. */
+  receiveReset(code: number): void {
+    this.abort(code, new ProtocolError(code as ErrorCode, `stream reset by peer (${ErrorCodeName[code] ?? code})`, this.id));
+  }
+
+  /** @internal WINDOW_UPDATE for this stream. */
+  receiveWindowUpdate(increment: number): void {
+    this.sendWindow += increment;
+    if (this.sendWindow > MAX_WINDOW_SIZE) return void this.fail(ErrorCode.FLOW_CONTROL_ERROR, "stream window above 2^31-1");
+    this.schedule();
+  }
+
+  /** @internal Closes the stream without a frame (session closed, GOAWAY refused it) and tells the owner. */
+  abort(code: number, error: Error): void {
+    if (this._state === "closed") return;
+    this.close();
+    this.events.onReset?.(code, error);
+  }
+
+  /** @internal A metadata block over this side's limit: the call fails with RESOURCE_EXHAUSTED. */
+  tooLarge(message: string): void {
+    this.messageError(new MessageError(Status.RESOURCE_EXHAUSTED, message));
+  }
+
+  /** A message this side cannot take: a server answers with its status, a client cancels. */
+  private messageError(error: MessageError): void {
+    if (this.host.role === "server") this.trailersNow(createTrailers(error.status, error.message));
+    else this.reset(ErrorCode.CANCEL);
+    this.events.onReset?.(ErrorCode.CANCEL, error);
+  }
+
+  /** A stream error: RST_STREAM `code` to the peer, onReset to the owner. Returns false. */
+  private fail(code: number, message: string): false {
+    this.reset(code);
+    this.events.onReset?.(code, new ProtocolError(code as ErrorCode, message, this.id));
+    return false;
+  }
+
+  private returnCredit(): void {
+    const half = this.host.localStreamWindow >>> 1;
+    if (this.unreturned < half || this._queuedBytes > half || (this._state !== "open" && this._state !== "half-closed")) return;
+    this.host.writer.windowUpdate(this.id, this.unreturned);
+    this.recvWindow += this.unreturned;
+    this.unreturned = 0;
+  }
+
+  // Bound once per stream: passed to `MessageReader.push` for every DATA frame.
+  private readonly deliver = (message: Uint8Array): void => {
+    this.inbox.push(message);
+    this._queuedBytes += message.length + MESSAGE_PREFIX_SIZE;
+  };
+
+  // --- state ------------------------------------------------------------------------------
+
+  private localEnd(): void {
+    this.setState(this._state === "remote-ended" ? "ended" : "half-closed");
+  }
+
+  private remoteEnd(): void {
+    this.setState(this._state === "half-closed" ? "ended" : "remote-ended");
+  }
+
+  private close(): void {
+    if (this._state === "closed") return;
+    this.out.clear();
+    this.setState("closed");
+    this.host.streamClosed(this);
+  }
+
+  private setState(to: StreamState): void {
+    const from = this._state;
+    if (from === to || from === "closed") return;
+    this._state = to;
+    this.host.trace?.(`stream ${this.id} ${from} -> ${to}`);
+  }
+}

@@ -19,3 +19,6 @@ export function setDeadline(ms: number, onExpire: () => void): () => void {
   arm(ms);
   return () => clearTimeout(timer);
 }
+
+/** How long a closing WebSocket may take for the close handshake before it is cut (both sides). */
+export const CLOSE_HANDSHAKE_MS = 1_000;

@@ -126,13 +126,6 @@ export function isRouter(config: UpstreamConfig): config is UpstreamRouter {
   return typeof config === "object" && !(config instanceof URL) && !Array.isArray(config) && typeof (config as UpstreamRouter).route === "function";
 }
 
-/** The service part of "/package.Service/Method", or undefined for a malformed path. */
-export function serviceOf(path: string): string | undefined {
-  const slash = path.indexOf("/", 1);
-  if (path.charCodeAt(0) !== 0x2f || slash < 2) return undefined;
-  return path.slice(1, slash);
-}
-
 /** Parses and checks a target URL; throws TypeError for anything but http: / https:. */
 export function targetUrl(target: string | URL): URL {
   const url = typeof target === "string" ? new URL(target) : target;

@@ -6,12 +6,12 @@ import {
   MessageError,
   MessageReader,
   Status,
+  parseTrailers,
   statusFromErrorCode,
-  createTrailers,
   writeMessagePrefix,
   type Metadata,
 } from "@grpc-ws/wire";
-import type { IncomingCall } from "../call.js";
+import type { CallHandler, ServerCall } from "../server-call.js";
 import type { UpstreamHooks } from "./config.js";
 import { describeError, type UpstreamConnection } from "./connection.js";
 import { requestHeaders, responseMetadata } from "./headers.js";
@@ -37,7 +37,7 @@ const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
  * from the wire (returning the client's credit) only while the HTTP/2 stream accepts writes, and
  * the HTTP/2 stream is paused while the wire stream is not writable.
  */
-export class ForwardedCall {
+export class ForwardedCall implements CallHandler {
   private h2: http2.ClientHttp2Stream | undefined;
   private session: http2.ClientHttp2Session | undefined;
   private finished = false;
@@ -54,7 +54,7 @@ export class ForwardedCall {
   };
 
   constructor(
-    private readonly call: IncomingCall,
+    private readonly call: ServerCall,
     private readonly route: UpstreamRoute,
     /** Called once when the call has ended, for the forwarder's bookkeeping. */
     private readonly onDone: (call: ForwardedCall) => void,
@@ -65,8 +65,8 @@ export class ForwardedCall {
   start(): void {
     const { call } = this;
     this.route.connection.acquire();
-    // Every ending comes through here: our trailers, or the client's cancel, deadline or disconnect.
-    call.onEnd = (code, message) => this.ended(code, message);
+    // Every ending comes through onEnd: our trailers, or the client's cancel, deadline or disconnect.
+    call.start(this);
     const headers = call.headers.filter(([name]) => name !== GRPC_TIMEOUT);
     let result: Metadata | Promise<Metadata>;
     try {
@@ -106,22 +106,48 @@ export class ForwardedCall {
     }
     this.h2 = h2;
     h2.on("response", (h, _flags, raw) => this.onResponse(h, raw));
-    h2.on("data", (chunk: Buffer) => this.onData(chunk));
+    h2.on("data", (chunk: Buffer) => this.onUpstreamData(chunk));
     h2.on("trailers", (_h, _flags, raw) => (this.trailers = responseMetadata(raw)));
-    h2.on("end", () => this.onEnd());
+    h2.on("end", () => this.onUpstreamEnd());
     h2.on("error", (error: Error) => (this.error ??= error));
     h2.on("close", () => this.onClose());
     h2.on("drain", () => {
       this.uploadBlocked = false;
       this.upload();
     });
-    call.stream.events.onReadable = () => this.upload();
-    call.stream.events.onWritable = () => {
-      if (!this.downloadBlocked) return;
-      this.downloadBlocked = false;
-      h2.resume();
-    };
     this.upload();
+  }
+
+  // --- CallHandler: the wire side ------------------------------------------------------------
+
+  onReadable(): void {
+    this.upload();
+  }
+
+  onWritable(): void {
+    if (!this.downloadBlocked) return;
+    this.downloadBlocked = false;
+    this.h2?.resume();
+  }
+
+  /** The call is over, with the status the client got (the bridge answered a cancel or deadline itself). */
+  onEnd(code: Status, message: string): void {
+    this.finished = true;
+    const { call } = this;
+    this.route.connection.release();
+    this.onDone(this);
+    // Let the upstream go too if it is still running (a failure or cancel on our side, or trailers before the client's half-close).
+    const h2 = this.h2;
+    if (h2 && !h2.closed) h2.close(this.upstreamTrailersSent && code === Status.OK ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL);
+    if (!this.route.hooks.some((h) => h.onCallEnd)) return;
+    const info = { method: call.path, code, message, durationMs: performance.now() - call.startedAt, upstream: this.upstream };
+    for (const hooks of this.route.hooks) {
+      try {
+        hooks.onCallEnd?.(info);
+      } catch {
+        // A logging hook must not break the call.
+      }
+    }
   }
 
   // Client -> upstream: take a message off the wire only when the HTTP/2 stream has room.
@@ -166,7 +192,7 @@ export class ForwardedCall {
   }
 
   // Upstream -> client: re-frame into whole messages; pause the upstream while the wire is full.
-  private onData(chunk: Buffer): void {
+  private onUpstreamData(chunk: Buffer): void {
     if (this.finished) return;
     try {
       this.reader.push(chunk, this.onMessage);
@@ -177,7 +203,7 @@ export class ForwardedCall {
     if (this.downloadBlocked) this.h2?.pause();
   }
 
-  private onEnd(): void {
+  private onUpstreamEnd(): void {
     if (this.finished) return;
     if (this.reader.partial > 0) return this.fail(Status.INTERNAL, `upstream ${this.upstream} ended the stream inside a message`);
     if (this.trailers) return this.finish(this.trailers);
@@ -215,35 +241,16 @@ export class ForwardedCall {
   }
 
   private fail(code: Status, message: string): void {
-    this.finish(createTrailers(code, message));
+    if (this.finished) return;
+    this.call.end({ code, message });
   }
 
+  // The upstream's own status: read back (as the client will read it) for onCallEnd.
   private finish(trailers: Metadata): void {
     if (this.finished) return;
     this.upstreamTrailersSent = trailers === this.trailers;
-    this.call.sendTrailers(trailers);
-  }
-
-  /** The call is over, with the status the client got (the bridge answered a cancel or deadline itself). */
-  private ended(code: Status, message: string): void {
-    this.finished = true;
-    const { call } = this;
-    call.stream.events.onReadable = undefined;
-    call.stream.events.onWritable = undefined;
-    this.route.connection.release();
-    this.onDone(this);
-    // Let the upstream go too if it is still running (a failure or cancel on our side, or trailers before the client's half-close).
-    const h2 = this.h2;
-    if (h2 && !h2.closed) h2.close(this.upstreamTrailersSent && code === Status.OK ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL);
-    if (!this.route.hooks.some((h) => h.onCallEnd)) return;
-    const info = { method: call.path, code, message, durationMs: performance.now() - call.startedAt, upstream: this.upstream };
-    for (const hooks of this.route.hooks) {
-      try {
-        hooks.onCallEnd?.(info);
-      } catch {
-        // A logging hook must not break the call.
-      }
-    }
+    const { code, message } = parseTrailers(trailers);
+    this.call.end({ code, message, trailers });
   }
 }
 

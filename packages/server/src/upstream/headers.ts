@@ -1,15 +1,6 @@
 import type { OutgoingHttpHeaders } from "node:http2";
-import {
-  GRPC_MESSAGE,
-  GRPC_TIMEOUT,
-  decodeBase64,
-  encodeBase64,
-  encodeStatusMessage,
-  formatTimeout,
-  invalidName,
-  isBinaryName,
-  type Metadata,
-} from "@grpc-ws/wire";
+import { GRPC_MESSAGE, GRPC_TIMEOUT, encodeStatusMessage, formatTimeout, invalidName, isBinaryName, type Metadata } from "@grpc-ws/wire";
+import { decodeBase64, encodeBase64 } from "@grpc-ws/wire/internal";
 
 // Connection-specific headers (RFC 9113 section 8.2.2) plus the ones the gateway sets itself.
 // Node's http2 refuses to send the connection-specific ones at all.

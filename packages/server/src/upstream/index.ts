@@ -1,14 +1,25 @@
-import { DEFAULT_SETTINGS, Status, createTrailers } from "@grpc-ws/wire";
-import type { CallForwarder, IncomingCall } from "../call.js";
-import { isRouter, serviceOf, targetUrl, type UpstreamConfig, type UpstreamHooks, type UpstreamTarget } from "./config.js";
+import { DEFAULT_SETTINGS, Status, parseMethodPath } from "@grpc-ws/wire";
+import type { ServerCall } from "../server-call.js";
+import { isRouter, targetUrl, type UpstreamConfig, type UpstreamHooks, type UpstreamTarget } from "./config.js";
 import { UpstreamConnection } from "./connection.js";
 import { ForwardedCall, type UpstreamRoute } from "./forward.js";
+
+/** Serves the calls that no in-process method takes. */
+export interface Forwarder {
+  /**
+   * The one routing decision for `path`: a function that serves the call (and ends it exactly
+   * once), or undefined when no upstream takes `path` (the bridge answers UNIMPLEMENTED).
+   */
+  route(path: string): ((call: ServerCall) => void) | undefined;
+  /** Bridge shutdown: ends the calls still open and releases upstream connections. */
+  close(): Promise<void>;
+}
 
 /**
  * The gateway: forwards calls to upstream gRPC servers over HTTP/2 (Node's `http2`), one shared
  * connection per upstream. The bridge creates it from its `upstream` option.
  */
-export function createUpstream(config: UpstreamConfig): CallForwarder {
+export function createUpstream(config: UpstreamConfig): Forwarder {
   const connections = new Map<string, UpstreamConnection>();
   const calls = new Set<ForwardedCall>();
   let closed = false;
@@ -45,61 +56,33 @@ export function createUpstream(config: UpstreamConfig): CallForwarder {
     // Built up front so a bad URL fails at startup, not on the first call.
     const entries = targets.map((t) => ({ services: t.services ? new Set(t.services) : undefined, route: routeFor(t) }));
     resolve = (path) => {
-      const service = serviceOf(path);
+      const service = parseMethodPath(path)?.service;
       for (const e of entries) if (!e.services || (service !== undefined && e.services.has(service))) return e.route;
       return undefined;
     };
   }
 
-  // handles() and forward() come in pairs for one path, synchronously: resolve once, remember it.
-  let lastPath: string | undefined;
-  let lastRoute: UpstreamRoute | undefined;
-  let lastError: unknown;
-
   return {
-    handles(path) {
-      lastPath = path;
-      lastError = undefined;
-      try {
-        lastRoute = resolve(path);
-      } catch (error) {
-        // Taken, so that forward() can answer INTERNAL rather than the bridge UNIMPLEMENTED.
-        lastRoute = undefined;
-        lastError = error ?? new Error("route() threw");
-        return true;
-      }
-      return lastRoute !== undefined;
-    },
-
-    forward(call: IncomingCall) {
+    route(path) {
       let route: UpstreamRoute | undefined;
       let error: unknown;
-      if (call.path === lastPath) {
-        route = lastRoute;
-        error = lastError;
-      } else {
-        try {
-          route = resolve(call.path);
-        } catch (e) {
-          error = e ?? new Error("route() threw");
+      try {
+        route = resolve(path);
+      } catch (e) {
+        // Taken, so that the call gets INTERNAL rather than the bridge's UNIMPLEMENTED.
+        error = e ?? new Error("route() threw");
+      }
+      if (route === undefined && error === undefined) return undefined;
+      return (call) => {
+        if (closed) return call.end({ code: Status.UNAVAILABLE, message: "gateway is shutting down" });
+        if (route === undefined) {
+          const message = `upstream routing failed for ${call.path}: ${error instanceof Error ? error.message : String(error)}`;
+          return call.end({ code: Status.INTERNAL, message });
         }
-      }
-      lastPath = lastRoute = lastError = undefined;
-      if (closed) {
-        call.sendTrailers(createTrailers(Status.UNAVAILABLE, "gateway is shutting down"));
-        return;
-      }
-      if (error !== undefined) {
-        call.sendTrailers(createTrailers(Status.INTERNAL, `upstream routing failed for ${call.path}: ${error instanceof Error ? error.message : String(error)}`));
-        return;
-      }
-      if (!route) {
-        call.sendTrailers(createTrailers(Status.UNIMPLEMENTED, `no upstream for ${call.path}`));
-        return;
-      }
-      const forwarded = new ForwardedCall(call, route, (c) => calls.delete(c));
-      calls.add(forwarded);
-      forwarded.start();
+        const forwarded = new ForwardedCall(call, route, (c) => calls.delete(c));
+        calls.add(forwarded);
+        forwarded.start();
+      };
     },
 
     async close() {

@@ -3,10 +3,9 @@ import type { TLSSocket } from "node:tls";
 import type { ContextValues } from "@connectrpc/connect";
 import { GrpcWebSocketsError, Status, createTrailers, decodeHeaderBlock, encodeMetadataFrame, type Metadata, type Settings } from "@grpc-ws/wire";
 import type { RawData, WebSocket } from "ws";
-import { startCall, type CallTargets } from "../../dispatch.js";
-import type { CallEnvironment } from "../../in-process-call.js";
+import { startCall, type CallSource, type CallTargets } from "../../dispatch.js";
 import type { CallEndInfo } from "../../options.js";
-import type { CallOwner, ServerCall } from "../../server-call.js";
+import type { ServerCall } from "../../server-call.js";
 import { WebSocketCallStream } from "./call-stream.js";
 
 /** What every `grpc-websockets` socket of one bridge shares. */
@@ -30,7 +29,7 @@ const PROTOCOL_ERROR = 1002;
  * Its first message is the header block; then the call runs through the same core as a grpc-ws
  * v1 stream (`startCall`), on a `WebSocketCallStream`.
  */
-export class GrpcWebSocketsConnection implements CallOwner, CallEnvironment {
+export class GrpcWebSocketsConnection implements CallSource {
   readonly origin: string;
   readonly closed: Promise<void>;
   private stream: WebSocketCallStream | undefined;
@@ -67,13 +66,13 @@ export class GrpcWebSocketsConnection implements CallOwner, CallEnvironment {
     return this.context.settings.maxMessageSize;
   }
 
-  get contextValues(): ContextValues | undefined {
+  contextValues(): ContextValues | undefined {
     return this.context.contextValues?.(this.request);
   }
 
   /** True while the call is running (for graceful shutdown). */
   get busy(): boolean {
-    return this.call !== undefined && !this.call.done;
+    return this.call !== undefined && !this.call.ended;
   }
 
   /** Ends the call for the client with `message` (UNAVAILABLE, handler aborted) and closes the socket. */
@@ -82,7 +81,7 @@ export class GrpcWebSocketsConnection implements CallOwner, CallEnvironment {
     else this.ws.close(1001, message);
   }
 
-  callEnded(call: ServerCall, code: Status, message: string, error: unknown): void {
+  private readonly callEnded = (call: ServerCall, code: Status, message: string, error: unknown): void => {
     const hook = this.context.onCallEnd;
     if (!hook) return;
     try {
@@ -90,7 +89,7 @@ export class GrpcWebSocketsConnection implements CallOwner, CallEnvironment {
     } catch {
       // A logging hook must not break the call it reports on.
     }
-  }
+  };
 
   private onMessage(data: Uint8Array, isBinary: boolean): void {
     if (this.stream) {
@@ -109,7 +108,7 @@ export class GrpcWebSocketsConnection implements CallOwner, CallEnvironment {
     }
     const { settings, writeHighWaterMark } = this.context;
     this.stream = new WebSocketCallStream(this.ws, { maxMessageSize: settings.maxMessageSize, readHighWaterMark: settings.initialStreamWindow, writeHighWaterMark });
-    startCall(this.stream, this.path, headers, this, this.context, (call) => (this.call = call));
+    startCall(this.stream, this.path, headers, this, this.context, this.callEnded, (call) => (this.call = call));
   }
 
   private readHeaderBlock(data: Uint8Array, isBinary: boolean): Metadata {
