@@ -1,6 +1,6 @@
 import type { BinaryReadOptions, BinaryWriteOptions, DescMethod, DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter, HandlerContext, Interceptor, MethodImpl, ServiceImpl } from "@connectrpc/connect";
-import type { UniversalHandler, UniversalHandlerOptions } from "@connectrpc/connect/protocol";
+import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import { methodPath, parseMethodPath } from "@grpc-ws/wire";
 import { intercept } from "./interceptors.js";
 
@@ -23,7 +23,8 @@ export interface Route {
   readonly requestGate: ((context: HandlerContext) => void | Promise<void>) | undefined;
 }
 
-export type RouteOptions = Partial<UniversalHandlerOptions>;
+/** The options of `router.service()` / `router.rpc()`, from the public `ConnectRouter` (Connect marks `UniversalHandlerOptions` internal). */
+export type RouteOptions = NonNullable<Parameters<ConnectRouter["service"]>[2]>;
 
 /**
  * A `ConnectRouter` that records the user's functions instead of building Connect's

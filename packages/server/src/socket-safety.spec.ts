@@ -47,6 +47,9 @@ describe("settings timeout", () => {
 describe("a peer that does not read its socket", () => {
   test("stops being read once the socket holds more than socketHighWaterMark, and is read again when it drains", async () => {
     const client = await fx.connect();
+    // The client's SETTINGS must have reached the bridge (within its 200 ms settings timeout)
+    // before building the frames below blocks this process's event loop for a while under load.
+    expect((await client.call(`${TS}/EmptyCall`, [new Uint8Array(0)]).done).status?.code).toBe(Status.OK);
     // Every PING asks for an ack of the same size: 340 KB per message, 34 MB in all, far past the kernel's buffers.
     const PINGS_PER_MESSAGE = 20_000;
     const MESSAGES = 100;
@@ -57,8 +60,6 @@ describe("a peer that does not read its socket", () => {
     expect(pings.length).toBe(17 * PINGS_PER_MESSAGE);
     const perMessageAcks = pings.length;
 
-    // The client's SETTINGS must have gone out before the raw frames.
-    expect((await client.call(`${TS}/EmptyCall`, [new Uint8Array(0)]).done).status?.code).toBe(Status.OK);
     client.ws.pause();
     for (let i = 0; i < MESSAGES; i++) client.sendRaw(pings);
     const server = serverSocket();
