@@ -1,16 +1,21 @@
 import http2 from "node:http2";
 import {
   ErrorCodeName,
+  GRPC_ENCODING,
   GRPC_TIMEOUT,
+  IDENTITY,
   MESSAGE_PREFIX_SIZE,
   MessageError,
+  MessageFlags,
   MessageReader,
+  getMetadata,
   Status,
   parseTrailers,
   statusFromErrorCode,
   writeMessagePrefix,
   type Metadata,
 } from "@grpc-ws/wire";
+import type { CompressibleStream } from "../compression-stream.js";
 import type { CallHandler, ServerCall } from "../server-call.js";
 import type { UpstreamHooks } from "./config.js";
 import { describeError, type UpstreamConnection } from "./connection.js";
@@ -49,9 +54,11 @@ export class ForwardedCall implements CallHandler {
   private trailers: Metadata | undefined;
   private error: (Error & { code?: string }) | undefined;
   private readonly reader: MessageReader;
-  private readonly onMessage = (message: Uint8Array): void => {
-    if (!this.call.stream.write(message)) this.downloadBlocked = true;
+  private readonly onMessage = (message: Uint8Array, compressed: boolean): void => {
+    if (!(this.compressible ?? this.call.stream).write(message, compressed)) this.downloadBlocked = true;
   };
+  /** Set when the call carries compressed messages: the stream's flag-aware side. */
+  private compressible: CompressibleStream | undefined;
 
   constructor(
     private readonly call: ServerCall,
@@ -105,6 +112,9 @@ export class ForwardedCall implements CallHandler {
       return this.fail(Status.UNAVAILABLE, `upstream ${this.upstream} unavailable: ${describeError(error)}`);
     }
     this.h2 = h2;
+    // Compressed requests pass through when the client named an encoding: the upstream decides.
+    const encoding = getMetadata(call.headers, GRPC_ENCODING);
+    if (typeof encoding === "string" && encoding !== IDENTITY) this.passCompressed();
     h2.on("response", (h, _flags, raw) => this.onResponse(h, raw));
     h2.on("data", (chunk: Buffer) => this.onUpstreamData(chunk));
     h2.on("trailers", (_h, _flags, raw) => (this.trailers = responseMetadata(raw)));
@@ -150,6 +160,17 @@ export class ForwardedCall implements CallHandler {
     }
   }
 
+  // gRPC compression end to end: both sides' compressed messages pass with their flag; the
+  // client's grpc-encoding and grpc-accept-encoding went upstream, the upstream's grpc-encoding
+  // comes back, so each side decompresses what it negotiated with the other.
+  private passCompressed(): void {
+    const stream = this.call.stream as Partial<CompressibleStream>;
+    if (typeof stream.acceptCompressed !== "function") return;
+    stream.acceptCompressed();
+    this.compressible = stream as CompressibleStream;
+    this.reader.acceptCompressed = true;
+  }
+
   // Client -> upstream: take a message off the wire only when the HTTP/2 stream has room.
   private upload(): void {
     const h2 = this.h2;
@@ -158,7 +179,7 @@ export class ForwardedCall implements CallHandler {
     for (;;) {
       const message = stream.read();
       if (message === undefined) break;
-      if (!writeMessage(h2, message)) {
+      if (!writeMessage(h2, message, this.compressible?.lastReadCompressed === true ? MessageFlags.COMPRESSED : 0)) {
         this.uploadBlocked = true;
         return;
       }
@@ -183,6 +204,8 @@ export class ForwardedCall implements CallHandler {
     if (!contentType.startsWith("application/grpc")) {
       return this.fail(Status.UNKNOWN, `upstream ${this.upstream} responded with content-type ${JSON.stringify(contentType)}, not application/grpc`);
     }
+    const encoding = headers["grpc-encoding"];
+    if (encoding !== undefined && encoding !== IDENTITY) this.passCompressed();
     try {
       this.call.stream.sendHeaders(responseMetadata(raw));
     } catch (error) {
@@ -266,16 +289,16 @@ function runOnRequest(hooks: readonly UpstreamHooks[], index: number, path: stri
   return headers;
 }
 
-function writeMessage(h2: http2.ClientHttp2Stream, message: Uint8Array): boolean {
+function writeMessage(h2: http2.ClientHttp2Stream, message: Uint8Array, flags: number): boolean {
   const length = message.length;
   if (length <= COPY_LIMIT) {
     const buf = Buffer.allocUnsafe(MESSAGE_PREFIX_SIZE + length);
-    writeMessagePrefix(buf, 0, length);
+    writeMessagePrefix(buf, 0, length, flags);
     buf.set(message, MESSAGE_PREFIX_SIZE);
     return h2.write(buf);
   }
   const prefix = Buffer.allocUnsafe(MESSAGE_PREFIX_SIZE);
-  writeMessagePrefix(prefix, 0, length);
+  writeMessagePrefix(prefix, 0, length, flags);
   h2.cork();
   h2.write(prefix);
   const ok = h2.write(Buffer.from(message.buffer, message.byteOffset, length));
