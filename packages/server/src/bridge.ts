@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
-import { SUBPROTOCOL, type Session } from "@grpc-ws/wire";
+import { GRPC_WEBSOCKETS, SUBPROTOCOL, type Session, type Settings } from "@grpc-ws/wire";
 import { CLOSE_HANDSHAKE_MS } from "@grpc-ws/wire/internal";
 import { WebSocketServer, type WebSocket } from "ws";
 import { AccessControl } from "./access/access-control.js";
@@ -11,6 +11,8 @@ import { Connection, type ConnectionContext } from "./connection.js";
 import { ConnectionGuard } from "./limits/connection-guard.js";
 import type { ResolvedLimits } from "./limits/options.js";
 import { checkDrainTimeout, resolveBridgeOptions, type CallEndInfo, type WebSocketBridgeOptions } from "./options.js";
+import type { CompressionOptions } from "./dispatch.js";
+import { GrpcWebSocketsConnection, type GrpcWebSocketsContext } from "./front/grpc-websockets/connection.js";
 import { BridgeRouter } from "./router.js";
 import { createUpstream, type Forwarder } from "./upstream/index.js";
 
@@ -52,7 +54,7 @@ export function createWebSocketBridge(options: WebSocketBridgeOptions): WebSocke
   return new Bridge(options);
 }
 
-class Bridge implements WebSocketBridge, ConnectionContext {
+class Bridge implements WebSocketBridge, ConnectionContext, GrpcWebSocketsContext {
   readonly router: BridgeRouter;
   readonly forwarder: Forwarder | undefined;
   readonly sessionOptions: ConnectionContext["sessionOptions"];
@@ -62,8 +64,14 @@ class Bridge implements WebSocketBridge, ConnectionContext {
   readonly onCallEnd: ((info: CallEndInfo) => void) | undefined;
   readonly drainTimeoutMs: number;
   private readonly access: AccessControl;
+  readonly settings: Settings;
+  readonly compression: CompressionOptions;
+  readonly writeHighWaterMark: number;
+  readonly headerTimeoutMs: number;
   private readonly open = new Set<Connection>();
+  private readonly compat = new Set<GrpcWebSocketsConnection>();
   private readonly wss: WebSocketServer;
+  private readonly compatWss: WebSocketServer;
   private readonly detach: Array<() => void> = [];
   private readonly ownServers: HttpServer[] = [];
   private closing: Promise<void> | undefined;
@@ -100,10 +108,28 @@ class Bridge implements WebSocketBridge, ConnectionContext {
       clientTracking: false,
       handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     });
+    // grpc-websockets: one call per socket, one request message per socket message (plus its tag and prefix).
+    const settings = o.settings;
+    this.settings = settings;
+    this.writeHighWaterMark = o.writeHighWaterMark;
+    this.compression = {
+      accept: o.acceptCompression,
+      minBytes: o.compressMinBytes,
+      maxMessageSize: settings.maxMessageSize,
+      writeHighWaterMark: o.writeHighWaterMark,
+    };
+    this.headerTimeoutMs = this.settingsTimeoutMs;
+    this.compatWss = new WebSocketServer({
+      noServer: true,
+      maxPayload: Math.max(settings.maxMessageSize + 6 + 64 * 1024, settings.maxMetadataSize),
+      perMessageDeflate: false,
+      clientTracking: false,
+      handleProtocols: () => GRPC_WEBSOCKETS,
+    });
   }
 
   get connections(): number {
-    return this.open.size;
+    return this.open.size + this.compat.size;
   }
 
   /** @internal For tests: the wire session of every open connection. */
@@ -119,7 +145,10 @@ class Bridge implements WebSocketBridge, ConnectionContext {
   private attachTo(server: HttpServer | HttpsServer, path: string | undefined, ownServer: boolean): void {
     const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
       const requested = pathname(request.url);
-      if (path !== undefined && requested !== path) {
+      // grpc-ws v1 takes the exact path; grpc-websockets clients put the method after it ("<path>/package.Service/Method").
+      const exact = path === undefined || requested === path;
+      const compatPrefix = path !== undefined && requested.startsWith(path.endsWith("/") ? path : `${path}/`) && offersOnlyGrpcWebSockets(request);
+      if (!exact && !compatPrefix) {
         // --- bounds: an upgrade nobody takes would hold its socket until the client gives up.
         if (ownServer || server.listenerCount("upgrade") === 1) {
           socket.on("error", ignore);
@@ -127,36 +156,51 @@ class Bridge implements WebSocketBridge, ConnectionContext {
         }
         return;
       }
-      this.handleUpgrade(request, socket, head);
+      this.upgrade(request, socket, head, path ?? "/");
     };
     server.on("upgrade", onUpgrade);
     this.detach.push(() => server.off("upgrade", onUpgrade));
   }
 
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.upgrade(request, socket, head, "/");
+  }
+
+  private upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, base: string): void {
     socket.on("error", ignore);
     if (this.closing) return refuseWithHttp(socket, 503, "grpc-ws: the server is shutting down\n");
-    if (!offersSubprotocol(request)) {
-      return refuseWithHttp(socket, 400, `grpc-ws: the WebSocket upgrade must offer the subprotocol "${SUBPROTOCOL}" in Sec-WebSocket-Protocol\n`);
+    const compat = offersOnlyGrpcWebSockets(request);
+    if (!compat && !offersSubprotocol(request, SUBPROTOCOL)) {
+      return refuseWithHttp(socket, 400, `grpc-ws: the WebSocket upgrade must offer the subprotocol "${SUBPROTOCOL}" (or "${GRPC_WEBSOCKETS}") in Sec-WebSocket-Protocol\n`);
+    }
+    // grpc-websockets: one call per socket, its method the rest of the URL path.
+    const method = compat ? compatMethod(pathname(request.url), base) : undefined;
+    if (compat && method === undefined) {
+      return refuseWithHttp(socket, 404, `grpc-ws: ${JSON.stringify(pathname(request.url))} does not name a method: grpc-websockets clients connect to <base URL>/package.Service/Method\n`);
     }
     // --- bounds: connection limits (total and per client address), counted until the socket closes.
     const refused = this.guard.admit(request, socket);
     if (refused !== undefined) return refuseWithHttp(socket, 503, `grpc-ws: ${refused}\n`);
     // --- end bounds
-    // Origin policy and authentication decide before the upgrade (access/access-control.ts).
+    // Origin policy and authentication decide before the upgrade, for both front ends (access/access-control.ts).
+    const wss = compat ? this.compatWss : this.wss;
     const upgrade = (then: (ws: WebSocket) => void): void => {
       if (this.closing) return refuseWithHttp(socket, 503, "grpc-ws: the server is shutting down\n");
-      this.wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
+      wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
         socket.off("error", ignore);
         then(ws);
       });
     };
-    this.access.admit(request, socket, upgrade, (ws, info) => this.accept(ws, request, socket, info));
+    this.access.admit(request, socket, upgrade, (ws, info) => this.accept(ws, request, socket, info, method));
   }
 
-  private accept(ws: WebSocket, request: IncomingMessage, socket: Duplex, info: ConnectionInfo): void {
+  private accept(ws: WebSocket, request: IncomingMessage, socket: Duplex, info: ConnectionInfo, compatMethod: string | undefined): void {
     if (this.closing) {
       ws.close(1001, "server shutting down");
+      return;
+    }
+    if (compatMethod !== undefined) {
+      this.compat.add(new GrpcWebSocketsConnection(ws, request, compatMethod, info, this));
       return;
     }
     const connection = new Connection(ws, request, info, this);
@@ -167,6 +211,10 @@ class Bridge implements WebSocketBridge, ConnectionContext {
   connectionClosed(connection: Connection): void {
     this.open.delete(connection);
     this.guard.forget(connection);
+  }
+
+  compatClosed(connection: GrpcWebSocketsConnection): void {
+    this.compat.delete(connection);
   }
 
   async listen(options: ListenOptions = {}): Promise<{ port: number; url: string }> {
@@ -212,15 +260,17 @@ class Bridge implements WebSocketBridge, ConnectionContext {
     const connections = [...this.open];
     for (const c of connections) c.goAway();
     let timer: ReturnType<typeof setTimeout> | undefined;
+    // A grpc-websockets socket is one call: it is idle once it has closed.
     await Promise.race([
-      Promise.all(connections.map((c) => c.session.whenIdle())),
+      Promise.all([...connections.map((c) => c.session.whenIdle()), ...[...this.compat].map((c) => c.closed)]),
       new Promise<void>((resolve) => (timer = setTimeout(resolve, drainTimeoutMs))),
     ]);
     clearTimeout(timer);
     for (const c of this.open) c.shutdown("server shutting down");
+    for (const c of this.compat) c.shutdown("server shutting down");
     // Give each socket the close handshake, then cut the ones that do not answer.
     await Promise.all(
-      [...this.open].map(async (c) => {
+      [...this.open, ...this.compat].map(async (c) => {
         let cut: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([c.closed, new Promise<void>((resolve) => (cut = setTimeout(resolve, CLOSE_HANDSHAKE_MS)))]);
         clearTimeout(cut);
@@ -234,6 +284,7 @@ class Bridge implements WebSocketBridge, ConnectionContext {
     await this.forwarder?.close();
     await Promise.all(servers);
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    await new Promise<void>((resolve) => this.compatWss.close(() => resolve()));
   }
 }
 
@@ -259,10 +310,21 @@ function pathname(url: string | undefined): string {
   return q < 0 ? url : url.slice(0, q);
 }
 
-function offersSubprotocol(request: IncomingMessage): boolean {
+/** The upgrade offers `grpc-websockets` and not `grpc-ws.v1` (a client of improbable-eng/grpc-web or nice-grpc-web). */
+function offersOnlyGrpcWebSockets(request: IncomingMessage): boolean {
+  return !offersSubprotocol(request, SUBPROTOCOL) && offersSubprotocol(request, GRPC_WEBSOCKETS);
+}
+
+/** "/package.Service/Method" from a grpc-websockets URL path under `base`, or undefined. */
+function compatMethod(url: string, base: string): string | undefined {
+  const method = url.slice(base.endsWith("/") ? base.length - 1 : base.length);
+  return /^\/[^/]+\/[^/]+$/.test(method) ? method : undefined;
+}
+
+function offersSubprotocol(request: IncomingMessage, token: string): boolean {
   const header = request.headers["sec-websocket-protocol"];
   if (!header) return false;
-  return header.split(",").some((p) => p.trim() === SUBPROTOCOL);
+  return header.split(",").some((p) => p.trim() === token);
 }
 
 function ignore(): void {}

@@ -1,37 +1,34 @@
 import type { IncomingMessage } from "node:http";
 import type { TLSSocket } from "node:tls";
-import { createContextValues, type ContextValues } from "@connectrpc/connect";
+import type { ContextValues } from "@connectrpc/connect";
 import {
   CloseCode,
   ErrorCode,
-  GRPC_TIMEOUT,
   Session,
   SessionClosedError,
   Status,
-  getMetadata,
-  parseTimeout,
   type Metadata,
   type SessionOptions,
   type Stream,
 } from "@grpc-ws/wire";
 import { WebSocket, type RawData } from "ws";
-import { connectionKey, type ConnectionInfo } from "./access/connection-info.js";
+import { callContextValues, type ConnectionInfo, type ContextValuesHook } from "./access/connection-info.js";
 import { watchExpiry } from "./access/expiry.js";
-import { InProcessCall } from "./in-process-call.js";
+import { startCall, type CallTargets } from "./dispatch.js";
 import type { CallEndInfo } from "./options.js";
 import type { BridgeRouter } from "./router.js";
 import { ServerCall } from "./server-call.js";
 import type { Forwarder } from "./upstream/index.js";
 
 /** What every connection of one bridge shares. */
-export interface ConnectionContext {
+export interface ConnectionContext extends CallTargets {
   readonly router: BridgeRouter;
   readonly forwarder: Forwarder | undefined;
   readonly sessionOptions: Omit<SessionOptions, "role" | "onStream" | "onClose">;
   readonly socketHighWaterMark: number;
   /** Close a connection whose SETTINGS frame has not arrived this long after the upgrade; 0: never. */
   readonly settingsTimeoutMs: number;
-  readonly contextValues: ((request: IncomingMessage, connection: ConnectionInfo) => ContextValues) | undefined;
+  readonly contextValues: ContextValuesHook | undefined;
   /** How long calls may finish after GOAWAY before they are cancelled. */
   readonly drainTimeoutMs: number;
   readonly onCallEnd: ((info: CallEndInfo) => void) | undefined;
@@ -117,9 +114,7 @@ export class Connection {
 
   /** Context values of one in-process call: the user's, plus the connection's info under `connectionKey`. */
   private contextValues(): ContextValues {
-    const values = this.context.contextValues?.(this.request, this.info) ?? createContextValues();
-    values.set(connectionKey, this.info);
-    return values;
+    return callContextValues(this.context.contextValues, this.request, this.info);
   }
 
   /** GOAWAY: the client opens no more streams here; open calls go on. */
@@ -172,46 +167,13 @@ export class Connection {
   }
 
   private onStream(stream: Stream, path: string, headers: Metadata): void {
-    const startedAt = performance.now();
-    const rawTimeout = getMetadata(headers, GRPC_TIMEOUT);
-    const timeoutMs = typeof rawTimeout === "string" ? parseTimeout(rawTimeout) : undefined;
-    const call = new ServerCall(stream, { path, headers, timeoutMs, startedAt, connection: this.info }, this.callEnded);
-    this.calls.add(call);
-    // The session treats a throw from here as its own bug and drops the connection: keep it to this call.
-    try {
-      this.dispatch(call, rawTimeout);
-    } catch (error) {
-      call.end({ code: Status.INTERNAL, message: "the server failed to start the call", error, abort: true });
-    }
-  }
-
-  // The one routing decision: an in-process method, else the upstream, else UNIMPLEMENTED.
-  private dispatch(call: ServerCall, rawTimeout: string | Uint8Array | undefined): void {
-    const { path, timeoutMs } = call;
-    if (rawTimeout !== undefined && timeoutMs === undefined) {
-      return call.end({
-        code: Status.INVALID_ARGUMENT,
-        message: `invalid grpc-timeout ${JSON.stringify(rawTimeout)}: expected 1-8 digits and a unit (H, M, S, m, u, n)`,
-      });
-    }
-    const route = this.context.router.routes.get(path);
-    if (route) {
-      if (timeoutMs !== undefined && timeoutMs > route.maxTimeoutMs) {
-        return call.end({ code: Status.INVALID_ARGUMENT, message: `grpc-timeout of ${timeoutMs} ms exceeds the server's maximum of ${route.maxTimeoutMs} ms` });
-      }
-      const env = {
-        origin: this.origin,
-        peerMaxMessageSize: this.session.peer?.maxMessageSize ?? 0,
-        contextValues: this.contextValues(),
-      };
-      return new InProcessCall(call, route, env).start();
-    }
-    const forward = this.context.forwarder?.route(path);
-    if (forward) {
-      call.forwarded = true;
-      return forward(call);
-    }
-    call.end({ code: Status.UNIMPLEMENTED, message: this.context.router.unimplementedMessage(path) });
+    const env = {
+      origin: this.origin,
+      peerMaxMessageSize: this.session.peer?.maxMessageSize ?? 0,
+      connection: this.info,
+      contextValues: () => this.contextValues(),
+    };
+    startCall(stream, path, headers, env, this.context, this.callEnded, (call) => this.calls.add(call));
   }
 }
 

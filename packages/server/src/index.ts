@@ -18,3 +18,4 @@ export type { UpgradeRequest, UpgradeTls } from "./access/upgrade-request.js";
 export type { RefusalInfo } from "./access/refusal.js";
 export { connectionKey, connectionOf, type ConnectionInfo } from "./access/connection-info.js";
 export { CREDENTIALS_EXPIRED } from "./access/expiry.js";
+export { gzipNode as compressionGzip } from "./compression-gzip.js";

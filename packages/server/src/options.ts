@@ -1,12 +1,13 @@
 import type { IncomingMessage } from "node:http";
 import type { BinaryReadOptions, BinaryWriteOptions } from "@bufbuild/protobuf";
 import type { ConnectRouter, ContextValues, Interceptor } from "@connectrpc/connect";
-import { resolveBudgets, resolveSettings, type Budgets, type KeepaliveOptions, type Settings, type Status, type TraceSink } from "@grpc-ws/wire";
+import { DEFAULT_COMPRESS_MIN_BYTES, resolveBudgets, resolveSettings, type Budgets, type Compression, type KeepaliveOptions, type Settings, type Status, type TraceSink } from "@grpc-ws/wire";
 import { checkRange, resolveKeepalive, traceFromEnv } from "@grpc-ws/wire/internal";
 import type { AuthenticateHook } from "./access/authenticate.js";
 import type { ConnectionInfo } from "./access/connection-info.js";
 import type { OriginPolicy } from "./access/origin.js";
 import type { RefusalInfo } from "./access/refusal.js";
+import { gzipNode } from "./compression-gzip.js";
 import { resolveLimits, type ConnectionLimits, type ResolvedLimits } from "./limits/options.js";
 import type { UpstreamConfig } from "./upstream/config.js";
 
@@ -66,6 +67,17 @@ export interface WebSocketBridgeOptions {
    * stops reading from the socket, until it has written what it holds. Default 1 MiB.
    */
   socketHighWaterMark?: number;
+  /**
+   * Compression algorithms in-process calls accept (gRPC `grpc-encoding`), in order of preference
+   * for responses: a response is compressed with the request's encoding when the client accepts
+   * it, else with the first of these the client lists in `grpc-accept-encoding`. Connect's
+   * `Compression` objects work too (e.g. `compressionGzip` of connect-node). A request in another
+   * encoding gets UNIMPLEMENTED. Default: `[gzip]` (Node's zlib); `[]` turns compression off.
+   * Forwarded calls pass compressed messages to the upstream unchanged.
+   */
+  acceptCompression?: Compression[];
+  /** Responses smaller than this many bytes are sent uncompressed. Default 1024. */
+  compressMinBytes?: number;
   /** Options for decoding request messages of in-process methods with `fromBinary`. */
   readBinaryOptions?: Partial<BinaryReadOptions>;
   /** Options for encoding response messages of in-process methods with `toBinary`. */
@@ -130,6 +142,8 @@ export interface ResolvedBridgeOptions {
   trace: TraceSink | undefined;
   limits: ResolvedLimits;
   budgets: Budgets;
+  acceptCompression: Compression[];
+  compressMinBytes: number;
 }
 
 /** Reads the bridge's options; throws RangeError for a bad number (NaN included), as the client does. */
@@ -148,6 +162,8 @@ export function resolveBridgeOptions(options: WebSocketBridgeOptions): ResolvedB
   const maxPayload =
     options.maxPayload ?? settings.initialConnectionWindow + settings.maxConcurrentStreams * (settings.maxMetadataSize + 64) + 1024 * 1024;
   checkRange("maxPayload", maxPayload, 1, Number.MAX_SAFE_INTEGER);
+  const compressMinBytes = options.compressMinBytes ?? DEFAULT_COMPRESS_MIN_BYTES;
+  checkRange("compressMinBytes", compressMinBytes, 0, Number.MAX_SAFE_INTEGER);
   return {
     settings,
     keepalive: resolveKeepalive(options.keepalive),
@@ -159,6 +175,8 @@ export function resolveBridgeOptions(options: WebSocketBridgeOptions): ResolvedB
     trace: options.trace ?? traceFromEnv(),
     limits: resolveLimits(options.limits),
     budgets: resolveBudgets(options.budgets),
+    acceptCompression: [...(options.acceptCompression ?? [gzipNode])],
+    compressMinBytes,
   };
 }
 

@@ -1,7 +1,28 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { SessionClosedError, Status, createTrailers, type Metadata, type Stream } from "@grpc-ws/wire";
+import { SessionClosedError, Status, createTrailers, type Metadata, type StreamEvents } from "@grpc-ws/wire";
 import { statusOfReset, setDeadline } from "@grpc-ws/wire/internal";
 import type { ConnectionInfo } from "./access/connection-info.js";
+
+/**
+ * What the call core uses of a call's transport: a grpc-ws v1 wire `Stream`, the socket of a
+ * `grpc-websockets` call (front/grpc-websockets), or either behind compression. Messages are
+ * whole and without their prefix.
+ */
+export interface CallStream {
+  events: StreamEvents;
+  /** The client half-closed. */
+  readonly remoteEnded: boolean;
+  /** Request messages waiting in `read()`. */
+  readonly readableLength: number;
+  /** False while `write()` would return false. */
+  readonly writable: boolean;
+  read(): Uint8Array | undefined;
+  /** Queues one response message; false: wait for `events.onWritable`. */
+  write(message: Uint8Array): boolean;
+  sendHeaders(headers: Metadata): void;
+  sendTrailers(trailers: Metadata, discardQueued?: boolean): void;
+  reset(code: number): void;
+}
 
 /**
  * What serves one call (an in-process handler or the upstream forwarder), handed to
@@ -68,7 +89,7 @@ export class ServerCall {
   private cancelDeadline: (() => void) | undefined;
 
   constructor(
-    readonly stream: Stream,
+    readonly stream: CallStream,
     request: CallRequest,
     private readonly onEnded: CallEnded,
   ) {

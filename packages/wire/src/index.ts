@@ -25,3 +25,10 @@ export { ConnectionBudget } from "./budget.js";
 export { encodeStatusMessage, decodeStatusMessage } from "./status-message.js";
 export { parseTimeout, formatTimeout } from "./timeout.js";
 export { methodPath, parseMethodPath, type MethodPath } from "./method-path.js";
+
+// --- Per-message compression (docs/PROTOCOL.md appendix B) ---------------------------------
+export { GRPC_ENCODING, GRPC_ACCEPT_ENCODING, IDENTITY, DEFAULT_COMPRESS_MIN_BYTES, gzip, compressMessage, decompressMessage, parseEncodingList, acceptEncodingValue, negotiateCompression, type Compression, type Negotiated } from "./compression.js";
+
+// --- The grpc-websockets subprotocol of improbable-eng/grpc-web and nice-grpc-web (appendix A) --
+export { GRPC_WEBSOCKETS, ClientTag, END_OF_CLIENT_STREAM, METADATA_FRAME_FLAG, GrpcWebSocketsError, decodeHeaderBlock, encodeHeaderBlock, encodeMetadataFrame, readClientMessage, encodeClientData, type ClientMessage } from "./compat/grpc-websockets.js";
+export { GrpcWebReader, type GrpcWebFrame } from "./compat/grpc-web-reader.js";

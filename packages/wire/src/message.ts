@@ -46,6 +46,9 @@ export class MessageReader {
   private body: Uint8Array | null = null;
   private bodyFill = 0;
   private bodyLength = 0;
+  private bodyCompressed = false;
+  /** Set once the call negotiated a `grpc-encoding`: compressed messages are passed on, flagged. */
+  acceptCompressed = false;
 
   constructor(public maxMessageSize: number) {}
 
@@ -59,8 +62,8 @@ export class MessageReader {
     return this.body?.length ?? 0;
   }
 
-  /** Calls `onMessage` for every message completed by `chunk`. Throws `MessageError`. */
-  push(chunk: Uint8Array, onMessage: (message: Uint8Array) => void): void {
+  /** Calls `onMessage` for every message completed by `chunk` (`compressed`: its flag). Throws `MessageError`. */
+  push(chunk: Uint8Array, onMessage: (message: Uint8Array, compressed: boolean) => void): void {
     let o = 0;
     const n = chunk.length;
     while (o < n) {
@@ -74,7 +77,7 @@ export class MessageReader {
           const message = this.body;
           this.body = null;
           this.bodyFill = 0;
-          onMessage(message);
+          onMessage(message, this.bodyCompressed);
         }
         continue;
       }
@@ -98,12 +101,13 @@ export class MessageReader {
       this.check(flags, length);
       if (n - o >= length) {
         const view = chunk.subarray(o, o + length);
-        onMessage(length * PIN_RATIO < chunk.buffer.byteLength ? new Uint8Array(view) : view);
+        onMessage(length * PIN_RATIO < chunk.buffer.byteLength ? new Uint8Array(view) : view, flags !== 0);
         o += length;
       } else {
         this.bodyLength = length;
         this.body = new Uint8Array(Math.min(length, Math.max(INITIAL_REASSEMBLY, n - o)));
         this.bodyFill = 0;
+        this.bodyCompressed = flags !== 0;
       }
     }
   }
@@ -116,12 +120,12 @@ export class MessageReader {
   }
 
   private check(flags: number, length: number): void {
-    if (flags & MessageFlags.COMPRESSED) {
+    // A compressed message's length is checked here, its decompressed size while inflating.
+    const allowed = flags === 0 || (flags === MessageFlags.COMPRESSED && this.acceptCompressed);
+    if (!allowed && flags === MessageFlags.COMPRESSED) {
       throw new MessageError(Status.INTERNAL, "received a compressed message, but no grpc-encoding was negotiated");
     }
-    if (flags !== 0) {
-      throw new MessageError(Status.INTERNAL, `invalid message flags 0x${flags.toString(16)}`);
-    }
+    if (!allowed) throw new MessageError(Status.INTERNAL, `invalid message flags 0x${flags.toString(16)}`);
     if (length > this.maxMessageSize) {
       throw new MessageError(Status.RESOURCE_EXHAUSTED, `message of ${length} bytes exceeds the limit of ${this.maxMessageSize} bytes`);
     }

@@ -155,11 +155,15 @@ export class Stream {
     if (endStream) this.localEnd();
   }
 
-  /** Queues one message (without prefix). Returns `writable`. The bytes must not change until sent. */
-  write(message: Uint8Array): boolean {
+  /**
+   * Queues one message (without prefix; `compressed`: already compressed with the stream's
+   * `grpc-encoding`, sent with the compressed flag). Returns `writable`. The bytes must not
+   * change until sent.
+   */
+  write(message: Uint8Array, compressed = false): boolean {
     const out = this.out;
     if (out.end !== undefined || this._state !== "open" && this._state !== "remote-ended") return false;
-    out.push(message);
+    out.push(message, compressed);
     this.schedule();
     return out.pendingBytes < this.host.writeHighWaterMark;
   }
@@ -258,10 +262,19 @@ export class Stream {
 
   // --- inbound ----------------------------------------------------------------------------
 
+  /** Whether the message the last `read()` returned had the compressed flag (see `acceptCompressed`). */
+  lastReadCompressed = false;
+
+  /** The stream negotiated a `grpc-encoding`: compressed messages are read (flagged) instead of failing INTERNAL. */
+  acceptCompressed(): void {
+    this.reader.acceptCompressed = true;
+  }
+
   /** Takes the next received message, returning its flow-control credit to the peer. */
   read(): Uint8Array | undefined {
     if (this.inboxHead === this.inbox.length) return undefined;
     const message = this.inbox[this.inboxHead]!;
+    if (this.compressedIn !== undefined) this.lastReadCompressed = this.compressedIn.has(message);
     this.inbox[this.inboxHead++] = EMPTY;
     if (this.inboxHead === this.inbox.length) {
       this.inbox.length = 0;
@@ -390,8 +403,12 @@ export class Stream {
     this.unreturned = 0;
   }
 
+  // Received messages that had the compressed flag; allocated by the first one.
+  private compressedIn: WeakSet<Uint8Array> | undefined;
+
   // Bound once per stream: passed to `MessageReader.push` for every DATA frame.
-  private readonly deliver = (message: Uint8Array): void => {
+  private readonly deliver = (message: Uint8Array, compressed: boolean): void => {
+    if (compressed) (this.compressedIn ??= new WeakSet()).add(message);
     this.inbox.push(message);
     this._queuedBytes += message.length + MESSAGE_PREFIX_SIZE;
     const budget = this.host.budget;

@@ -1,4 +1,5 @@
-import { createContextKey, type ContextValues } from "@connectrpc/connect";
+import type { IncomingMessage } from "node:http";
+import { createContextKey, createContextValues, type ContextValues } from "@connectrpc/connect";
 import type { UpgradeRequest } from "./upgrade-request.js";
 
 /**
@@ -35,4 +36,14 @@ export function connectionOf<Identity = unknown>(values: ContextValues): Connect
 export function connectionInfo(request: UpgradeRequest, identity: unknown, expiresAt: number | undefined): ConnectionInfo {
   const { token: _token, ...rest } = request;
   return { identity, expiresAt, request: rest };
+}
+
+/** The bridge's `contextValues` option, as both front ends call it. */
+export type ContextValuesHook = (request: IncomingMessage, connection: ConnectionInfo) => ContextValues;
+
+/** Context values of one in-process call: the user's, plus the connection's info under `connectionKey`. */
+export function callContextValues(hook: ContextValuesHook | undefined, request: IncomingMessage, info: ConnectionInfo): ContextValues {
+  const values = hook?.(request, info) ?? createContextValues();
+  values.set(connectionKey, info);
+  return values;
 }

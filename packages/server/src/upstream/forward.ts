@@ -1,16 +1,21 @@
 import http2 from "node:http2";
 import {
   ErrorCodeName,
+  GRPC_ENCODING,
   GRPC_TIMEOUT,
+  IDENTITY,
   MESSAGE_PREFIX_SIZE,
   MessageError,
+  MessageFlags,
   MessageReader,
+  getMetadata,
   Status,
   parseTrailers,
   statusFromErrorCode,
   writeMessagePrefix,
   type Metadata,
 } from "@grpc-ws/wire";
+import type { CompressibleStream } from "../compression-stream.js";
 import type { CallHandler, ServerCall } from "../server-call.js";
 import type { UpstreamHooks, UpstreamRequestContext } from "./config.js";
 import { describeError, type UpstreamConnection } from "./connection.js";
@@ -48,8 +53,8 @@ export class ForwardedCall implements CallHandler {
   private finished = false;
   /** The upstream ended its side (trailers, or a trailers-only response): nothing to cancel there. */
   private upstreamEnded = false;
-  /** Request messages sent upstream so far, kept until the response starts, to send again on a refusal; null once over REPLAY_LIMIT. */
-  private replay: Uint8Array[] | null = [];
+  /** Request messages sent upstream so far with their compressed flag, kept until the response starts, to send again on a refusal; null once over REPLAY_LIMIT. */
+  private replay: Array<[Uint8Array, number]> | null = [];
   private replayBytes = 0;
   private retries = 0;
   private metadata: Metadata = [];
@@ -59,9 +64,11 @@ export class ForwardedCall implements CallHandler {
   private trailers: Metadata | undefined;
   private error: (Error & { code?: string }) | undefined;
   private readonly reader: MessageReader;
-  private readonly onMessage = (message: Uint8Array): void => {
-    if (!this.call.stream.write(message)) this.downloadBlocked = true;
+  private readonly onMessage = (message: Uint8Array, compressed: boolean): void => {
+    if (!(this.compressible ?? this.call.stream).write(message, compressed)) this.downloadBlocked = true;
   };
+  /** Set when the call carries compressed messages: the stream's flag-aware side. */
+  private compressible: CompressibleStream | undefined;
 
   constructor(
     private readonly call: ServerCall,
@@ -116,6 +123,9 @@ export class ForwardedCall implements CallHandler {
       return this.fail(Status.UNAVAILABLE, `upstream ${this.upstream} unavailable: ${describeError(error)}`);
     }
     this.h2 = h2;
+    // Compressed requests pass through when the client named an encoding: the upstream decides.
+    const encoding = getMetadata(call.headers, GRPC_ENCODING);
+    if (typeof encoding === "string" && encoding !== IDENTITY) this.passCompressed();
     h2.on("response", (h, flags, raw) => this.onResponse(h, flags, raw));
     h2.on("data", (chunk: Buffer) => this.onUpstreamData(chunk));
     h2.on("trailers", (_h, _flags, raw) => {
@@ -130,7 +140,7 @@ export class ForwardedCall implements CallHandler {
       this.upload();
     });
     // A retry: what went to the refused stream goes again first.
-    for (const message of this.replay ?? []) if (!writeMessage(h2, message)) this.uploadBlocked = true;
+    for (const [message, flags] of this.replay ?? []) if (!writeMessage(h2, message, flags)) this.uploadBlocked = true;
     if (this.uploadEnded) h2.end();
     this.upload();
   }
@@ -184,6 +194,17 @@ export class ForwardedCall implements CallHandler {
     }
   }
 
+  // gRPC compression end to end: both sides' compressed messages pass with their flag; the
+  // client's grpc-encoding and grpc-accept-encoding went upstream, the upstream's grpc-encoding
+  // comes back, so each side decompresses what it negotiated with the other.
+  private passCompressed(): void {
+    const stream = this.call.stream as Partial<CompressibleStream>;
+    if (typeof stream.acceptCompressed !== "function") return;
+    stream.acceptCompressed();
+    this.compressible = stream as CompressibleStream;
+    this.reader.acceptCompressed = true;
+  }
+
   // Client -> upstream: take a message off the wire only when the HTTP/2 stream has room.
   private upload(): void {
     const h2 = this.h2;
@@ -192,8 +213,9 @@ export class ForwardedCall implements CallHandler {
     for (;;) {
       const message = stream.read();
       if (message === undefined) break;
-      this.keepForReplay(message);
-      if (!writeMessage(h2, message)) {
+      const flags = this.compressible?.lastReadCompressed === true ? MessageFlags.COMPRESSED : 0;
+      this.keepForReplay(message, flags);
+      if (!writeMessage(h2, message, flags)) {
         this.uploadBlocked = true;
         return;
       }
@@ -204,11 +226,11 @@ export class ForwardedCall implements CallHandler {
     }
   }
 
-  private keepForReplay(message: Uint8Array): void {
+  private keepForReplay(message: Uint8Array, flags: number): void {
     if (this.replay === null) return;
     this.replayBytes += message.length;
     if (this.replayBytes > REPLAY_LIMIT) this.replay = null;
-    else this.replay.push(message);
+    else this.replay.push([message, flags]);
   }
 
   private onResponse(headers: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader, flags: number, raw: string[]): void {
@@ -228,6 +250,8 @@ export class ForwardedCall implements CallHandler {
     if (!contentType.startsWith("application/grpc")) {
       return this.fail(Status.UNKNOWN, `upstream ${this.upstream} responded with content-type ${JSON.stringify(contentType)}, not application/grpc`);
     }
+    const encoding = headers["grpc-encoding"];
+    if (encoding !== undefined && encoding !== IDENTITY) this.passCompressed();
     try {
       this.call.stream.sendHeaders(responseMetadata(raw));
     } catch (error) {
@@ -311,16 +335,16 @@ function runOnRequest(hooks: readonly UpstreamHooks[], index: number, ctx: Upstr
   return ctx.headers;
 }
 
-function writeMessage(h2: http2.ClientHttp2Stream, message: Uint8Array): boolean {
+function writeMessage(h2: http2.ClientHttp2Stream, message: Uint8Array, flags: number): boolean {
   const length = message.length;
   if (length <= COPY_LIMIT) {
     const buf = Buffer.allocUnsafe(MESSAGE_PREFIX_SIZE + length);
-    writeMessagePrefix(buf, 0, length);
+    writeMessagePrefix(buf, 0, length, flags);
     buf.set(message, MESSAGE_PREFIX_SIZE);
     return h2.write(buf);
   }
   const prefix = Buffer.allocUnsafe(MESSAGE_PREFIX_SIZE);
-  writeMessagePrefix(prefix, 0, length);
+  writeMessagePrefix(prefix, 0, length, flags);
   h2.cork();
   h2.write(prefix);
   const ok = h2.write(Buffer.from(message.buffer, message.byteOffset, length));
