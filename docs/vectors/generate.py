@@ -37,6 +37,9 @@ ok("SETTINGS with an empty payload: every setting keeps its default", frame("SET
 ok("SETTINGS: unknown ids 0, 7 and 0xffff are ignored",
    frame("SETTINGS", 0, 0, " ".join([setting(0, 5), setting(7, 1), setting(3, 10), setting(0xffff, 0xffffffff)])),
    [F("SETTINGS", 0, 0, settings=settings(maxConcurrentStreams=10))])
+ok("SETTINGS: the id, not the position, names each setting (entries in reverse order)",
+   frame("SETTINGS", 0, 0, " ".join([setting(6, 6000), setting(5, 5000), setting(4, 4000), setting(3, 3), setting(2, 2000), setting(1, 1000)])),
+   [F("SETTINGS", 0, 0, settings=settings(initialStreamWindow=1000, initialConnectionWindow=2000, maxConcurrentStreams=3, maxFrameSize=4000, maxMessageSize=5000, maxMetadataSize=6000))])
 ok("SETTINGS: a repeated id takes its last value", frame("SETTINGS", 0, 0, setting(1, 1000) + " " + setting(1, 2000)),
    [F("SETTINGS", 0, 0, settings=settings(initialStreamWindow=2000))])
 ok("SETTINGS at the edges of every range",
@@ -187,7 +190,8 @@ msg("an error in the second message of a chunk", ["00 00000000 80 00000000"], er
 
 # ---- grpc-timeout
 TO = []
-def to(value, ms=None): TO.append(dict(kind="timeout", description=f"grpc-timeout {json.dumps(value)}", value=value, ms=ms) if ms is not None else dict(kind="timeout", description=f"invalid grpc-timeout {json.dumps(value)}", value=value, invalid=True))
+# An invalid value fails the call with status INVALID_ARGUMENT (section 3.2).
+def to(value, ms=None): TO.append(dict(kind="timeout", description=f"grpc-timeout {json.dumps(value)}", value=value, ms=ms) if ms is not None else dict(kind="timeout", description=f"invalid grpc-timeout {json.dumps(value)}", value=value, invalid=True, status="INVALID_ARGUMENT"))
 to("1H", 3600000); to("2M", 120000); to("30S", 30000); to("100m", 100); to("1500u", 1.5); to("250000n", 0.25)
 to("0n", 0); to("99999999H", 99999999 * 3600000); to("00000001S", 1000); to("0m", 0)
 for bad_ in ["", "1", "S", "123456789S", "-1S", "+1S", "1.5S", "1s", "1h", "1 S", " 1S", "1S ", "1SS", "1x", "\uff11S", "0x1S", "1e3m"]:
@@ -236,7 +240,27 @@ EX = [dict(kind="frames", description=names[k], hex=ex[k], frames=ex_frames[k]) 
 fail = [("grpc-status", "5"), ("grpc-message", "not found")]
 EX.append(dict(kind="frames", description="worked example: trailers-only failure (status 5)", hex=frame("TRAILERS", 0, 1, block(*fail)), frames=[F("TRAILERS", 0, 1, metadata=mdjson(*fail))]))
 print("fail", frame("TRAILERS", 0, 1, block(*fail)))
-out = V + EX + M + TO + GM
+# ---- access control (PROTOCOL.md 1.3): bearer subprotocol and refusal close codes
+import base64
+BR = []
+def bearer(desc, token):
+    enc = base64.urlsafe_b64encode(token.encode("utf-8")).decode().rstrip("=")
+    BR.append(dict(kind="bearer", description=desc, token=token, subprotocol="grpc-ws.bearer." + enc))
+def bearer_bad(desc, protocol): BR.append(dict(kind="bearer", description=desc, subprotocol=protocol, invalid=True))
+bearer("bearer token abc", "abc")
+bearer("bearer token whose base64 has + and / (base64url: - and _)", "\u00fb\u00ff>?>")
+bearer("bearer token: a JWT", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln")
+bearer("bearer token with spaces, commas and non-ASCII", "a b, ключ")
+bearer_bad("bearer subprotocol with an empty token", "grpc-ws.bearer.")
+bearer_bad("bearer subprotocol with standard base64 (+)", "grpc-ws.bearer.YW+j")
+bearer_bad("bearer subprotocol with padding", "grpc-ws.bearer.YWJj==")
+bearer_bad("bearer subprotocol whose bytes are not UTF-8", "grpc-ws.bearer._w")
+for code, status in [(4016, "UNAUTHENTICATED"), (4007, "PERMISSION_DENIED"), (4013, "INTERNAL"), (4014, "UNAVAILABLE")]:
+    BR.append(dict(kind="refusal-close", description=f"close code {code} is a refusal with {status}", closeCode=code, status=status))
+for code in [4000, 4017, 1006, 1000]:
+    BR.append(dict(kind="refusal-close", description=f"close code {code} is no refusal", closeCode=code))
+
+out = V + EX + M + TO + GM + BR
 open(__import__("os").path.join(__import__("os").path.dirname(__file__), "grpc-ws-v1.json"), "w").write(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
 print(len(out))
 for k in ["c1", "s1", "c2", "s2"]: print(k, ex[k])

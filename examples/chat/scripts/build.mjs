@@ -2,7 +2,8 @@
 // min+gzip size) and the Node server (dist/server.js). The @grpc-ws packages are
 // bundled from their TypeScript sources, so a fresh clone needs only `npm ci`.
 // Usage: node scripts/build.mjs [--web-only]
-import { stat } from "node:fs/promises";
+import { mkdir, rename, stat, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { readFileSync } from "node:fs";
@@ -24,7 +25,18 @@ const workspaceSources = {
 
 const started = performance.now();
 
-await esbuild.build({
+/** Builds in memory, then replaces each output file at once: a build running beside this one (two test files) never reads half a file. */
+async function build(options) {
+  const result = await esbuild.build({ ...options, write: false });
+  for (const file of result.outputFiles) {
+    const tmp = `${file.path}.${process.pid}.tmp`;
+    await mkdir(dirname(file.path), { recursive: true });
+    await writeFile(tmp, file.contents);
+    await rename(tmp, file.path);
+  }
+}
+
+await build({
   entryPoints: [`${example}src/web/main.ts`],
   outfile: `${example}public/app.js`,
   bundle: true,
@@ -47,7 +59,7 @@ console.log(
 );
 
 if (!webOnly) {
-  await esbuild.build({
+  await build({
     entryPoints: [`${example}src/server/main.ts`],
     outfile: `${example}dist/server.js`,
     bundle: true,

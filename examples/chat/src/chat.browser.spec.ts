@@ -133,7 +133,14 @@ describe("chat in two browser pages", () => {
     await send(ada, "x".repeat(LIMITS.maxTextLength + 1));
     await expect.poll(() => tid(ada, "chat-error").textContent(), { timeout: WAIT }).toContain(`limit is ${LIMITS.maxTextLength}`);
     expect(await tid(ada, "char-count").textContent()).toBe(`${LIMITS.maxTextLength + 1} / ${LIMITS.maxTextLength}`);
+    expect(await tid(ada, "send-button").isDisabled()).toBe(true);
+    // 100 KB of text: the same plain message, never the transport's byte-limit error; Send stays off.
+    await send(ada, "y".repeat(100 * 1024));
+    await expect.poll(() => tid(ada, "chat-error").textContent(), { timeout: WAIT }).toContain(`${100 * 1024} characters long`);
+    expect(await tid(ada, "chat-error").textContent()).not.toContain("bytes");
+    expect(await tid(ada, "send-button").isDisabled()).toBe(true);
     await tid(ada, "message-input").fill("");
+    expect(await tid(ada, "send-button").isDisabled()).toBe(false);
 
     await tid(ada, "file-input").setInputFiles({
       name: "huge.bin",
@@ -142,6 +149,8 @@ describe("chat in two browser pages", () => {
     });
     await expect.poll(() => tid(ada, "chat-error").textContent(), { timeout: WAIT }).toContain("too large");
     expect(await tid(ada, "chat-error").getAttribute("data-code")).toBe("ResourceExhausted");
+    // One byte over the limit says so, not "1.0 MiB; the limit is 1.0 MiB".
+    expect(await tid(ada, "chat-error").textContent()).toContain("1 over");
 
     const carol = await openPage();
     await joinAs(carol, "ada");
@@ -153,6 +162,10 @@ describe("chat in two browser pages", () => {
     // Nothing of this disturbed the room.
     await send(bob, "still fine");
     await tid(ada, "message-list").getByText("still fine").waitFor();
+    // A later success takes the old error down.
+    expect(await tid(ada, "chat-error").isVisible()).toBe(true);
+    await send(ada, "all good");
+    await expect.poll(() => tid(ada, "chat-error").isHidden(), { timeout: WAIT }).toBe(true);
   });
 
   it("shows reconnecting while the server is down and recovers when it is back", async () => {
@@ -160,10 +173,15 @@ describe("chat in two browser pages", () => {
     server = undefined;
     for (const page of [ada, bob]) {
       await expect.poll(() => tid(page, "connection-state").getAttribute("data-state"), { timeout: WAIT }).toBe("reconnecting");
+      // Presence is not shown as live while the page cannot know it.
+      expect(await tid(page, "online-list").getAttribute("data-stale")).toBe("true");
+      expect(await tid(page, "online-count").textContent()).toBe("–");
+      expect(await tid(page, "room-subtitle").textContent()).not.toContain("online");
     }
     await startServer(port);
     for (const page of [ada, bob]) {
       await expect.poll(() => tid(page, "connection-state").getAttribute("data-state"), { timeout: WAIT }).toBe("online");
+      expect(await tid(page, "online-list").getAttribute("data-stale")).toBe("false");
     }
     // The restarted server knows nobody: both rejoined by themselves and chat works again.
     await send(bob, "Back online, Ada?");
@@ -172,6 +190,12 @@ describe("chat in two browser pages", () => {
     await tid(bob, "message-list").getByText("Yes!").waitFor();
     await tid(ada, "online-list").locator('[data-name="Bob"]').waitFor();
     await receipt(ada, "Yes!", "Seen by Bob").waitFor();
+
+    // A reload after the restart resumes the name with the token of the automatic rejoin.
+    await ada.reload();
+    await expect.poll(() => tid(ada, "connection-state").getAttribute("data-state"), { timeout: WAIT }).toBe("online");
+    expect(await tid(ada, "join-screen").isHidden()).toBe(true);
+    expect(await tid(ada, "my-name").textContent()).toBe("Ada");
   });
 
   it("shows offline while the browser has no network, and comes back by itself", async () => {

@@ -20,7 +20,7 @@ type State =
   | { readonly kind: "idle" }
   | { readonly kind: "connecting"; readonly connection: Connection }
   | { readonly kind: "open"; readonly connection: Connection; readonly session: Session }
-  | { readonly kind: "backoff"; readonly timer: ReturnType<typeof setTimeout> }
+  | { readonly kind: "backoff" | "refused"; readonly timer: ReturnType<typeof setTimeout> }
   | { readonly kind: "closed"; readonly closing: Promise<void> };
 
 /**
@@ -81,7 +81,7 @@ export class Channel implements ConnectionListener {
   close(): Promise<void> {
     const s = this.current;
     if (s.kind === "closed") return s.closing;
-    if (s.kind === "backoff") clearTimeout(s.timer);
+    if (s.kind === "backoff" || s.kind === "refused") clearTimeout(s.timer);
     const connections = [...this.draining];
     if (s.kind === "connecting" || s.kind === "open") connections.push(s.connection);
     let closed!: () => void;
@@ -122,12 +122,14 @@ export class Channel implements ConnectionListener {
       return this.connectIfWaiting();
     }
     this.failures++;
-    this.failWaiting(new ConnectError(error.message, Code.Unavailable, undefined, undefined, error));
+    // A refusal (authentication, permission) reaches every waiting call with the server's code and message.
+    const refusal = connection.refusal;
+    this.failWaiting(refusal ?? new ConnectError(error.message, Code.Unavailable, undefined, undefined, error));
     const timer = setTimeout(() => {
-      if (this.current.kind === "backoff") this.connectIfWaiting();
+      if (this.current.kind === "backoff" || this.current.kind === "refused") this.connectIfWaiting();
     }, backoffDelay(this.reconnect, this.failures));
     unref(timer);
-    this.transition({ kind: "backoff", timer });
+    this.transition({ kind: refusal ? "refused" : "backoff", timer });
   }
 
   // ---------------------------------------------------------------------------------------
@@ -141,7 +143,7 @@ export class Channel implements ConnectionListener {
   // connects when it ends, and now keeps a Node process alive: somebody waits.
   private ensureConnecting(): void {
     const s = this.current;
-    if (s.kind === "backoff") (s.timer as { ref?: () => void }).ref?.();
+    if (s.kind === "backoff" || s.kind === "refused") (s.timer as { ref?: () => void }).ref?.();
     else if (s.kind === "idle") this.transition({ kind: "connecting", connection: new Connection(this.config, this) });
   }
 

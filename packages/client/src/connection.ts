@@ -1,5 +1,7 @@
+import type { ConnectError } from "@connectrpc/connect";
 import { CloseCode, SUBPROTOCOL, Session, SessionClosedError, type KeepaliveOptions, type Settings, type TraceSink } from "@grpc-ws/wire";
 import { unref } from "@grpc-ws/wire/internal";
+import { offeredProtocols, refusalFromClose, watchUpgradeResponse, type TokenSource } from "./credentials.js";
 import type { FlushScheduler } from "./schedule.js";
 import { keepsSentBytes, messageBytes, openSocket, type Socket, type WebSocketConstructor } from "./websocket.js";
 
@@ -13,6 +15,10 @@ export interface ConnectionConfig {
   closeHandshakeMs: number;
   schedule: FlushScheduler;
   trace: TraceSink | undefined;
+  /** Offered as `grpc-ws.bearer.<base64url>`; a function is called once per attempt. */
+  token?: TokenSource;
+  /** Upgrade request headers (Node's `ws` only). */
+  headers?: Readonly<Record<string, string>>;
 }
 
 export interface ConnectionListener {
@@ -43,7 +49,9 @@ type Referable = { ref(): unknown; unref(): unknown };
 export class Connection {
   private phase: Phase = { kind: "connecting" };
   private opened = false;
-  private readonly socket: Socket | undefined;
+  /** Set when the server refused the connection (or the token function failed): why, with the server's code. */
+  refusal: ConnectError | undefined;
+  private socket: Socket | undefined;
   private socketClosed = false;
   private tcp: Referable | undefined;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
@@ -56,9 +64,35 @@ export class Connection {
     private readonly config: ConnectionConfig,
     private readonly listener: ConnectionListener,
   ) {
+    this.connectTimer = setTimeout(() => {
+      this.fail(`cannot connect to ${config.url}: no answer within ${config.connectTimeoutMs} ms`, CloseCode.NORMAL);
+    }, config.connectTimeoutMs);
+    unref(this.connectTimer);
+    // The token (when a function) is fetched per attempt, within the connect timeout.
+    const protocols = offeredProtocols(config.token);
+    if (Array.isArray(protocols)) {
+      this.open(protocols);
+      return;
+    }
+    this.socketClosed = true;
+    protocols.then(
+      (p) => {
+        if (this.phase.kind === "closed") return;
+        this.socketClosed = false;
+        this.open(p);
+      },
+      (error: ConnectError) => {
+        this.refusal = error;
+        this.fail(`cannot connect to ${config.url}: ${error.rawMessage}`, 0);
+      },
+    );
+  }
+
+  private open(protocols: string[]): void {
+    const config = this.config;
     let socket: Socket;
     try {
-      socket = openSocket(config.webSocket, config.url, SUBPROTOCOL);
+      socket = openSocket(config.webSocket, config.url, protocols, config.headers);
     } catch (error) {
       // An invalid URL: report it like any failed attempt, but not from inside the constructor.
       this.socketClosed = true;
@@ -66,6 +100,10 @@ export class Connection {
       return;
     }
     this.socket = socket;
+    watchUpgradeResponse(socket, (refusal, status) => {
+      this.refusal = refusal;
+      this.socketError = refusal ? `${refusal.rawMessage} (HTTP ${status})` : `Unexpected server response: ${status}`;
+    });
     socket.onopen = () => this.onSocketOpen(socket);
     socket.onmessage = (event) => {
       const phase = this.phase;
@@ -82,6 +120,8 @@ export class Connection {
     socket.onclose = (event) => {
       this.socketClosed = true;
       clearTimeout(this.terminateTimer);
+      // A browser learns why it was refused only from the close code (PROTOCOL.md 1.3).
+      this.refusal ??= refusalFromClose(event.code, event.reason);
       const detail = this.socketError || `close code ${event.code}${event.reason ? `: ${event.reason}` : ""}`;
       const what = this.phase.kind === "open" ? "connection lost" : `cannot connect to ${this.config.url}`;
       this.fail(`${what} (${detail})`, 0);
@@ -89,10 +129,6 @@ export class Connection {
     };
     const events = socket as Partial<{ on(event: "upgrade", listener: (response: { socket?: Referable }) => void): void }>;
     if (typeof events.on === "function") events.on("upgrade", (response) => (this.tcp = response.socket));
-    this.connectTimer = setTimeout(() => {
-      this.fail(`cannot connect to ${config.url}: no answer within ${config.connectTimeoutMs} ms`, CloseCode.NORMAL);
-    }, config.connectTimeoutMs);
-    unref(this.connectTimer);
   }
 
   /** The session, once the connection is open (and until it closes). */

@@ -5,3 +5,4 @@ export type { WebSocketConstructor, WebSocketLike } from "./websocket.js";
 export { createTelemetryInterceptor } from "./telemetry.js";
 export type { TelemetryOptions, OpenTelemetryApi } from "@grpc-ws/wire";
 export { MAX_TRANSPARENT_RETRIES, REPLAY_LIMIT_BYTES } from "./transparent-retry.js";
+export type { TokenSource } from "./credentials.js";

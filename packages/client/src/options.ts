@@ -3,6 +3,7 @@ import type { Interceptor } from "@connectrpc/connect";
 import { resolveSettings, type KeepaliveOptions, type Settings, type TelemetryOptions, type TraceSink } from "@grpc-ws/wire";
 import { checkRange, resolveKeepalive, traceFromEnv, withDefaults } from "@grpc-ws/wire/internal";
 import { defaultWebSocket, type WebSocketConstructor } from "./websocket.js";
+import type { TokenSource } from "./credentials.js";
 
 /**
  * Where the transport's connection stands.
@@ -10,9 +11,11 @@ import { defaultWebSocket, type WebSocketConstructor } from "./websocket.js";
  * - `connecting`: the WebSocket is opening, or waiting for the server's SETTINGS.
  * - `open`: calls flow.
  * - `backoff`: the last attempt failed; the next one waits for the backoff delay.
+ * - `refused`: the server refused the last attempt (authentication, permission: its calls failed
+ *   with the server's code and message); the next one waits for the backoff delay, as in `backoff`.
  * - `closed`: `close()` was called; every call fails.
  */
-export type ConnectionState = "idle" | "connecting" | "open" | "backoff" | "closed";
+export type ConnectionState = "idle" | "connecting" | "open" | "backoff" | "refused" | "closed";
 
 /** Exponential backoff between failed connection attempts (gRPC's connection-backoff scheme). */
 export interface ReconnectOptions {
@@ -65,11 +68,26 @@ export interface WebSocketTransportOptions {
   /** Backoff between failed connection attempts while the server stays unreachable. */
   reconnect?: Partial<ReconnectOptions>;
   /**
+   * A bearer token for the server's `authenticate` hook, offered in the subprotocol list as
+   * `grpc-ws.bearer.<base64url of the token>` beside `grpc-ws.v1` (browsers cannot set headers on
+   * a WebSocket, and a token in the URL ends up in logs). A string, or a function (may be async)
+   * called before every connection attempt, so that reconnecting after the server ended an
+   * expired connection sends a fresh token. A function that throws fails the attempt's calls with
+   * its `ConnectError`, or `Unauthenticated`. Default: none.
+   */
+  token?: TokenSource;
+  /**
+   * Node only: HTTP headers for the upgrade request (`cookie`, `authorization`, ...), for
+   * server-to-server use. Needs the `ws` implementation (the default in Node when this is set);
+   * creating a transport with it in a browser throws TypeError. Default: none.
+   */
+  headers?: Readonly<Record<string, string>>;
+  /**
    * The WebSocket implementation. Default: `ws` (through `isomorphic-ws`) in Node, whose socket
    * is unref'd while no call is open so that an idle client lets the process exit; the global
    * `WebSocket` elsewhere (browsers). It must implement the WHATWG interface (`binaryType`,
    * `onopen`/`onmessage`/`onerror`/`onclose`, `send`, `close`, `bufferedAmount`); it is called as
-   * `new WebSocket(url, "grpc-ws.v1", { perMessageDeflate: false })` (browsers ignore the third argument).
+   * `new WebSocket(url, ["grpc-ws.v1", ...], { perMessageDeflate: false, headers })` (browsers ignore the third argument).
    */
   webSocket?: WebSocketConstructor;
   /**
@@ -108,6 +126,8 @@ export interface ResolvedTransportOptions {
   connectTimeoutMs: number;
   webSocket: WebSocketConstructor;
   trace: TraceSink | undefined;
+  token: TokenSource | undefined;
+  headers: Readonly<Record<string, string>> | undefined;
 }
 
 /** Reads the options; throws TypeError for a bad URL and RangeError for a bad number (NaN included), now rather than at the first call. */
@@ -130,7 +150,9 @@ export function resolveTransportOptions(options: WebSocketTransportOptions): Res
     keepalive: resolveKeepalive(options.keepalive),
     reconnect,
     connectTimeoutMs,
-    webSocket: options.webSocket ?? defaultWebSocket(),
+    webSocket: options.webSocket ?? defaultWebSocket(options.headers),
     trace: options.trace ?? traceFromEnv(),
+    token: options.token,
+    headers: options.headers,
   };
 }

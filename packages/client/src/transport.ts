@@ -44,6 +44,8 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
     {
       url: o.url,
       webSocket: o.webSocket,
+      token: o.token,
+      headers: o.headers,
       settings: o.settings,
       keepalive: o.keepalive,
       connectTimeoutMs: o.connectTimeoutMs,

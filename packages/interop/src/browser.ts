@@ -2,3 +2,4 @@
 export * from "./util.js";
 export * from "./test-service.js";
 export * from "./cases.js";
+export * from "./compression-cases.js";

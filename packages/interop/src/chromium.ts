@@ -1,8 +1,13 @@
 import { existsSync } from "node:fs";
 import { chromium, type Browser } from "playwright-core";
 
-/** Debian's Chromium: the only browser the tests use; nothing is ever downloaded. */
-export const CHROMIUM_PATH = "/usr/bin/chromium";
+/** Debian's Chromium: the browser the tests use unless `CHROMIUM_PATH` names another; nothing is ever downloaded. */
+export const DEFAULT_CHROMIUM_PATH = "/usr/bin/chromium";
+
+/** The Chromium executable: the `CHROMIUM_PATH` environment variable, else Debian's. */
+export function chromiumPath(env: NodeJS.ProcessEnv = process.env): string {
+  return env.CHROMIUM_PATH || DEFAULT_CHROMIUM_PATH;
+}
 
 // Flags these machines need: no sandbox as root, no GPU, and no background traffic to a
 // network that is closed (otherwise Chromium keeps retrying connections it cannot make).
@@ -18,9 +23,14 @@ const CHROMIUM_ARGS = [
 ];
 
 /** Starts headless Chromium; fails (never skips) with a clear message when it is not installed. */
-export async function launchChromium(timeoutMs = 15_000): Promise<Browser> {
-  if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(`${CHROMIUM_PATH} is missing: install Debian's "chromium" package (apt-get install -y chromium). The browser tests never download a browser.`);
+export async function launchChromium(timeoutMs = 15_000, env: NodeJS.ProcessEnv = process.env): Promise<Browser> {
+  const path = chromiumPath(env);
+  if (!existsSync(path)) {
+    const where = env.CHROMIUM_PATH ? `CHROMIUM_PATH=${path}` : `${path} (the default; CHROMIUM_PATH is not set)`;
+    throw new Error(
+      `Chromium not found at ${where}: install Debian's "chromium" package (apt-get install -y chromium) for ` +
+        `${DEFAULT_CHROMIUM_PATH}, or set CHROMIUM_PATH to a Chromium executable. The browser tests never download a browser.`,
+    );
   }
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, timeout: timeoutMs });
+  return chromium.launch({ executablePath: path, args: CHROMIUM_ARGS, timeout: timeoutMs });
 }

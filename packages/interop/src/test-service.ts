@@ -65,6 +65,17 @@ function echoMetadata(ctx: HandlerContext): void {
   if (trailing !== null) ctx.responseTrailer.set(ECHO_TRAILING_KEY, trailing);
 }
 
+/**
+ * "Compressed Request": a request with expect_compressed = true must have come compressed, else
+ * INVALID_ARGUMENT. A Connect handler sees the call's grpc-encoding, not each message's flag, so
+ * this checks the call (what the interop probes need: they send such a request uncompressed).
+ */
+function checkCompressed(expect: { value: boolean } | undefined, ctx: HandlerContext): void {
+  if (!expect?.value) return;
+  const encoding = ctx.requestHeader.get("grpc-encoding") ?? "identity";
+  if (encoding === "identity") throw new ConnectError("expected a compressed request (grpc-encoding), got identity", Code.InvalidArgument);
+}
+
 /** Answers each request in turn; a request's response_status ends the call, so later requests are not processed (spec: Echo Status). */
 async function* respondEach(
   requests: Iterable<StreamingOutputCallRequest> | AsyncIterable<StreamingOutputCallRequest>,
@@ -148,6 +159,7 @@ export function createTestServiceImpl(observer?: TestServiceObserver): TestServi
     unaryCall(req, ctx) {
       return observeCall(observer, "UnaryCall", ctx, () => {
         echoMetadata(ctx);
+        checkCompressed(req.expectCompressed, ctx);
         const err = statusError(req.responseStatus);
         if (err) throw err;
         return { payload: makePayload(req.responseType, req.responseSize) };
@@ -166,6 +178,7 @@ export function createTestServiceImpl(observer?: TestServiceObserver): TestServi
         echoMetadata(ctx);
         let aggregatedPayloadSize = 0;
         for await (const req of abortable(requests, ctx.signal)) {
+          checkCompressed(req.expectCompressed, ctx);
           aggregatedPayloadSize += req.payload?.body.length ?? 0;
         }
         return { aggregatedPayloadSize };

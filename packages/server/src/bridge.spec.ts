@@ -238,7 +238,7 @@ describe("errors", () => {
     expect(outcome.status?.message).not.toContain("secret");
     expect(JSON.stringify(outcome.trailers, (_k, v: unknown) => (v instanceof Uint8Array ? encodeBase64(v) : v))).not.toContain("db.ts");
     const info = ended.find((e) => e.method === "/grpc.testing.ReconnectService/Stop");
-    expect((info?.error as Error).message).toContain("secret");
+    expect((info?.error as Error | undefined)?.message).toContain("secret");
   });
 
   test("unknown method, unknown service and unimplemented method are UNIMPLEMENTED", async () => {

@@ -1,13 +1,19 @@
 import { createServer, type IncomingMessage, type ServerResponse, type Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
-import { SUBPROTOCOL, type Session } from "@grpc-ws/wire";
+import { GRPC_WEBSOCKETS, SUBPROTOCOL, type Session, type Settings } from "@grpc-ws/wire";
 import { CLOSE_HANDSHAKE_MS } from "@grpc-ws/wire/internal";
 import { WebSocketServer, type WebSocket } from "ws";
-import { ConnectionIds, type ConnectionInfo } from "./connection-info.js";
+import { AccessControl } from "./access/access-control.js";
+import type { ConnectionInfo } from "./access/connection-info.js";
+import { refuseWithHttp, type RefusalInfo } from "./access/refusal.js";
 import { Connection, type ConnectionContext } from "./connection.js";
 import { createHealthHandler, pathOf, type HealthOptions } from "./health.js";
-import { checkDrainTimeout, resolveBridgeOptions, type CallEndInfo, type ResolvedBridgeOptions, type WebSocketBridgeOptions } from "./options.js";
+import { ConnectionGuard } from "./limits/connection-guard.js";
+import type { ResolvedLimits } from "./limits/options.js";
+import { checkDrainTimeout, resolveBridgeOptions, type CallEndInfo, type WebSocketBridgeOptions } from "./options.js";
+import type { CompressionOptions } from "./dispatch.js";
+import { GrpcWebSocketsConnection, type GrpcWebSocketsContext } from "./front/grpc-websockets/connection.js";
 import { BridgeRouter } from "./router.js";
 import { BridgeTelemetry, type UpgradeRefusal } from "./telemetry/bridge-telemetry.js";
 import { createUpstream, type Forwarder } from "./upstream/index.js";
@@ -64,7 +70,7 @@ export function createWebSocketBridge(options: WebSocketBridgeOptions): WebSocke
   return new Bridge(options);
 }
 
-class Bridge implements WebSocketBridge, ConnectionContext {
+class Bridge implements WebSocketBridge, ConnectionContext, GrpcWebSocketsContext {
   readonly router: BridgeRouter;
   readonly forwarder: Forwarder | undefined;
   readonly sessionOptions: ConnectionContext["sessionOptions"];
@@ -72,21 +78,29 @@ class Bridge implements WebSocketBridge, ConnectionContext {
   readonly settingsTimeoutMs: number;
   readonly contextValues: WebSocketBridgeOptions["contextValues"];
   readonly onCallEnd: ((info: CallEndInfo) => void) | undefined;
+  readonly drainTimeoutMs: number;
+  private readonly access: AccessControl;
+  readonly settings: Settings;
+  readonly compression: CompressionOptions;
+  readonly writeHighWaterMark: number;
+  readonly headerTimeoutMs: number;
   readonly telemetry: BridgeTelemetry | undefined;
   readonly connectionAge: ConnectionContext["connectionAge"];
-  private readonly ids = new ConnectionIds();
   private readonly open = new Set<Connection>();
+  private readonly compat = new Set<GrpcWebSocketsConnection>();
   private readonly wss: WebSocketServer;
+  private readonly compatWss: WebSocketServer;
   private readonly detach: Array<() => void> = [];
   private readonly ownServers: HttpServer[] = [];
   private closing: Promise<void> | undefined;
-  private readonly resolved: ResolvedBridgeOptions;
+  private readonly limits: ResolvedLimits;
+  private readonly guard: ConnectionGuard;
   private readonly onConnectionOpen: WebSocketBridgeOptions["onConnectionOpen"];
   private readonly onConnectionClose: WebSocketBridgeOptions["onConnectionClose"];
 
   constructor(options: WebSocketBridgeOptions) {
     const o = resolveBridgeOptions(options);
-    this.resolved = o;
+    this.limits = o.limits;
     this.router = new BridgeRouter(options.readBinaryOptions, options.writeBinaryOptions, [...(options.interceptors ?? [])]);
     options.routes?.(this.router);
     this.forwarder = options.upstream !== undefined ? createUpstream(options.upstream) : undefined;
@@ -97,15 +111,20 @@ class Bridge implements WebSocketBridge, ConnectionContext {
       // ws keeps a reference to each message until written, so written bytes are never reused.
       writer: { sinkCopies: false },
       trace: o.trace,
+      budgets: o.budgets,
     };
     this.socketHighWaterMark = o.socketHighWaterMark;
     this.settingsTimeoutMs = o.settingsTimeoutMs;
+    this.guard = new ConnectionGuard(this.limits, this.socketHighWaterMark);
     this.contextValues = options.contextValues;
     this.onCallEnd = options.onCallEnd;
     this.telemetry = options.telemetry ? new BridgeTelemetry(options.telemetry) : undefined;
     this.onConnectionOpen = options.onConnectionOpen;
     this.onConnectionClose = options.onConnectionClose;
     this.connectionAge = o.connectionAge;
+    this.drainTimeoutMs = o.drainTimeoutMs;
+    const telemetry = this.telemetry;
+    this.access = new AccessControl(options, CLOSE_HANDSHAKE_MS, telemetry ? (info: RefusalInfo) => telemetry.upgradeRefused(info.reason) : undefined);
     const maxPayload = o.maxPayload;
     this.wss = new WebSocketServer({
       noServer: true,
@@ -114,10 +133,28 @@ class Bridge implements WebSocketBridge, ConnectionContext {
       clientTracking: false,
       handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     });
+    // grpc-websockets: one call per socket, one request message per socket message (plus its tag and prefix).
+    const settings = o.settings;
+    this.settings = settings;
+    this.writeHighWaterMark = o.writeHighWaterMark;
+    this.compression = {
+      accept: o.acceptCompression,
+      minBytes: o.compressMinBytes,
+      maxMessageSize: settings.maxMessageSize,
+      writeHighWaterMark: o.writeHighWaterMark,
+    };
+    this.headerTimeoutMs = this.settingsTimeoutMs;
+    this.compatWss = new WebSocketServer({
+      noServer: true,
+      maxPayload: Math.max(settings.maxMessageSize + 6 + 64 * 1024, settings.maxMetadataSize),
+      perMessageDeflate: false,
+      clientTracking: false,
+      handleProtocols: () => GRPC_WEBSOCKETS,
+    });
   }
 
   get connections(): number {
-    return this.open.size;
+    return this.open.size + this.compat.size;
   }
 
   get draining(): boolean {
@@ -130,62 +167,114 @@ class Bridge implements WebSocketBridge, ConnectionContext {
   }
 
   attach(server: HttpServer | HttpsServer, options: AttachOptions = {}): void {
-    const path = options.path;
+    this.attachTo(server, options.path, false);
+  }
+
+  // `ownServer`: nobody else can take an upgrade for another path, so it is answered 404 at once.
+  private attachTo(server: HttpServer | HttpsServer, path: string | undefined, ownServer: boolean): void {
     const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
-      if (path !== undefined && pathOf(request.url) !== path) return;
-      this.handleUpgrade(request, socket, head);
+      const requested = pathOf(request.url);
+      // grpc-ws v1 takes the exact path; grpc-websockets clients put the method after it ("<path>/package.Service/Method").
+      const exact = path === undefined || requested === path;
+      const compatPrefix = path !== undefined && requested.startsWith(path.endsWith("/") ? path : `${path}/`) && offersOnlyGrpcWebSockets(request);
+      if (!exact && !compatPrefix) {
+        // --- bounds: an upgrade nobody takes would hold its socket until the client gives up.
+        if (ownServer || server.listenerCount("upgrade") === 1) {
+          socket.on("error", ignore);
+          this.refuse(socket, "not_found", 404, `grpc-ws: no WebSocket endpoint at ${requested} (this server serves ${path})\n`);
+        }
+        return;
+      }
+      this.upgrade(request, socket, head, path ?? "/");
     };
     server.on("upgrade", onUpgrade);
     this.detach.push(() => server.off("upgrade", onUpgrade));
   }
 
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on("error", ignore);
-    if (this.closing) return this.refuse(socket, "shutting_down", 503, "Service Unavailable", "grpc-ws: the server is shutting down\n");
-    if (!offersSubprotocol(request)) {
-      return this.refuse(socket, "no_subprotocol", 400, "Bad Request", `grpc-ws: the WebSocket upgrade must offer the subprotocol "${SUBPROTOCOL}" in Sec-WebSocket-Protocol\n`);
-    }
-    this.wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
-      socket.off("error", ignore);
-      if (this.closing) {
-        ws.close(1001, "server shutting down");
-        return;
-      }
-      const connection = new Connection(ws, request, this);
-      this.open.add(connection);
-      this.telemetry?.connectionOpened();
-      callHook(this.onConnectionOpen, connection.info);
-    });
+    this.upgrade(request, socket, head, "/");
   }
 
-  describe(request: IncomingMessage): ConnectionInfo {
-    return this.ids.create(request);
+  private upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, base: string): void {
+    socket.on("error", ignore);
+    if (this.closing) return this.refuse(socket, "shutting_down", 503, "grpc-ws: the server is shutting down\n");
+    const compat = offersOnlyGrpcWebSockets(request);
+    if (!compat && !offersSubprotocol(request, SUBPROTOCOL)) {
+      return this.refuse(socket, "no_subprotocol", 400, `grpc-ws: the WebSocket upgrade must offer the subprotocol "${SUBPROTOCOL}" (or "${GRPC_WEBSOCKETS}") in Sec-WebSocket-Protocol\n`);
+    }
+    // grpc-websockets: one call per socket, its method the rest of the URL path.
+    const method = compat ? compatMethod(pathOf(request.url), base) : undefined;
+    if (compat && method === undefined) {
+      return this.refuse(socket, "not_found", 404, `grpc-ws: ${JSON.stringify(pathOf(request.url))} does not name a method: grpc-websockets clients connect to <base URL>/package.Service/Method\n`);
+    }
+    // --- bounds: connection limits (total and per client address), counted until the socket closes.
+    const refused = this.guard.admit(request, socket);
+    if (refused !== undefined) return this.refuse(socket, "connection_limit", 503, `grpc-ws: ${refused}\n`);
+    // --- end bounds
+    // Origin policy and authentication decide before the upgrade, for both front ends (access/access-control.ts).
+    const wss = compat ? this.compatWss : this.wss;
+    const upgrade = (then: (ws: WebSocket) => void): void => {
+      if (this.closing) return this.refuse(socket, "shutting_down", 503, "grpc-ws: the server is shutting down\n");
+      wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
+        socket.off("error", ignore);
+        then(ws);
+      });
+    };
+    this.access.admit(request, socket, upgrade, (ws, info) => this.accept(ws, request, socket, info, method));
+  }
+
+  private accept(ws: WebSocket, request: IncomingMessage, socket: Duplex, info: ConnectionInfo, compatMethod: string | undefined): void {
+    if (this.closing) {
+      ws.close(1001, "server shutting down");
+      return;
+    }
+    if (compatMethod !== undefined) {
+      this.compat.add(new GrpcWebSocketsConnection(ws, request, compatMethod, info, this));
+    } else {
+      const connection = new Connection(ws, request, info, this);
+      this.open.add(connection);
+      this.guard.watch(connection, socket);
+    }
+    this.telemetry?.connectionOpened();
+    callHook(this.onConnectionOpen, info);
   }
 
   connectionClosed(connection: Connection, reason: string): void {
+    this.guard.forget(connection);
     if (!this.open.delete(connection)) return;
-    this.telemetry?.connectionClosed();
-    const info = connection.info;
-    callHook(this.onConnectionClose, { ...info, durationMs: Date.now() - info.openedAt, calls: connection.callCount, reason });
+    this.closed(connection.info, connection.callCount, reason);
   }
 
-  private refuse(socket: Duplex, reason: UpgradeRefusal, status: number, statusText: string, body: string): void {
+  compatClosed(connection: GrpcWebSocketsConnection, reason: string): void {
+    if (!this.compat.delete(connection)) return;
+    this.closed(connection.connection, connection.callCount, reason);
+  }
+
+  private closed(info: ConnectionInfo, calls: number, reason: string): void {
+    this.telemetry?.connectionClosed();
+    callHook(this.onConnectionClose, { ...info, durationMs: Date.now() - info.openedAt, calls, reason });
+  }
+
+  private refuse(socket: Duplex, reason: UpgradeRefusal, status: number, body: string): void {
     this.telemetry?.upgradeRefused(reason);
-    reject(socket, status, statusText, body);
+    refuseWithHttp(socket, status, body);
   }
 
   async listen(options: ListenOptions = {}): Promise<{ port: number; url: string }> {
     const host = options.host ?? "127.0.0.1";
+    const handshakeMs = this.limits.handshakeTimeoutMs;
+    const timeouts = handshakeMs > 0 ? { headersTimeout: handshakeMs, requestTimeout: handshakeMs } : {};
     const health = options.health === false ? undefined : createHealthHandler(this, options.health);
     const metrics = options.metrics;
     const metricsPath = metrics?.path ?? "/metrics";
-    const server = createServer((req, res) => {
+    const server = createServer(timeouts, (req, res) => {
       if (health?.(req, res)) return;
       if (metrics && pathOf(req.url) === metricsPath) return metrics.handler(req, res);
       res.writeHead(426, { "content-type": "text/plain", upgrade: "websocket" });
       res.end(`grpc-ws: connect with a WebSocket offering the subprotocol "${SUBPROTOCOL}"\n`);
     });
-    this.attach(server, { path: options.path });
+    if (handshakeMs > 0) limitHandshake(server, handshakeMs);
+    this.attachTo(server, options.path, true);
     this.ownServers.push(server);
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -208,23 +297,27 @@ class Bridge implements WebSocketBridge, ConnectionContext {
         return Promise.reject(error);
       }
     }
-    this.closing ??= this.shutdown(options.drainTimeoutMs ?? this.resolved.drainTimeoutMs);
+    this.closing ??= this.shutdown(options.drainTimeoutMs ?? this.drainTimeoutMs);
     return this.closing;
   }
 
   private async shutdown(drainTimeoutMs: number): Promise<void> {
+    this.access.close();
+    this.guard.stop();
     const connections = [...this.open];
     for (const c of connections) c.goAway();
     let timer: ReturnType<typeof setTimeout> | undefined;
+    // A grpc-websockets socket is one call: it is idle once it has closed.
     await Promise.race([
-      Promise.all(connections.map((c) => c.session.whenIdle())),
+      Promise.all([...connections.map((c) => c.session.whenIdle()), ...[...this.compat].map((c) => c.closed)]),
       new Promise<void>((resolve) => (timer = setTimeout(resolve, drainTimeoutMs))),
     ]);
     clearTimeout(timer);
     for (const c of this.open) c.shutdown("server shutting down");
+    for (const c of this.compat) c.shutdown("server shutting down");
     // Give each socket the close handshake, then cut the ones that do not answer.
     await Promise.all(
-      [...this.open].map(async (c) => {
+      [...this.open, ...this.compat].map(async (c) => {
         let cut: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([c.closed, new Promise<void>((resolve) => (cut = setTimeout(resolve, CLOSE_HANDSHAKE_MS)))]);
         clearTimeout(cut);
@@ -232,17 +325,20 @@ class Bridge implements WebSocketBridge, ConnectionContext {
         await c.closed;
       }),
     );
-    for (const detach of this.detach) detach();
     await this.forwarder?.close();
     // Own servers answered health probes (readiness 503) during the drain; now they stop.
+    // Sockets still in their HTTP request (not upgraded) would keep server.close() waiting. The
+    // upgrade listener stays until then: it answers late upgrades 503, which ends their sockets.
     await Promise.all(
       this.ownServers.map((s) => {
         const closed = new Promise<void>((resolve) => s.close(() => resolve()));
-        s.closeIdleConnections();
+        s.closeAllConnections();
         return closed;
       }),
     );
+    for (const detach of this.detach) detach();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    await new Promise<void>((resolve) => this.compatWss.close(() => resolve()));
   }
 }
 
@@ -255,19 +351,37 @@ function callHook<T>(hook: ((info: T) => void) | undefined, info: T): void {
   }
 }
 
-function offersSubprotocol(request: IncomingMessage): boolean {
-  const header = request.headers["sec-websocket-protocol"];
-  if (!header) return false;
-  return header.split(",").some((p) => p.trim() === SUBPROTOCOL);
+/**
+ * Drops a TCP connection that has not completed its upgrade request `ms` after it connected:
+ * Node's own timers let a silent or dripping socket hold its slot for 60-90 s.
+ */
+function limitHandshake(server: HttpServer, ms: number): void {
+  const timers = new WeakMap<object, ReturnType<typeof setTimeout>>();
+  server.on("connection", (socket: Duplex) => {
+    const timer = setTimeout(() => socket.destroy(), ms);
+    timer.unref();
+    timers.set(socket, timer);
+    socket.once("close", () => clearTimeout(timer));
+  });
+  // Registered before the bridge's listener: the upgrade request is complete.
+  server.on("upgrade", (_request: IncomingMessage, socket: Duplex) => clearTimeout(timers.get(socket)));
 }
 
-function reject(socket: Duplex, status: number, reason: string, body: string): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const response = `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
-  socket.end(response, () => socket.destroy());
+/** The upgrade offers `grpc-websockets` and not `grpc-ws.v1` (a client of improbable-eng/grpc-web or nice-grpc-web). */
+function offersOnlyGrpcWebSockets(request: IncomingMessage): boolean {
+  return !offersSubprotocol(request, SUBPROTOCOL) && offersSubprotocol(request, GRPC_WEBSOCKETS);
+}
+
+/** "/package.Service/Method" from a grpc-websockets URL path under `base`, or undefined. */
+function compatMethod(url: string, base: string): string | undefined {
+  const method = url.slice(base.endsWith("/") ? base.length - 1 : base.length);
+  return /^\/[^/]+\/[^/]+$/.test(method) ? method : undefined;
+}
+
+function offersSubprotocol(request: IncomingMessage, token: string): boolean {
+  const header = request.headers["sec-websocket-protocol"];
+  if (!header) return false;
+  return header.split(",").some((p) => p.trim() === token);
 }
 
 function ignore(): void {}

@@ -4,40 +4,37 @@ import type { ContextValues } from "@connectrpc/connect";
 import {
   CloseCode,
   ErrorCode,
-  GRPC_TIMEOUT,
   Session,
   SessionClosedError,
   Status,
-  getMetadata,
-  parseTimeout,
   type Metadata,
   type SessionOptions,
   type Stream,
 } from "@grpc-ws/wire";
 import { WebSocket, type RawData } from "ws";
+import { callContextValues, type ConnectionInfo, type ContextValuesHook } from "./access/connection-info.js";
+import { watchExpiry } from "./access/expiry.js";
 import { armConnectionAge, type ResolvedConnectionAge } from "./connection-age.js";
-import { hostOf, type ConnectionInfo } from "./connection-info.js";
-import { InProcessCall } from "./in-process-call.js";
+import { startCall, type CallTargets } from "./dispatch.js";
 import type { CallEndInfo } from "./options.js";
 import type { BridgeRouter } from "./router.js";
 import { ServerCall } from "./server-call.js";
-import type { BridgeTelemetry, CallSite, CallTelemetry } from "./telemetry/bridge-telemetry.js";
+import type { BridgeTelemetry } from "./telemetry/bridge-telemetry.js";
 import type { Forwarder } from "./upstream/index.js";
 
 /** What every connection of one bridge shares. */
-export interface ConnectionContext {
+export interface ConnectionContext extends CallTargets {
   readonly router: BridgeRouter;
   readonly forwarder: Forwarder | undefined;
   readonly sessionOptions: Omit<SessionOptions, "role" | "onStream" | "onClose">;
   readonly socketHighWaterMark: number;
   /** Close a connection whose SETTINGS frame has not arrived this long after the upgrade; 0: never. */
   readonly settingsTimeoutMs: number;
-  readonly contextValues: ((request: IncomingMessage) => ContextValues) | undefined;
+  readonly contextValues: ContextValuesHook | undefined;
+  /** How long calls may finish after GOAWAY before they are cancelled. */
+  readonly drainTimeoutMs: number;
   readonly onCallEnd: ((info: CallEndInfo) => void) | undefined;
-  readonly telemetry: BridgeTelemetry | undefined;
   readonly connectionAge: ResolvedConnectionAge | undefined;
-  /** A new connection's id and peer. */
-  describe(request: IncomingMessage): ConnectionInfo;
   /** The connection's socket has closed. */
   connectionClosed(connection: Connection, reason: string): void;
 }
@@ -49,7 +46,6 @@ export class Connection {
   readonly session: Session;
   readonly calls = new Set<ServerCall>();
   readonly origin: string;
-  readonly info: ConnectionInfo;
   readonly closed: Promise<void>;
   /** Calls served so far. */
   callCount = 0;
@@ -57,11 +53,9 @@ export class Connection {
   private socketError: Error | undefined;
   private settingsTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly telemetry: BridgeTelemetry | undefined;
-  /** Telemetry of each open call (only with the `telemetry` option). */
-  private readonly callTelemetry = new Map<ServerCall, CallTelemetry>();
   private disarmAge: (() => void) | undefined;
-  private site: CallSite | undefined;
   private closeReason = "";
+  private readonly stopExpiry: () => void;
   private readonly onFlushed = (error?: Error | null): void => {
     // Still above the mark: every message sent since carries this callback, so a later one retries.
     if (!this.socketBlocked || error || this.ws.bufferedAmount > this.context.socketHighWaterMark) return;
@@ -73,11 +67,12 @@ export class Connection {
   constructor(
     readonly ws: WebSocket,
     private readonly request: IncomingMessage,
+    /** Who authenticated the connection, and its upgrade request. */
+    readonly info: ConnectionInfo,
     private readonly context: ConnectionContext,
   ) {
     const encrypted = (request.socket as Partial<TLSSocket>).encrypted === true;
     this.origin = `${encrypted ? "https" : "http"}://${request.headers.host ?? "localhost"}`;
-    this.info = context.describe(request);
     this.telemetry = context.telemetry;
     ws.binaryType = "nodebuffer";
     this.session = new Session(
@@ -122,10 +117,12 @@ export class Connection {
     ws.on("error", (error: Error) => {
       this.socketError = error;
     });
+    this.stopExpiry = watchExpiry(info.expiresAt, this.session, context.drainTimeoutMs, (message) => this.shutdown(message));
     this.closed = new Promise((resolve) => {
       ws.on("close", (code: number, reason: Buffer) => {
         clearTimeout(this.settingsTimer);
         this.disarmAge?.();
+        this.stopExpiry();
         const why = this.socketError ? `the WebSocket failed: ${this.socketError.message}` : "the WebSocket closed";
         const closeReason = this.closeReason || `${why} (close code ${code}${reason.length > 0 ? `: ${reason.toString()}` : ""})`;
         this.session.close(new SessionClosedError(why, ErrorCode.CANCEL, true), 0);
@@ -133,6 +130,11 @@ export class Connection {
         resolve();
       });
     });
+  }
+
+  /** Context values of one in-process call: the user's, plus the connection's info under `connectionKey`. */
+  private contextValues(): ContextValues {
+    return callContextValues(this.context.contextValues, this.request, this.info);
   }
 
   /** GOAWAY: the client opens no more streams here; open calls go on. */
@@ -176,10 +178,6 @@ export class Connection {
 
   private readonly callEnded = (call: ServerCall, code: Status, message: string, error: unknown): void => {
     this.calls.delete(call);
-    if (this.telemetry) {
-      this.callTelemetry.get(call)?.end(code, message, error);
-      this.callTelemetry.delete(call);
-    }
     const hook = this.context.onCallEnd;
     if (!hook) return;
     try {
@@ -213,66 +211,16 @@ export class Connection {
   }
 
   private onStream(stream: Stream, path: string, headers: Metadata): void {
-    const startedAt = performance.now();
-    const rawTimeout = getMetadata(headers, GRPC_TIMEOUT);
-    const timeoutMs = typeof rawTimeout === "string" ? parseTimeout(rawTimeout) : undefined;
-    // The OpenTelemetry API never throws, so the span can start before the call exists.
-    const t = this.telemetry?.startCall(path, headers, this.callSite());
-    const call = new ServerCall(stream, { path, headers, timeoutMs, startedAt }, this.callEnded, t);
-    this.calls.add(call);
-    this.callCount++;
-    // The session treats a throw from here as its own bug and drops the connection: keep it to this call.
-    try {
-      if (t) {
-        this.callTelemetry.set(call, t);
-        t.run(() => this.dispatch(call, rawTimeout));
-      } else {
-        this.dispatch(call, rawTimeout);
-      }
-    } catch (error) {
-      call.end({ code: Status.INTERNAL, message: "the server failed to start the call", error, abort: true });
-    }
-  }
-
-  private callSite(): CallSite {
-    if (this.site) return this.site;
-    const host = hostOf(this.request);
-    this.site = { connectionId: this.info.id, remoteAddress: this.info.remoteAddress, remotePort: this.info.remotePort, serverAddress: host.address, serverPort: host.port };
-    return this.site;
-  }
-
-  // The one routing decision: an in-process method, else the upstream, else UNIMPLEMENTED.
-  private dispatch(call: ServerCall, rawTimeout: string | Uint8Array | undefined): void {
-    const { path, timeoutMs } = call;
-    if (rawTimeout !== undefined && timeoutMs === undefined) {
-      return call.end({
-        code: Status.INVALID_ARGUMENT,
-        message: `invalid grpc-timeout ${JSON.stringify(rawTimeout)}: expected 1-8 digits and a unit (H, M, S, m, u, n)`,
-      });
-    }
-    const route = this.context.router.routes.get(path);
-    if (route) {
-      if (timeoutMs !== undefined && timeoutMs > route.maxTimeoutMs) {
-        return call.end({ code: Status.INVALID_ARGUMENT, message: `grpc-timeout of ${timeoutMs} ms exceeds the server's maximum of ${route.maxTimeoutMs} ms` });
-      }
-      const telemetry = this.callTelemetry.get(call);
-      const env = {
-        origin: this.origin,
-        peerMaxMessageSize: this.session.peer?.maxMessageSize ?? 0,
-        contextValues: this.context.contextValues?.(this.request),
-        // The handler runs with the call's span active, so spans it starts are children of it.
-        scope: telemetry ? (fn: () => void) => telemetry.run(fn) : undefined,
-      };
-      return new InProcessCall(call, route, env).start();
-    }
-    const forward = this.context.forwarder?.route(path);
-    if (forward) {
-      call.forwarded = true;
-      // The upstream's span joins the trace as a child of the bridge's.
-      this.callTelemetry.get(call)?.injectInto(call.headers);
-      return forward(call);
-    }
-    call.end({ code: Status.UNIMPLEMENTED, message: this.context.router.unimplementedMessage(path) });
+    const env = {
+      origin: this.origin,
+      peerMaxMessageSize: this.session.peer?.maxMessageSize ?? 0,
+      connection: this.info,
+      contextValues: () => this.contextValues(),
+    };
+    startCall(stream, path, headers, env, this.context, this.callEnded, (call) => {
+      this.calls.add(call);
+      this.callCount++;
+    });
   }
 }
 

@@ -1,10 +1,15 @@
 import type { IncomingMessage } from "node:http";
 import type { BinaryReadOptions, BinaryWriteOptions } from "@bufbuild/protobuf";
 import type { ConnectRouter, ContextValues, Interceptor } from "@connectrpc/connect";
-import { resolveSettings, type KeepaliveOptions, type Settings, type Status, type TraceSink } from "@grpc-ws/wire";
+import { DEFAULT_COMPRESS_MIN_BYTES, resolveBudgets, resolveSettings, type Budgets, type Compression, type KeepaliveOptions, type Settings, type Status, type TraceSink } from "@grpc-ws/wire";
 import { checkRange, resolveKeepalive, traceFromEnv } from "@grpc-ws/wire/internal";
+import type { AuthenticateHook } from "./access/authenticate.js";
+import type { ConnectionCloseInfo, ConnectionInfo } from "./access/connection-info.js";
+import type { OriginPolicy } from "./access/origin.js";
+import type { RefusalInfo } from "./access/refusal.js";
+import { gzipNode } from "./compression-gzip.js";
 import { resolveConnectionAge, type ConnectionAgeOptions, type ResolvedConnectionAge } from "./connection-age.js";
-import type { ConnectionCloseInfo, ConnectionInfo } from "./connection-info.js";
+import { resolveLimits, type ConnectionLimits, type ResolvedLimits } from "./limits/options.js";
 import type { TelemetryOptions } from "./telemetry/options.js";
 import type { UpstreamConfig } from "./upstream/config.js";
 
@@ -25,7 +30,7 @@ export interface CallEndInfo {
    * reach the client only as UNKNOWN with a generic message.
    */
   error?: unknown;
-  /** The connection the call came on: its id (the same on every call of it) and the peer's address. */
+  /** The connection the call came on: its id (the same on every call of it), identity and upgrade request (peer address in `request`). */
   connection: ConnectionInfo;
 }
 
@@ -64,16 +69,56 @@ export interface WebSocketBridgeOptions {
    * stops reading from the socket, until it has written what it holds. Default 1 MiB.
    */
   socketHighWaterMark?: number;
+  /**
+   * Compression algorithms in-process calls accept (gRPC `grpc-encoding`), in order of preference
+   * for responses: a response is compressed with the request's encoding when the client accepts
+   * it, else with the first of these the client lists in `grpc-accept-encoding`. Connect's
+   * `Compression` objects work too (e.g. `compressionGzip` of connect-node). A request in another
+   * encoding gets UNIMPLEMENTED. Default: `[gzip]` (Node's zlib); `[]` turns compression off.
+   * Forwarded calls pass compressed messages to the upstream unchanged.
+   */
+  acceptCompression?: Compression[];
+  /** Responses smaller than this many bytes are sent uncompressed. Default 1024. */
+  compressMinBytes?: number;
   /** Options for decoding request messages of in-process methods with `fromBinary`. */
   readBinaryOptions?: Partial<BinaryReadOptions>;
   /** Options for encoding response messages of in-process methods with `toBinary`. */
   writeBinaryOptions?: Partial<BinaryWriteOptions>;
   /** Largest WebSocket message accepted. Default: enough for a full connection window of DATA plus headers for every stream. */
   maxPayload?: number;
-  /** Context values for each in-process call, from the HTTP upgrade request of its connection (cookies, client address, ...). */
-  contextValues?: (request: IncomingMessage) => ContextValues;
+  /**
+   * Which browser pages may connect, by their `Origin` header. Default `"same-origin"`: a page of
+   * another origin gets HTTP 403 before any WebSocket exists (cross-site WebSocket hijacking);
+   * upgrades without `Origin` (Node, native apps) are not affected. See `OriginPolicy`.
+   */
+  allowedOrigins?: OriginPolicy;
+  /**
+   * Authenticates each upgrade (headers, cookies, URL, remote address, TLS state, offered
+   * subprotocols and the bearer token of `grpc-ws.bearer.<base64url>`) before it becomes a
+   * connection; what it returns is the connection's identity. Default: none (every upgrade that
+   * passes `allowedOrigins` is let in). See `AuthenticateHook`.
+   */
+  authenticate?: AuthenticateHook;
+  /** How long `authenticate` may take before the upgrade is refused with 503 (`Unavailable`). Default 5000 ms. */
+  authenticateTimeoutMs?: number;
+  /** Called for every refused upgrade (origin or authentication), for logs and metrics. Default: one `console.warn` line each. Must not throw. */
+  onRefused?: (info: RefusalInfo) => void;
+  /**
+   * Context values for each in-process call, from the HTTP upgrade request of its connection
+   * (cookies, client address, ...) and the connection's info. The bridge adds `connectionKey` to them.
+   */
+  contextValues?: (request: IncomingMessage, connection: ConnectionInfo) => ContextValues;
   /** Called once per call when it ends, however it ends. Must not throw. */
   onCallEnd?: (info: CallEndInfo) => void;
+  /** Connection limits: counts, idle and handshake timeouts, slow readers. Every field has a default (docs/SECURITY.md). */
+  limits?: ConnectionLimits;
+  /**
+   * Per-connection budgets of the cost model (`DEFAULT_BUDGETS` of `@grpc-ws/wire`): calls
+   * started, resets, refused streams, PINGs, empty frames and messages, window updates, metadata
+   * entries, queued messages, held bytes. Exhausting one ends the connection with GOAWAY
+   * ENHANCE_YOUR_CALM (close 1002). docs/SECURITY.md lists each with its default.
+   */
+  budgets?: Partial<Budgets>;
   /** Called when a WebSocket connection opens (after the upgrade). Exceptions are ignored. */
   onConnectionOpen?: (info: ConnectionInfo) => void;
   /** Called once when a connection's socket has closed, however it closed. Exceptions are ignored. */
@@ -106,6 +151,10 @@ export interface ResolvedBridgeOptions {
   maxPayload: number;
   trace: TraceSink | undefined;
   connectionAge: ResolvedConnectionAge | undefined;
+  limits: ResolvedLimits;
+  budgets: Budgets;
+  acceptCompression: Compression[];
+  compressMinBytes: number;
 }
 
 /** Reads the bridge's options; throws RangeError for a bad number (NaN included), as the client does. */
@@ -124,6 +173,8 @@ export function resolveBridgeOptions(options: WebSocketBridgeOptions): ResolvedB
   const maxPayload =
     options.maxPayload ?? settings.initialConnectionWindow + settings.maxConcurrentStreams * (settings.maxMetadataSize + 64) + 1024 * 1024;
   checkRange("maxPayload", maxPayload, 1, Number.MAX_SAFE_INTEGER);
+  const compressMinBytes = options.compressMinBytes ?? DEFAULT_COMPRESS_MIN_BYTES;
+  checkRange("compressMinBytes", compressMinBytes, 0, Number.MAX_SAFE_INTEGER);
   return {
     settings,
     keepalive: resolveKeepalive(options.keepalive),
@@ -134,6 +185,10 @@ export function resolveBridgeOptions(options: WebSocketBridgeOptions): ResolvedB
     maxPayload,
     trace: options.trace ?? traceFromEnv(),
     connectionAge: resolveConnectionAge(options.maxConnectionAge),
+    limits: resolveLimits(options.limits),
+    budgets: resolveBudgets(options.budgets),
+    acceptCompression: [...(options.acceptCompression ?? [gzipNode])],
+    compressMinBytes,
   };
 }
 

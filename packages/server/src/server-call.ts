@@ -1,6 +1,28 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { SessionClosedError, Status, createTrailers, type Metadata, type Stream } from "@grpc-ws/wire";
+import { SessionClosedError, Status, createTrailers, type Metadata, type StreamEvents } from "@grpc-ws/wire";
 import { statusOfReset, setDeadline } from "@grpc-ws/wire/internal";
+import type { ConnectionInfo } from "./access/connection-info.js";
+
+/**
+ * What the call core uses of a call's transport: a grpc-ws v1 wire `Stream`, the socket of a
+ * `grpc-websockets` call (front/grpc-websockets), or either behind compression. Messages are
+ * whole and without their prefix.
+ */
+export interface CallStream {
+  events: StreamEvents;
+  /** The client half-closed. */
+  readonly remoteEnded: boolean;
+  /** Request messages waiting in `read()`. */
+  readonly readableLength: number;
+  /** False while `write()` would return false. */
+  readonly writable: boolean;
+  read(): Uint8Array | undefined;
+  /** Queues one response message; false: wait for `events.onWritable`. */
+  write(message: Uint8Array): boolean;
+  sendHeaders(headers: Metadata): void;
+  sendTrailers(trailers: Metadata, discardQueued?: boolean): void;
+  reset(code: number): void;
+}
 
 /**
  * What serves one call (an in-process handler or the upstream forwarder), handed to
@@ -40,6 +62,8 @@ export interface CallRequest {
   readonly timeoutMs: number | undefined;
   /** `performance.now()` when the HEADERS frame arrived. */
   readonly startedAt: number;
+  /** The connection the call came on: its identity and upgrade request. */
+  readonly connection: ConnectionInfo;
 }
 
 /** Receives the size in bytes of each message of a call (without the 5-byte prefix). */
@@ -62,6 +86,7 @@ export class ServerCall {
   readonly headers: Metadata;
   readonly timeoutMs: number | undefined;
   readonly startedAt: number;
+  readonly connection: ConnectionInfo;
   /** Served by the upstream forwarder, for `onCallEnd`. */
   forwarded = false;
   private _ended = false;
@@ -70,13 +95,13 @@ export class ServerCall {
   private cancelDeadline: (() => void) | undefined;
 
   constructor(
-    readonly stream: Stream,
+    readonly stream: CallStream,
     request: CallRequest,
     private readonly onEnded: CallEnded,
     /** Told the size of every request and response message (telemetry); whoever serves the call reports them. */
     readonly sizes?: MessageSizes,
   ) {
-    ({ path: this.path, headers: this.headers, timeoutMs: this.timeoutMs, startedAt: this.startedAt } = request);
+    ({ path: this.path, headers: this.headers, timeoutMs: this.timeoutMs, startedAt: this.startedAt, connection: this.connection } = request);
     this.signal = this.controller.signal;
     stream.events = { onReset: (code, error) => this.onReset(code, error) };
     if (this.timeoutMs !== undefined) this.cancelDeadline = setDeadline(this.timeoutMs, () => this.onDeadline());

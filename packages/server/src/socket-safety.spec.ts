@@ -23,6 +23,9 @@ const fx = useBridge({
   keepalive: false,
   settingsTimeoutMs: SETTINGS_TIMEOUT,
   socketHighWaterMark: SOCKET_HIGH_WATER,
+  // The test floods PINGs to fill the socket with acks; the PING budget (a flood ends the
+  // connection, hostile.spec.ts) is lifted so that backpressure is what it observes.
+  budgets: { pings: { burst: 10_000_000, perSecond: 10_000_000 } },
 });
 
 describe("settings timeout", () => {

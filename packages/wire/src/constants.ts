@@ -23,6 +23,9 @@ export const FrameType = {
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
+/** The highest frame type v1 defines; a frame of a higher type is a connection error (PROTOCOL_ERROR). */
+export const MAX_FRAME_TYPE = FrameType.WINDOW_UPDATE;
+
 export const FrameTypeName: Record<number, string> = namesByValue(FrameType);
 
 /** Flag bits. END_STREAM is valid on DATA and HEADERS, ACK on PING; every other bit must be zero. */

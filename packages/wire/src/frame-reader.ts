@@ -1,4 +1,4 @@
-import { FRAME_HEADER_SIZE, FrameType, FrameTypeName, ErrorCode, MAX_FRAME_SIZE_LIMIT, MAX_WINDOW_SIZE } from "./constants.js";
+import { FRAME_HEADER_SIZE, FrameType, FrameTypeName, ErrorCode, MAX_FRAME_SIZE_LIMIT, MAX_FRAME_TYPE, MAX_WINDOW_SIZE } from "./constants.js";
 import { ProtocolError } from "./errors.js";
 
 // Per-type rules as bit sets over the type (bit `1 << type`), so a valid frame costs a few ANDs.
@@ -80,7 +80,7 @@ export class FrameReader {
     const type = b[p + 3]!;
     const flags = b[p + 4]!;
     const rawId = ((b[p + 5]! << 24) | (b[p + 6]! << 16) | (b[p + 7]! << 8) | b[p + 8]!) >>> 0;
-    if (type > 7) {
+    if (type > MAX_FRAME_TYPE) {
       throw new ProtocolError(ErrorCode.PROTOCOL_ERROR, `unknown frame type 0x${type.toString(16)}`);
     }
     if (length > this.maxFrameSize) {

@@ -119,3 +119,60 @@ describe("FrameWriter memory reuse", () => {
     expect(sent.map((s) => payloads(s.copy))).toEqual([[0], [1], [2]]);
   });
 });
+
+describe("FrameWriter memory when idle", () => {
+  const sinkKeeping = () => {
+    const sent: Array<{ message: Uint8Array; copy: Uint8Array; release: () => void }> = [];
+    const writer = new FrameWriter((message, release) => sent.push({ message, copy: message.slice(), release }), { schedule: () => {} });
+    return { writer, sent };
+  };
+
+  test("a writer that has written nothing holds no buffer; the first slab is small", () => {
+    const { writer, sent } = sinkKeeping();
+    expect(writer.buf.length).toBe(0);
+    writer.data(1, new Uint8Array(100).fill(7));
+    writer.flush();
+    expect(writer.buf.length).toBe(4096);
+    expect(payloads(sent[0]!.message)).toEqual([7]);
+  });
+
+  test("slabs grow with the bursts written and every message keeps its bytes", () => {
+    const { writer, sent } = sinkKeeping();
+    for (let burst = 0; burst < 4; burst++) {
+      for (let i = 0; i < 10; i++) writer.data(1, new Uint8Array(16 * 1024).fill(burst * 10 + i));
+      writer.flush();
+    }
+    expect(writer.buf.length).toBeGreaterThanOrEqual(2 * 10 * (16 * 1024 + 9));
+    // Buffer.compare: a deep toEqual of 160 KiB arrays is slow on a loaded machine.
+    for (const { message, copy } of sent) expect(Buffer.compare(message, copy)).toBe(0);
+    expect(sent.flatMap((s) => payloads(s.message))).toEqual(Array.from({ length: 40 }, (_, i) => i));
+  });
+
+  test("trim() lets go of the slab only when nothing is pending or held, and writing goes on after it", () => {
+    const { writer, sent } = sinkKeeping();
+    writer.data(1, new Uint8Array(100).fill(1));
+    expect(writer.trim()).toBe(false); // pending
+    writer.flush();
+    expect(writer.trim()).toBe(false); // the sink holds the message
+    expect(sent[0]!.copy).toEqual(sent[0]!.message);
+    sent[0]!.release();
+    expect(writer.trim()).toBe(true);
+    expect(writer.buf.length).toBe(0);
+    writer.data(3, new Uint8Array(200).fill(2));
+    writer.flush();
+    expect(payloads(sent[1]!.message)).toEqual([2]);
+    expect(sent[0]!.message).toEqual(sent[0]!.copy);
+  });
+
+  test("with a copying sink, trim() after a flush lets go of the slab at once", () => {
+    const out: Uint8Array[] = [];
+    const writer = new FrameWriter((m) => out.push(m.slice()), { schedule: () => {}, sinkCopies: true });
+    writer.data(1, new Uint8Array(10).fill(5));
+    writer.flush();
+    expect(writer.trim()).toBe(true);
+    expect(writer.buf.length).toBe(0);
+    writer.data(1, new Uint8Array(10).fill(6));
+    writer.flush();
+    expect(out.map(payloads)).toEqual([[5], [6]]);
+  });
+});

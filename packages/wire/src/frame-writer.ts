@@ -6,7 +6,13 @@ export interface FrameWriterOptions {
    * tick. Default: `setImmediate` where it exists (Node), else a resolved-promise microtask.
    */
   schedule?: (flush: () => void) => void;
-  /** Bytes per slab; a larger frame gets a slab of its own size. Default 64 KiB. */
+  /**
+   * Bytes of the first slab, allocated at the first write (a writer that never writes holds no
+   * buffer). Later slabs grow to hold two of the largest bursts written (up to 4 MiB); a larger
+   * frame gets a slab of its own size. Default: a first slab of 4 KiB, so a connection with
+   * little traffic holds a small buffer (see also `trim()`), and slabs of at least 64 KiB once a
+   * writer outgrows it, so a busy one fits many bursts per slab.
+   */
   slabSize?: number;
   /**
    * True when the sink copies the bytes before returning (a browser WebSocket, `ws` in client
@@ -26,6 +32,10 @@ export interface FrameWriterOptions {
 export type FrameSink = (message: Uint8Array, release: () => void) => void;
 
 const NOOP = () => {};
+const EMPTY = new Uint8Array(0);
+const DEFAULT_SLAB_SIZE = 4 * 1024;
+// Slabs of a writer that outgrew its first one: many bursts fit in one before it must move on.
+const BUSY_SLAB_SIZE = 64 * 1024;
 // Slabs grow with the bursts written, up to this size; a larger burst gets a slab of its own.
 const MAX_SLAB_SIZE = 4 * 1024 * 1024;
 
@@ -37,13 +47,14 @@ const defaultSchedule: (fn: () => void) => void =
  * sink as a single WebSocket message (fewer, larger messages are the biggest throughput lever).
  */
 export class FrameWriter {
-  /** The current slab; `begin()` returns offsets into it. */
-  buf: Uint8Array;
+  /** The current slab; `begin()` returns offsets into it. Empty until the first write. */
+  buf: Uint8Array = EMPTY;
   private start = 0;
   private end = 0;
   private scheduled = false;
   private readonly schedule: (fn: () => void) => void;
   private slabSize: number;
+  private readonly busySlabSize: number;
   private readonly sinkCopies: boolean;
   private readonly flushBound = () => this.flush();
   // Messages cut from `buf` that the sink has not released yet.
@@ -59,9 +70,22 @@ export class FrameWriter {
     options: FrameWriterOptions = {},
   ) {
     this.schedule = options.schedule ?? defaultSchedule;
-    this.slabSize = options.slabSize ?? 64 * 1024;
+    this.slabSize = options.slabSize ?? DEFAULT_SLAB_SIZE;
+    this.busySlabSize = options.slabSize ?? BUSY_SLAB_SIZE;
     this.sinkCopies = options.sinkCopies ?? false;
-    this.buf = new Uint8Array(this.slabSize);
+  }
+
+  /**
+   * Lets go of the slab (and the spare one) when nothing is pending and the sink holds nothing
+   * cut from it, so an idle connection keeps no buffer; the next write allocates a fresh slab of
+   * the size the bursts so far have needed. Returns false (and keeps everything) otherwise.
+   */
+  trim(): boolean {
+    if (this.refs !== 0 || this.start !== this.end) return false;
+    this.buf = EMPTY;
+    this.spare = undefined;
+    this.start = this.end = 0;
+    return true;
   }
 
   /** Bytes written and not yet flushed. */
@@ -175,6 +199,8 @@ export class FrameWriter {
   // The slab at least doubles with the pending bytes, so a message of many large frames is moved
   // a bounded number of times instead of once per frame (which was quadratic).
   private grow(need: number): void {
+    // Outgrowing a slab means real traffic: from then on, slabs are at least `busySlabSize`.
+    if (this.buf.length > 0 && this.slabSize < this.busySlabSize) this.slabSize = this.busySlabSize;
     const pending = this.end - this.start;
     const size = Math.max(this.slabSize, 2 * pending + need);
     let next: Uint8Array;
@@ -186,7 +212,7 @@ export class FrameWriter {
     }
     next.set(this.buf.subarray(this.start, this.end));
     if (this.refs > 0) this.retired.set(this.buf, this.refs);
-    else if (!this.spare || this.buf.length > this.spare.length) this.spare = this.buf;
+    else if (this.buf.length > 0 && (!this.spare || this.buf.length > this.spare.length)) this.spare = this.buf;
     this.refs = 0;
     this.buf = next;
     this.start = 0;

@@ -1,6 +1,6 @@
 /**
  * Glue that @grpc-ws/client and @grpc-ws/server share: the call loops, timers, option checks,
- * header conversion, keepalive and the reset limiter.
+ * header conversion and keepalive. The cost model (budget.ts) is public.
  *
  * NOT semver-stable: anything here may change or go away in any release. Import from
  * "@grpc-ws/wire" instead.
@@ -13,6 +13,5 @@ export { MAX_TIMER_MS, CLOSE_HANDSHAKE_MS, setDeadline, unref } from "./timers.j
 export { checkRange, resolveKeepalive, withDefaults } from "./options.js";
 export { statusOfReset } from "./reset-status.js";
 export { Keepalive } from "./keepalive.js";
-export { RESET_BURST, RESET_RATE_PER_S, ResetLimiter } from "./reset-limiter.js";
 export { traceFromEnv, describeFrame } from "./trace.js";
 export { RPC_SYSTEM, SPAN_KIND_CLIENT, SPAN_KIND_SERVER, SPAN_STATUS_ERROR, metadataCarrier, telemetryApi } from "./telemetry.js";

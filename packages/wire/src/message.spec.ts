@@ -87,3 +87,45 @@ describe("MessageReader", () => {
     }
   });
 });
+
+describe("MessageReader memory follows bytes received", () => {
+  test("a prefix declaring a large message reserves only what arrived (bounded by the first buffer), growing as bytes come", () => {
+    const declared = 64 * 1024 * 1024;
+    const reader = new MessageReader(declared);
+    const prefix = new Uint8Array(MESSAGE_PREFIX_SIZE);
+    writeMessagePrefix(prefix, 0, declared);
+    reader.push(prefix, () => expect.unreachable());
+    reader.push(new Uint8Array(10), () => expect.unreachable());
+    expect(reader.partial).toBe(MESSAGE_PREFIX_SIZE + 10);
+    expect(reader.reserved).toBeLessThanOrEqual(16 * 1024);
+    // Feed 1 MiB: the buffer stays within twice what was received.
+    for (let i = 0; i < 64; i++) reader.push(new Uint8Array(16 * 1024), () => expect.unreachable());
+    expect(reader.reserved).toBeLessThanOrEqual(2 * (1024 * 1024 + 10));
+    expect(reader.reserved).toBeGreaterThanOrEqual(1024 * 1024 + 10);
+  });
+
+  test("a message reassembled across many chunks is complete and exact", () => {
+    const message = bytes(300_001, 9);
+    const whole = stream([message]);
+    const reader = new MessageReader(1 << 20);
+    const got: Uint8Array[] = [];
+    for (let o = 0; o < whole.length; o += 7_919) reader.push(whole.subarray(o, o + 7_919), (m) => got.push(m));
+    expect(got).toHaveLength(1);
+    expect(got[0]!.length).toBe(message.length);
+    expect(got[0]).toEqual(message);
+    expect(reader.reserved).toBe(0);
+  });
+
+  test("a small message inside a large chunk is copied out (it does not pin the chunk); a large one is a view", () => {
+    const big = bytes(64 * 1024, 3);
+    const whole = stream([bytes(12, 1), big]);
+    const reader = new MessageReader(1 << 20);
+    const got: Uint8Array[] = [];
+    reader.push(whole, (m) => got.push(m));
+    expect(got[0]).toEqual(bytes(12, 1));
+    expect(got[0]!.buffer).not.toBe(whole.buffer);
+    expect(got[0]!.buffer.byteLength).toBe(12);
+    expect(got[1]).toEqual(big);
+    expect(got[1]!.buffer).toBe(whole.buffer);
+  });
+});

@@ -23,16 +23,32 @@ export class MessageError extends Error {
   }
 }
 
+/** First buffer for a message that spans chunks; it doubles as bytes arrive, up to the declared size. */
+const INITIAL_REASSEMBLY = 16 * 1024;
+
+/**
+ * A view is handed out only for a message at least 1/PIN_RATIO of the memory behind its chunk;
+ * a smaller one is copied, so that a held message never keeps more than PIN_RATIO times its
+ * size alive (a 12-byte message must not pin the 6 MB WebSocket message it arrived in).
+ */
+export const PIN_RATIO = 4;
+
 /**
  * Reassembles length-prefixed gRPC messages from DATA payloads split at any byte. A message that
- * lies within one chunk is returned as a view (no copy); one that spans chunks is copied once
- * into a buffer of exactly its declared size, which is checked against `maxMessageSize` first.
+ * lies within one chunk is returned as a view (no copy) unless it is small beside the chunk's
+ * memory (see `PIN_RATIO`); one that spans chunks is copied into a buffer that grows as its bytes
+ * arrive, up to its declared size (checked against `maxMessageSize` first): memory follows the
+ * bytes received, never the size a prefix declares.
  */
 export class MessageReader {
   private header = new Uint8Array(MESSAGE_PREFIX_SIZE);
   private headerFill = 0;
   private body: Uint8Array | null = null;
   private bodyFill = 0;
+  private bodyLength = 0;
+  private bodyCompressed = false;
+  /** Set once the call negotiated a `grpc-encoding`: compressed messages are passed on, flagged. */
+  acceptCompressed = false;
 
   constructor(public maxMessageSize: number) {}
 
@@ -41,21 +57,27 @@ export class MessageReader {
     return this.body !== null ? MESSAGE_PREFIX_SIZE + this.bodyFill : this.headerFill;
   }
 
-  /** Calls `onMessage` for every message completed by `chunk`. Throws `MessageError`. */
-  push(chunk: Uint8Array, onMessage: (message: Uint8Array) => void): void {
+  /** Bytes allocated for the message being reassembled (0 when none is). */
+  get reserved(): number {
+    return this.body?.length ?? 0;
+  }
+
+  /** Calls `onMessage` for every message completed by `chunk` (`compressed`: its flag). Throws `MessageError`. */
+  push(chunk: Uint8Array, onMessage: (message: Uint8Array, compressed: boolean) => void): void {
     let o = 0;
     const n = chunk.length;
     while (o < n) {
       if (this.body !== null) {
-        const take = Math.min(this.body.length - this.bodyFill, n - o);
+        const take = Math.min(this.bodyLength - this.bodyFill, n - o);
+        if (this.bodyFill + take > this.body.length) this.grow(this.bodyFill + take);
         this.body.set(chunk.subarray(o, o + take), this.bodyFill);
         this.bodyFill += take;
         o += take;
-        if (this.bodyFill === this.body.length) {
+        if (this.bodyFill === this.bodyLength) {
           const message = this.body;
           this.body = null;
           this.bodyFill = 0;
-          onMessage(message);
+          onMessage(message, this.bodyCompressed);
         }
         continue;
       }
@@ -78,22 +100,32 @@ export class MessageReader {
       }
       this.check(flags, length);
       if (n - o >= length) {
-        onMessage(chunk.subarray(o, o + length));
+        const view = chunk.subarray(o, o + length);
+        onMessage(length * PIN_RATIO < chunk.buffer.byteLength ? new Uint8Array(view) : view, flags !== 0);
         o += length;
       } else {
-        this.body = new Uint8Array(length);
+        this.bodyLength = length;
+        this.body = new Uint8Array(Math.min(length, Math.max(INITIAL_REASSEMBLY, n - o)));
         this.bodyFill = 0;
+        this.bodyCompressed = flags !== 0;
       }
     }
   }
 
+  // Doubles the buffer (at least to `needed`), never past the declared size: the last growth lands on it exactly.
+  private grow(needed: number): void {
+    const body = new Uint8Array(Math.min(this.bodyLength, Math.max(needed, 2 * this.body!.length)));
+    body.set(this.body!.subarray(0, this.bodyFill));
+    this.body = body;
+  }
+
   private check(flags: number, length: number): void {
-    if (flags & MessageFlags.COMPRESSED) {
+    // A compressed message's length is checked here, its decompressed size while inflating.
+    const allowed = flags === 0 || (flags === MessageFlags.COMPRESSED && this.acceptCompressed);
+    if (!allowed && flags === MessageFlags.COMPRESSED) {
       throw new MessageError(Status.INTERNAL, "received a compressed message, but no grpc-encoding was negotiated");
     }
-    if (flags !== 0) {
-      throw new MessageError(Status.INTERNAL, `invalid message flags 0x${flags.toString(16)}`);
-    }
+    if (!allowed) throw new MessageError(Status.INTERNAL, `invalid message flags 0x${flags.toString(16)}`);
     if (length > this.maxMessageSize) {
       throw new MessageError(Status.RESOURCE_EXHAUSTED, `message of ${length} bytes exceeds the limit of ${this.maxMessageSize} bytes`);
     }

@@ -18,8 +18,11 @@ export class OutboundQueue {
   pendingBytes = 0;
   /** Set once: what follows the last message. */
   end: QueuedEnd | undefined;
+  // Messages to send with the compressed flag; allocated by the first one.
+  private compressed: WeakSet<Uint8Array> | undefined;
 
-  push(message: Uint8Array): void {
+  push(message: Uint8Array, compressed = false): void {
+    if (compressed) (this.compressed ??= new WeakSet()).add(message);
     this.messages.push(message);
     this.pendingBytes += message.length + MESSAGE_PREFIX_SIZE;
   }
@@ -43,9 +46,9 @@ export class OutboundQueue {
     while (left > 0) {
       const message = this.messages[0]!;
       const size = message.length;
-      // Prefix bytes: flags 0, then the u32 length.
+      // Prefix bytes: flags (1: compressed), then the u32 length.
       while (this.sent < MESSAGE_PREFIX_SIZE && left > 0) {
-        buf[o++] = this.sent === 0 ? 0 : (size >>> (8 * (MESSAGE_PREFIX_SIZE - 1 - this.sent))) & 0xff;
+        buf[o++] = this.sent === 0 ? (this.compressed?.has(message) ? 1 : 0) : (size >>> (8 * (MESSAGE_PREFIX_SIZE - 1 - this.sent))) & 0xff;
         this.sent++;
         left--;
       }

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import { CloseCode, ErrorCode } from "./constants.js";
 import { hex, scripted, tick } from "./session-harness.test-util.js";
-import { RESET_BURST } from "./reset-limiter.js";
+import { RESET_BURST } from "./budget.js";
 import type { SessionClosedError } from "./errors.js";
 import type { Stream } from "./stream.js";
 

@@ -4,7 +4,7 @@ import { FrameReader } from "./frame-reader.js";
 import { FrameWriter, type FrameWriterOptions } from "./frame-writer.js";
 import { Keepalive, type KeepaliveOptions } from "./keepalive.js";
 import { PATH, readMetadata, type Metadata } from "./metadata.js";
-import { ResetLimiter } from "./reset-limiter.js";
+import { ConnectionBudget, type Budgets } from "./budget.js";
 import { MIN_FRAME_SIZE, readSettings, resolveSettings, writeSettings, type Settings } from "./settings.js";
 import { Stream, type StreamEvents, type StreamHost } from "./stream.js";
 import { describeFrame, traceMessage, type TraceSink } from "./trace.js";
@@ -38,6 +38,8 @@ export interface SessionOptions {
   onClose?(error: SessionClosedError): void;
   /** Trace hook: one line per frame in (`<`) and out (`>`) and per stream state change. */
   trace?: TraceSink;
+  /** What the peer may make this side spend (docs/SECURITY.md); defaults in `DEFAULT_BUDGETS`. */
+  budgets?: Partial<Budgets>;
 }
 
 // WebSocket close reasons are limited to 123 bytes of UTF-8; GOAWAY debug text stays far below
@@ -65,7 +67,12 @@ export class Session {
   private readonly host: StreamHost;
   private readonly trace: TraceSink | undefined;
   private readonly keepalive: Keepalive | undefined;
-  private readonly resets = new ResetLimiter();
+  /** The cost model: everything the peer makes this side spend is charged here. */
+  readonly budget: ConnectionBudget;
+  // Bytes of complete messages streams hold for the application, each stream counted up to a
+  // quarter of the connection window: connection credit for them waits until they are read (PROTOCOL.md 5.2).
+  private connHeld = 0;
+  private receiving = false;
   private nextStreamId = 1;
   private lastPeerStreamId = 0;
   private connSendWindow = 0;
@@ -84,6 +91,7 @@ export class Session {
     this.local = resolveSettings(options.settings);
     this.writeHighWaterMark = options.writeHighWaterMark ?? 64 * 1024;
     this.trace = options.trace;
+    this.budget = new ConnectionBudget(options.budgets);
     this.reader = new FrameReader(this.local.maxFrameSize);
     this.writer = new FrameWriter((message, release) => this.sinkMessage(message, release), options.writer);
     const session = this;
@@ -102,6 +110,12 @@ export class Session {
       streamClosed: (stream) => {
         this.streams.delete(stream.id);
         if (this.streams.size === 0) this.resolveIdle();
+      },
+      budget: this.budget,
+      streamHoldLimit: this.local.initialConnectionWindow >>> 2,
+      held: (delta) => {
+        this.connHeld += delta;
+        if (delta < 0) this.returnConnectionCredit();
       },
       trace: this.trace,
     };
@@ -174,7 +188,9 @@ export class Session {
     if (this._closed) return;
     this.keepalive?.received();
     const r = this.reader.reset(message);
+    this.receiving = true;
     try {
+      if (message.length === 0) this.budget.charge("emptyMessages");
       while (r.next()) {
         if (this.trace) this.trace(describeFrame("<", r));
         this.onFrame(r);
@@ -183,7 +199,20 @@ export class Session {
       // Anything but a ProtocolError is a bug on this side (e.g. a throwing callback), not the peer's fault.
       if (error instanceof ProtocolError) this.fail(error);
       else this.fail(new ProtocolError(ErrorCode.INTERNAL_ERROR, error instanceof Error ? error.message : String(error)), CloseCode.INTERNAL_ERROR);
+    } finally {
+      this.receiving = false;
     }
+    // Credit goes back between WebSocket messages only: within one, the window holds exactly.
+    this.returnConnectionCredit();
+  }
+
+  // PROTOCOL.md 5.2: connection credit for bytes no stream holds, once it is worth a frame.
+  private returnConnectionCredit(): void {
+    if (this.receiving || this._closed) return;
+    const returnable = this.connUnreturned - this.connHeld;
+    if (returnable < this.local.initialConnectionWindow >>> 1) return;
+    this.writer.windowUpdate(0, returnable);
+    this.connUnreturned -= returnable;
   }
 
   /** A text WebSocket message arrived: a connection error (close 1003). */
@@ -272,8 +301,9 @@ export class Session {
       case FrameType.WINDOW_UPDATE:
         return this.onWindowUpdate(r.streamId, r.u32(0));
       case FrameType.PING:
-        if (r.flags & Flags.ACK) this.keepalive?.acked();
-        else this.writer.ping(r.payload, true);
+        if (r.flags & Flags.ACK) return this.keepalive?.acked();
+        this.budget.charge("pings");
+        this.writer.ping(r.payload, true);
         return;
       case FrameType.GOAWAY:
         return this.onGoAway(r.u32(0) & MAX_STREAM_ID, r.u32(4), decoder.decode(r.bytes.subarray(r.offset + 8, r.offset + r.length)));
@@ -292,7 +322,9 @@ export class Session {
     if (!stream) return this.checkKnown(r.streamId);
     if (!stream.receiveHeaders((r.flags & Flags.END_STREAM) !== 0)) return;
     if (r.length > this.local.maxMetadataSize) return stream.tooLarge(`response headers of ${r.length} bytes exceed the limit of ${this.local.maxMetadataSize}`);
-    stream.events.onHeaders?.(readMetadata(r.bytes, r.offset, r.length, Infinity, r.streamId));
+    const headers = readMetadata(r.bytes, r.offset, r.length, Infinity, r.streamId);
+    this.budget.charge("metadataEntries", headers.length);
+    stream.events.onHeaders?.(headers);
   }
 
   private onRequestHeaders(r: FrameReader): void {
@@ -303,8 +335,10 @@ export class Session {
     this.lastPeerStreamId = id;
     if (this._draining || this.streams.size >= this.local.maxConcurrentStreams) {
       this.writer.rstStream(id, ErrorCode.REFUSED_STREAM);
+      this.budget.charge("refusedStreams");
       return;
     }
+    this.budget.charge("streamStarts");
     const endStream = (r.flags & Flags.END_STREAM) !== 0;
     const stream = new Stream(id, this.host, this._peer!.initialStreamWindow, this.local.initialStreamWindow, this.local.maxMessageSize);
     stream.opened(endStream);
@@ -313,8 +347,10 @@ export class Session {
       return stream.tooLarge(`request headers of ${r.length} bytes exceed the limit of ${this.local.maxMetadataSize}`);
     }
     const headers = readMetadata(r.bytes, r.offset, r.length, Infinity, id);
+    this.budget.charge("metadataEntries", headers.length);
     const first = headers[0];
     if (!first || first[0] !== PATH || typeof first[1] !== "string" || !first[1].startsWith("/")) {
+      this.budget.charge("resets");
       stream.reset(ErrorCode.PROTOCOL_ERROR);
       stream.events.onReset?.(ErrorCode.PROTOCOL_ERROR, new ProtocolError(ErrorCode.PROTOCOL_ERROR, "request HEADERS must start with :path", id));
       return;
@@ -329,12 +365,10 @@ export class Session {
       if (length > this.local.initialConnectionWindow - this.connUnreturned) {
         throw new ProtocolError(ErrorCode.FLOW_CONTROL_ERROR, `DATA of ${length} bytes exceeds the connection window of ${this.local.initialConnectionWindow - this.connUnreturned}`);
       }
-      // Connection credit comes back on receipt: per-stream windows bound what each stream buffers.
+      // Credit goes back once no stream holds these bytes (returnConnectionCredit).
       this.connUnreturned += length;
-      if (this.connUnreturned >= this.local.initialConnectionWindow >>> 1) {
-        this.writer.windowUpdate(0, this.connUnreturned);
-        this.connUnreturned = 0;
-      }
+    } else if (!(r.flags & Flags.END_STREAM)) {
+      this.budget.charge("emptyFrames");
     }
     const stream = this.streams.get(r.streamId);
     if (!stream) return this.checkKnown(r.streamId);
@@ -346,18 +380,21 @@ export class Session {
     const stream = this.streams.get(r.streamId);
     if (!stream) return this.checkKnown(r.streamId);
     if (r.length > this.local.maxMetadataSize) return stream.tooLarge(`trailers of ${r.length} bytes exceed the limit of ${this.local.maxMetadataSize}`);
-    stream.receiveTrailers(readMetadata(r.bytes, r.offset, r.length, Infinity, r.streamId));
+    const trailers = readMetadata(r.bytes, r.offset, r.length, Infinity, r.streamId);
+    this.budget.charge("metadataEntries", trailers.length);
+    stream.receiveTrailers(trailers);
   }
 
   private onReset(id: number, code: number): void {
     const stream = this.streams.get(id);
     if (!stream) return this.checkKnown(id);
-    // Only a reset that cuts short a call the server is running costs it work.
-    if (this.role === "server" && !this.resets.charge()) throw new ProtocolError(ErrorCode.ENHANCE_YOUR_CALM, this.resets.describe());
+    // Only a reset that cuts short a call the server is running costs it work (rapid reset, CVE-2023-44487).
+    if (this.role === "server") this.budget.charge("resets");
     stream.receiveReset(code);
   }
 
   private onWindowUpdate(id: number, increment: number): void {
+    this.budget.charge("windowUpdates");
     if (id === 0) {
       this.connSendWindow += increment;
       if (this.connSendWindow > MAX_WINDOW_SIZE) throw new ProtocolError(ErrorCode.FLOW_CONTROL_ERROR, "connection window above 2^31-1");
@@ -387,7 +424,8 @@ export class Session {
 
   // A frame for a stream we do not have: fine if it was closed recently, an error if never opened.
   private checkKnown(id: number): void {
-    const opened = this.role === "client" ? id < this.nextStreamId && id % 2 === 1 : id <= this.lastPeerStreamId;
+    // Only odd ids are ever opened (by the client): an even id is never a stream that was closed.
+    const opened = id % 2 === 1 && (this.role === "client" ? id < this.nextStreamId : id <= this.lastPeerStreamId);
     if (!opened) throw new ProtocolError(ErrorCode.PROTOCOL_ERROR, `frame for stream ${id}, which was never opened`);
   }
 

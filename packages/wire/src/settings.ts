@@ -27,14 +27,17 @@ export const SettingId = {
   MAX_METADATA_SIZE: 0x6,
 } as const;
 
-const KEYS: Array<keyof Settings> = [
-  "initialStreamWindow",
-  "initialConnectionWindow",
-  "maxConcurrentStreams",
-  "maxFrameSize",
-  "maxMessageSize",
-  "maxMetadataSize",
+/** Each setting and its id on the wire, in the order a SETTINGS frame lists them. */
+const ENTRIES: ReadonlyArray<readonly [id: number, key: keyof Settings]> = [
+  [SettingId.INITIAL_STREAM_WINDOW, "initialStreamWindow"],
+  [SettingId.INITIAL_CONNECTION_WINDOW, "initialConnectionWindow"],
+  [SettingId.MAX_CONCURRENT_STREAMS, "maxConcurrentStreams"],
+  [SettingId.MAX_FRAME_SIZE, "maxFrameSize"],
+  [SettingId.MAX_MESSAGE_SIZE, "maxMessageSize"],
+  [SettingId.MAX_METADATA_SIZE, "maxMetadataSize"],
 ];
+const KEYS = ENTRIES.map(([, key]) => key);
+const KEY_BY_ID = new Map<number, keyof Settings>(ENTRIES);
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   initialStreamWindow: 256 * 1024,
@@ -70,12 +73,12 @@ function checkSettings(s: Settings): string | undefined {
 }
 
 export function writeSettings(writer: FrameWriter, settings: Settings): void {
-  const o = writer.begin(FrameType.SETTINGS, 0, 0, KEYS.length * 6);
+  const o = writer.begin(FrameType.SETTINGS, 0, 0, ENTRIES.length * 6);
   const b = writer.buf;
-  KEYS.forEach((key, i) => {
+  ENTRIES.forEach(([id, key], i) => {
     const p = o + i * 6;
-    b[p] = 0;
-    b[p + 1] = i + 1;
+    b[p] = id >> 8;
+    b[p + 1] = id & 0xff;
     writer.writeU32(p + 2, settings[key]);
   });
 }
@@ -89,8 +92,8 @@ export function readSettings(bytes: Uint8Array, offset: number, length: number):
   for (let o = offset; o < offset + length; o += 6) {
     const id = (bytes[o]! << 8) | bytes[o + 1]!;
     const value = ((bytes[o + 2]! << 24) | (bytes[o + 3]! << 16) | (bytes[o + 4]! << 8) | bytes[o + 5]!) >>> 0;
-    const key = KEYS[id - 1];
-    if (key) s[key] = value;
+    const key = KEY_BY_ID.get(id);
+    if (key !== undefined) s[key] = value;
   }
   const problem = checkSettings(s);
   if (problem) {

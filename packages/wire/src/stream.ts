@@ -1,3 +1,4 @@
+import { MESSAGE_OVERHEAD, type ConnectionBudget } from "./budget.js";
 import { ErrorCode, ErrorCodeName, Flags, FrameType, MAX_WINDOW_SIZE } from "./constants.js";
 import { ProtocolError } from "./errors.js";
 import type { FrameWriter } from "./frame-writer.js";
@@ -54,6 +55,12 @@ export interface StreamHost {
   streamClosed(stream: Stream): void;
   /** Trace line, when tracing is on. */
   trace: ((line: string) => void) | undefined;
+  /** The connection's cost model: queued messages, held bytes and peer-caused resets are charged here. */
+  readonly budget: ConnectionBudget;
+  /** The bytes this stream holds against the connection window changed by `delta` (PROTOCOL.md 5.2). */
+  held(delta: number): void;
+  /** The most one stream holds against the connection window: a quarter of it (PROTOCOL.md 5.2). */
+  readonly streamHoldLimit: number;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -77,6 +84,9 @@ export class Stream {
   private readonly inbox: Uint8Array[] = [];
   private inboxHead = 0;
   private _queuedBytes = 0;
+  // What this stream has charged: `connHeld` to the connection window, the rest to the budget until close.
+  private connHeld = 0;
+  private accounted = true;
 
   /** @internal Created by the session. */
   constructor(
@@ -145,11 +155,15 @@ export class Stream {
     if (endStream) this.localEnd();
   }
 
-  /** Queues one message (without prefix). Returns `writable`. The bytes must not change until sent. */
-  write(message: Uint8Array): boolean {
+  /**
+   * Queues one message (without prefix; `compressed`: already compressed with the stream's
+   * `grpc-encoding`, sent with the compressed flag). Returns `writable`. The bytes must not
+   * change until sent.
+   */
+  write(message: Uint8Array, compressed = false): boolean {
     const out = this.out;
     if (out.end !== undefined || this._state !== "open" && this._state !== "remote-ended") return false;
-    out.push(message);
+    out.push(message, compressed);
     this.schedule();
     return out.pendingBytes < this.host.writeHighWaterMark;
   }
@@ -248,16 +262,30 @@ export class Stream {
 
   // --- inbound ----------------------------------------------------------------------------
 
+  /** Whether the message the last `read()` returned had the compressed flag (see `acceptCompressed`). */
+  lastReadCompressed = false;
+
+  /** The stream negotiated a `grpc-encoding`: compressed messages are read (flagged) instead of failing INTERNAL. */
+  acceptCompressed(): void {
+    this.reader.acceptCompressed = true;
+  }
+
   /** Takes the next received message, returning its flow-control credit to the peer. */
   read(): Uint8Array | undefined {
     if (this.inboxHead === this.inbox.length) return undefined;
     const message = this.inbox[this.inboxHead]!;
+    if (this.compressedIn !== undefined) this.lastReadCompressed = this.compressedIn.has(message);
     this.inbox[this.inboxHead++] = EMPTY;
     if (this.inboxHead === this.inbox.length) {
       this.inbox.length = 0;
       this.inboxHead = 0;
     }
     this._queuedBytes -= message.length + MESSAGE_PREFIX_SIZE;
+    if (this.accounted) {
+      this.host.budget.hold("queuedMessages", -1);
+      this.host.budget.hold("heldBytes", -(message.length + MESSAGE_PREFIX_SIZE + MESSAGE_OVERHEAD));
+      this.updateHeld();
+    }
     this.returnCredit();
     return message;
   }
@@ -287,12 +315,15 @@ export class Stream {
     this.recvWindow -= length;
     this.unreturned += length;
     const before = this.inbox.length;
+    const reserved = this.reader.reserved;
     try {
       if (length > 0) this.reader.push(payload, this.deliver);
     } catch (error) {
       if (error instanceof MessageError) return this.messageError(error);
       throw error;
     }
+    // The reassembly buffer grows with the bytes received; it is held memory too.
+    if (this.reader.reserved !== reserved) this.host.budget.hold("heldBytes", this.reader.reserved - reserved);
     if (endStream) {
       this.remoteEnd();
       if (this.reader.partial > 0) {
@@ -343,13 +374,25 @@ export class Stream {
     if (this.host.role === "server") this.trailersNow(createTrailers(error.status, error.message));
     else this.reset(ErrorCode.CANCEL);
     this.events.onReset?.(ErrorCode.CANCEL, error);
+    // The peer made this side end the stream: a reset it caused ("MadeYouReset", CVE-2025-8671).
+    this.host.budget.charge("resets");
   }
 
   /** A stream error: RST_STREAM `code` to the peer, onReset to the owner. Returns false. */
   private fail(code: number, message: string): false {
     this.reset(code);
     this.events.onReset?.(code, new ProtocolError(code as ErrorCode, message, this.id));
+    this.host.budget.charge("resets");
     return false;
+  }
+
+  // Connection credit waits for this stream's queued bytes, up to a quarter of the connection window.
+  private updateHeld(): void {
+    const held = Math.min(this._queuedBytes, this.host.streamHoldLimit);
+    if (held === this.connHeld) return;
+    const delta = held - this.connHeld;
+    this.connHeld = held;
+    this.host.held(delta);
   }
 
   private returnCredit(): void {
@@ -360,10 +403,18 @@ export class Stream {
     this.unreturned = 0;
   }
 
+  // Received messages that had the compressed flag; allocated by the first one.
+  private compressedIn: WeakSet<Uint8Array> | undefined;
+
   // Bound once per stream: passed to `MessageReader.push` for every DATA frame.
-  private readonly deliver = (message: Uint8Array): void => {
+  private readonly deliver = (message: Uint8Array, compressed: boolean): void => {
+    if (compressed) (this.compressedIn ??= new WeakSet()).add(message);
     this.inbox.push(message);
     this._queuedBytes += message.length + MESSAGE_PREFIX_SIZE;
+    const budget = this.host.budget;
+    budget.hold("queuedMessages", 1);
+    budget.hold("heldBytes", message.length + MESSAGE_PREFIX_SIZE + MESSAGE_OVERHEAD);
+    this.updateHeld();
   };
 
   // --- state ------------------------------------------------------------------------------
@@ -378,9 +429,21 @@ export class Stream {
 
   private close(): void {
     if (this._state === "closed") return;
+    this.release();
     this.out.clear();
     this.setState("closed");
     this.host.streamClosed(this);
+  }
+
+  // A closed stream charges nothing: messages still queued stay readable, but are no longer counted.
+  private release(): void {
+    if (!this.accounted) return;
+    this.accounted = false;
+    const budget = this.host.budget;
+    budget.hold("queuedMessages", -this.readableLength);
+    budget.hold("heldBytes", -(this._queuedBytes + this.readableLength * MESSAGE_OVERHEAD + this.reader.reserved));
+    if (this.connHeld !== 0) this.host.held(-this.connHeld);
+    this.connHeld = 0;
   }
 
   private setState(to: StreamState): void {

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, test } from "vitest";
+import { bearerSubprotocol, statusFromRefusalClose, tokenFromSubprotocol } from "./access.js";
 import { DEFAULT_SETTINGS, readSettings } from "./settings.js";
 import { ErrorCode, FrameType, FrameTypeName, MAX_STREAM_ID } from "./constants.js";
 import { ProtocolError } from "./errors.js";
@@ -44,7 +45,20 @@ interface StatusMessageVector {
   encoded: string;
   roundTrip: boolean;
 }
-type Vector = FrameVector | MessageVector | TimeoutVector | StatusMessageVector;
+interface BearerVector {
+  kind: "bearer";
+  description: string;
+  subprotocol: string;
+  token?: string;
+  invalid?: boolean;
+}
+interface RefusalCloseVector {
+  kind: "refusal-close";
+  description: string;
+  closeCode: number;
+  status?: keyof typeof Status;
+}
+type Vector = FrameVector | MessageVector | TimeoutVector | StatusMessageVector | BearerVector | RefusalCloseVector;
 
 const vectors = JSON.parse(readFileSync(VECTORS_URL, "utf8")) as Vector[];
 
@@ -109,7 +123,7 @@ test("the vector file covers every frame type, valid and malformed", () => {
   const types = new Set(frameVectors.flatMap((v) => (v.frames ?? []).map((f) => f.type)));
   expect([...types].sort()).toEqual(Object.values(FrameTypeName).sort());
   expect(frameVectors.filter((v) => v.error).length).toBeGreaterThan(40);
-  for (const kind of ["message", "timeout", "grpc-message"]) expect(vectors.some((v) => v.kind === kind)).toBe(true);
+  for (const kind of ["message", "timeout", "grpc-message", "bearer", "refusal-close"]) expect(vectors.some((v) => v.kind === kind)).toBe(true);
 });
 
 describe("frame vectors", () => {
@@ -169,6 +183,27 @@ describe("grpc-message vectors", () => {
     test(v.description, () => {
       expect(decodeStatusMessage(v.encoded)).toBe(v.decoded);
       if (v.roundTrip) expect(encodeStatusMessage(v.decoded)).toBe(v.encoded);
+    });
+  }
+});
+
+describe("bearer subprotocol vectors", () => {
+  for (const v of vectors.filter((v): v is BearerVector => v.kind === "bearer")) {
+    test(v.description, () => {
+      if (v.invalid) {
+        expect(tokenFromSubprotocol(v.subprotocol)).toBeUndefined();
+      } else {
+        expect(tokenFromSubprotocol(v.subprotocol)).toBe(v.token);
+        expect(bearerSubprotocol(v.token!)).toBe(v.subprotocol);
+      }
+    });
+  }
+});
+
+describe("refusal close code vectors", () => {
+  for (const v of vectors.filter((v): v is RefusalCloseVector => v.kind === "refusal-close")) {
+    test(v.description, () => {
+      expect(statusFromRefusalClose(v.closeCode)).toBe(v.status === undefined ? undefined : Status[v.status]);
     });
   }
 });

@@ -4,23 +4,26 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createWebSocketBridge } from "@grpc-ws/server";
-import { ChatService, type RoomEvent } from "../../../../gen/chat/v1/chat_pb.js";
-import { AttachmentStore } from "./attachments.js";
+import { ChatService } from "../../../../gen/chat/v1/chat_pb.js";
+import type { BackplaneOptions, ChatBackplane } from "./backplane.js";
 import { createChatService } from "./chat-service.js";
-import { ChatState, type ChatStateOptions } from "./chat-state.js";
 import { createHttpHandler } from "./http-handler.js";
+import { MemoryBackplane } from "./memory-backplane.js";
 import { chatTelemetry } from "./telemetry.js";
-import { MemoryPubSub, type PubSub } from "./pubsub.js";
 
-export interface ChatServerOptions extends ChatStateOptions {
+export interface ChatServerOptions extends BackplaneOptions {
   /** 0 picks a free port. Default 8080. */
   port?: number;
   /** Default "127.0.0.1"; "0.0.0.0" to accept other machines. */
   host?: string;
   /** Folder with index.html, styles.css and the built app.js. */
   publicDir?: string;
-  /** The room fan-out; default in memory (one instance). */
-  pubsub?: PubSub<RoomEvent>;
+  /**
+   * Where rooms, names, history and presence live. Default: a `MemoryBackplane` built from the
+   * options above (one instance). A `RedisBackplane` lets several instances share rooms.
+   * The server closes it when it stops.
+   */
+  backplane?: ChatBackplane;
   /** How long stopping lets open calls finish before cancelling them. Default 1000 ms. */
   drainTimeoutMs?: number;
 }
@@ -29,7 +32,7 @@ export interface ChatServer {
   /** http://host:port/ */
   readonly url: string;
   readonly port: number;
-  readonly state: ChatState;
+  readonly backplane: ChatBackplane;
   /** Stops accepting, ends every call and connection, and releases the port. */
   close(): Promise<void>;
 }
@@ -42,14 +45,13 @@ export const DEFAULT_PUBLIC_DIR =
 
 /** Starts the page and the grpc-ws bridge (path /grpc) on one HTTP server. */
 export async function startChatServer(options: ChatServerOptions = {}): Promise<ChatServer> {
-  const state = new ChatState(options.pubsub ?? new MemoryPubSub<RoomEvent>(), options);
-  const attachments = new AttachmentStore();
+  const backplane = options.backplane ?? new MemoryBackplane(options);
   const telemetry = chatTelemetry(); // GET /metrics; spans over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set
-  const handler = createHttpHandler(options.publicDir ?? DEFAULT_PUBLIC_DIR, attachments);
+  const handler = createHttpHandler(options.publicDir ?? DEFAULT_PUBLIC_DIR, backplane.attachments);
   const httpServer = createServer((req, res) => void (telemetry.metrics(req, res) || handler(req, res)));
   const bridge = createWebSocketBridge({
     telemetry: telemetry.options,
-    routes: (router) => router.service(ChatService, createChatService(state, attachments)),
+    routes: (router) => router.service(ChatService, createChatService(backplane)),
     // Upload chunks (32 KiB) and the longest text fit; larger messages are refused by the bridge itself.
     settings: { maxMessageSize: 64 * 1024 },
     drainTimeoutMs: options.drainTimeoutMs ?? 1000,
@@ -57,7 +59,13 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
   bridge.attach(httpServer, { path: "/grpc" });
 
   const host = options.host ?? "127.0.0.1";
-  await listen(httpServer, options.port ?? 8080, host);
+  try {
+    await listen(httpServer, options.port ?? 8080, host);
+  } catch (err) {
+    await bridge.close();
+    await backplane.close();
+    throw err;
+  }
   const port = (httpServer.address() as AddressInfo).port;
   // Loopback and wildcard addresses are reachable as "localhost" from this machine's browser.
   const local = ["0.0.0.0", "::", "127.0.0.1", "::1", "localhost"].includes(host);
@@ -67,14 +75,14 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
   return {
     url: `http://${shownHost}:${port}/`,
     port,
-    state,
+    backplane,
     close() {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => httpServer.close(() => resolve()));
         await bridge.close();
         httpServer.closeAllConnections();
         await stopped;
-        state.dispose();
+        await backplane.close();
         await telemetry.shutdown();
       })();
       return closing;

@@ -1,24 +1,19 @@
 import { randomUUID } from "node:crypto";
-
-export interface StoredAttachment {
-  readonly id: string;
-  readonly fileName: string;
-  readonly contentType: string;
-  readonly bytes: Uint8Array;
-}
+import type { AttachmentStore, StoredAttachment } from "./backplane.js";
 
 /**
  * Uploaded files, in memory. Bounded: once `maxTotalBytes` would be exceeded the
  * oldest files are dropped (their links then answer 404), so uploads never grow the
- * process without limit. A deployment would put these in object storage instead.
+ * process without limit. Several instances share files through Redis instead
+ * (`RedisAttachmentStore`); a deployment would use object storage.
  */
-export class AttachmentStore {
+export class MemoryAttachmentStore implements AttachmentStore {
   private readonly files = new Map<string, StoredAttachment>();
   private totalBytes = 0;
 
   constructor(private readonly maxTotalBytes = 64 * 1024 * 1024) {}
 
-  add(fileName: string, contentType: string, bytes: Uint8Array): StoredAttachment {
+  add(fileName: string, contentType: string, bytes: Uint8Array): Promise<StoredAttachment> {
     const file: StoredAttachment = { id: randomUUID(), fileName, contentType, bytes };
     this.files.set(file.id, file);
     this.totalBytes += bytes.byteLength;
@@ -28,11 +23,11 @@ export class AttachmentStore {
       this.files.delete(id);
       this.totalBytes -= old.bytes.byteLength;
     }
-    return file;
+    return Promise.resolve(file);
   }
 
-  get(id: string): StoredAttachment | undefined {
-    return this.files.get(id);
+  get(id: string): Promise<StoredAttachment | undefined> {
+    return Promise.resolve(this.files.get(id));
   }
 }
 

@@ -2,61 +2,64 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import {
   ChatService,
-  type FollowResponseSchema,
   type RoomEvent,
   type SessionRequest,
   type SessionResponseSchema,
   type UploadAttachmentRequest,
   type UploadHeader,
 } from "../../../../gen/chat/v1/chat_pb.js";
-import { attachmentUrl, type AttachmentStore } from "./attachments.js";
-import { roomTopic, type ChatState } from "./chat-state.js";
 import { AsyncQueue } from "../shared/async-queue.js";
+import { LIMITS } from "../shared/limits.js";
+import { isStreamId } from "../shared/positions.js";
+import { attachmentUrl } from "./attachments.js";
+import type { ChatBackplane, Member } from "./backplane.js";
+import { resumeStream } from "./resumable-stream.js";
 import { checkAttachmentSize, checkText, cleanContentType, cleanFileName } from "./validate.js";
 
-type FollowEvent = MessageInitShape<typeof FollowResponseSchema>;
 type SessionEvent = MessageInitShape<typeof SessionResponseSchema>;
 
-/** Events a stream may fall behind before it is ended (the client then re-follows). */
+/** Events a Session stream may fall behind before it is ended (the client then opens it again). */
 const QUEUE_CAPACITY = 1000;
 const tooSlow = () => new ConnectError("client is reading too slowly", Code.ResourceExhausted);
 
-/** The ChatService handlers: thin adapters between calls and ChatState / PubSub. */
-export function createChatService(state: ChatState, attachments: AttachmentStore): ServiceImpl<typeof ChatService> {
+/** The ChatService handlers: thin adapters between calls and the backplane. */
+export function createChatService(chat: ChatBackplane): ServiceImpl<typeof ChatService> {
   return {
-    listRooms() {
-      return { rooms: state.listRooms() };
+    async listRooms() {
+      return { rooms: await chat.listRooms() };
     },
 
-    join(req) {
-      const { member, resumed } = state.join(req.room, req.name, req.resumeToken);
+    async join(req) {
+      const { member, resumed } = await chat.join(req.room, req.name, req.resumeToken);
       return { token: member.token, resumed };
     },
 
-    sendMessage(req) {
-      const member = state.authorize(req.room, req.token);
-      return { message: state.post(member, checkText(req.text)) };
+    async sendMessage(req) {
+      const text = checkText(req.text);
+      const member = await chat.authorize(req.room, req.token);
+      return { message: await chat.post(member, text) };
     },
 
     async *follow(req, ctx) {
-      const member = state.authorize(req.room, req.token);
-      const queue = new AsyncQueue<FollowEvent>(QUEUE_CAPACITY, tooSlow);
-      const unsubscribe = state.pubsub.subscribe(roomTopic(member.room.name), (e: RoomEvent) => {
-        if (e.event.case === "message" || e.event.case === "presence") queue.push({ event: e.event });
-      });
-      // Snapshot after subscribing and before anything else runs: no message is missed or doubled.
-      const history = state.history(member.room, req.history);
-      // Going online publishes the new presence, which reaches this follower through the queue too.
-      const goOffline = state.goOnline(member);
-      const stop = untilAborted(ctx, queue);
+      if (req.resumeAfter !== "" && !isStreamId(req.resumeAfter)) {
+        throw new ConnectError("resume_after is not a message id", Code.InvalidArgument);
+      }
+      const member = await chat.authorize(req.room, req.token);
+      const from = req.resumeAfter !== "" ? { after: req.resumeAfter } : { replay: Math.min(req.history, LIMITS.historySize) };
+      let goOffline: (() => void) | undefined;
       try {
-        for (const message of history) yield { event: { case: "message", value: message } };
-        yield { event: { case: "historyEnd", value: {} } };
-        yield* queue;
+        for await (const item of resumeStream(chat.room(member.room), from, { signal: ctx.signal })) {
+          if ("caughtUp" in item) {
+            yield { event: { case: "historyEnd", value: {} } };
+            // Going online publishes the presence, which reaches this stream like any live event.
+            goOffline = await chat.goOnline(member);
+            continue;
+          }
+          const e = item.event.event;
+          if (e.case === "message" || e.case === "presence") yield { event: e };
+        }
       } finally {
-        stop();
-        unsubscribe();
-        goOffline();
+        goOffline?.();
       }
     },
 
@@ -66,35 +69,38 @@ export function createChatService(state: ChatState, attachments: AttachmentStore
       if (first.done || first.value.event.case !== "hello") {
         throw new ConnectError("the first session message must be hello", Code.InvalidArgument);
       }
-      const member = state.authorize(first.value.event.value.room, first.value.event.value.token);
+      const member = await chat.authorize(first.value.event.value.room, first.value.event.value.token);
       const queue = new AsyncQueue<SessionEvent>(QUEUE_CAPACITY, tooSlow);
-      const unsubscribe = state.pubsub.subscribe(roomTopic(member.room.name), (e: RoomEvent) => {
-        if (e.event.case === "typing") {
-          queue.push({ event: { case: "typing", value: { names: e.event.value.names.filter((n) => n !== member.name) } } });
-        } else if (e.event.case === "read" && e.event.value.reader !== member.name) {
-          queue.push({ event: { case: "read", value: e.event.value } });
-        }
-      });
+      const unsubscribe = await chat.room(member.room).subscribe(
+        (e: RoomEvent) => {
+          if (e.event.case === "typing") {
+            queue.push({ event: { case: "typing", value: { names: e.event.value.names.filter((n) => n !== member.name) } } });
+          } else if (e.event.case === "read" && e.event.value.reader !== member.name) {
+            queue.push({ event: { case: "read", value: e.event.value } });
+          }
+        },
+        (err) => queue.fail(err),
+      );
       const stop = untilAborted(ctx, queue);
       // Requests are read concurrently with the responses this generator yields.
       void (async () => {
         for (;;) {
           const next = await input.next();
           if (next.done) break;
-          handleSessionRequest(state, member, next.value);
+          await handleSessionRequest(chat, member, next.value);
         }
       })().then(
         () => queue.end(),
         (err: unknown) => queue.fail(err),
       );
       try {
-        const typing = state.typingNames(member.room).filter((n) => n !== member.name);
+        const typing = (await chat.typingNames(member.room)).filter((n) => n !== member.name);
         if (typing.length > 0) yield { event: { case: "typing", value: { names: typing } } };
         yield* queue;
       } finally {
         stop();
         unsubscribe();
-        state.setTyping(member, false);
+        void chat.setTyping(member, false).catch(() => {});
         // Releases the request side if the reader above is still waiting on it.
         void input.return?.(undefined)?.catch(() => {});
       }
@@ -109,7 +115,7 @@ export function createChatService(state: ChatState, attachments: AttachmentStore
           header = checkUploadHeader(req);
           // Fails before any chunk arrives when the declared size is over the limit.
           checkAttachmentSize(header.size);
-          state.authorize(header.room, header.token);
+          await chat.authorize(header.room, header.token);
           continue;
         }
         if (req.part.case !== "chunk") throw new ConnectError("only chunks may follow the header", Code.InvalidArgument);
@@ -124,8 +130,8 @@ export function createChatService(state: ChatState, attachments: AttachmentStore
       }
       if (received === 0) throw new ConnectError("file is empty", Code.InvalidArgument);
       // Authorize again: the member may have been released during a slow upload.
-      const member = state.authorize(header.room, header.token);
-      const file = attachments.add(cleanFileName(header.fileName), cleanContentType(header.contentType), concat(chunks, received));
+      const member = await chat.authorize(header.room, header.token);
+      const file = await chat.attachments.add(cleanFileName(header.fileName), cleanContentType(header.contentType), concat(chunks, received));
       const attachment = {
         id: file.id,
         fileName: file.fileName,
@@ -133,20 +139,21 @@ export function createChatService(state: ChatState, attachments: AttachmentStore
         size: received,
         url: attachmentUrl(file),
       };
-      const message = state.post(member, "", attachment);
+      const message = await chat.post(member, "", attachment);
       return { attachment, message };
     },
   };
 }
 
-function handleSessionRequest(state: ChatState, member: Parameters<ChatState["setTyping"]>[0], req: SessionRequest): void {
+async function handleSessionRequest(chat: ChatBackplane, member: Member, req: SessionRequest): Promise<void> {
   switch (req.event.case) {
     case "typing":
-      state.setTyping(member, req.event.value.typing);
-      return;
-    case "read":
-      state.markRead(member, req.event.value.messageId);
-      return;
+      return chat.setTyping(member, req.event.value.typing);
+    case "read": {
+      const id = req.event.value.messageId;
+      if (id.length === 0 || id.length > 64) throw new ConnectError("invalid message id", Code.InvalidArgument);
+      return chat.markRead(member, id);
+    }
     case "hello":
       throw new ConnectError("hello may be sent only once", Code.InvalidArgument);
     default:

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
-import type { AttachmentStore } from "./attachments.js";
+import type { AttachmentStore } from "./backplane.js";
 
 /** The only files served from the public folder: no path from the request reaches the file system. */
 const STATIC_FILES: Record<string, { file: string; type: string }> = {
@@ -32,17 +32,21 @@ export function createHttpHandler(publicDir: string, attachments: AttachmentStor
     }
     const match = /^\/attachments\/([0-9a-f-]{36})(?:\/[^/]*)?$/.exec(url.pathname);
     if (match) {
-      const file = attachments.get(match[1]!);
-      if (!file) {
-        send(res, 404, "text/plain; charset=utf-8", "attachment not found (it may have expired)\n");
-        return;
-      }
-      const inline = INLINE_TYPES.has(file.contentType);
-      send(res, 200, inline ? file.contentType : "application/octet-stream", file.bytes, {
-        "content-disposition": `${inline ? "inline" : "attachment"}; filename*=UTF-8''${encodeURIComponent(file.fileName)}`,
-        "content-security-policy": "default-src 'none'; sandbox",
-        "cache-control": "private, max-age=3600",
-      });
+      attachments.get(match[1]!).then(
+        (file) => {
+          if (!file) {
+            send(res, 404, "text/plain; charset=utf-8", "attachment not found (it may have expired)\n");
+            return;
+          }
+          const inline = INLINE_TYPES.has(file.contentType);
+          send(res, 200, inline ? file.contentType : "application/octet-stream", file.bytes, {
+            "content-disposition": `${inline ? "inline" : "attachment"}; filename*=UTF-8''${encodeURIComponent(file.fileName)}`,
+            "content-security-policy": "default-src 'none'; sandbox",
+            "cache-control": "private, max-age=3600",
+          });
+        },
+        () => send(res, 503, "text/plain; charset=utf-8", "attachments are unavailable right now (storage unreachable)\n"),
+      );
       return;
     }
     const entry = STATIC_FILES[url.pathname];

@@ -1,10 +1,8 @@
 /**
- * The room fan-out: every event of a room goes through `publish`, and every open
- * Follow or Session call of that room `subscribe`s. The default is in memory, so one
- * process serves everyone. For several instances behind a load balancer, a Redis
- * adapter implements the same interface (PUBLISH of `toBinary(RoomEventSchema, e)` on
- * channel `chat:<topic>`, one SUBSCRIBE connection per instance that dispatches to the
- * local listeners), and the handlers stay unchanged.
+ * The in-memory room fan-out of `MemoryBackplane`: every event of a room goes through
+ * `publish`, and every open Follow or Session call of that room `subscribe`s. Several
+ * instances use `RedisBackplane` instead (one pattern subscription per instance,
+ * see redis-fanout.ts).
  */
 export interface PubSub<T> {
   /** Delivers `event` to every current subscriber of `topic` (on every instance). */

@@ -31,10 +31,10 @@ export function checkText(raw: string): string {
 /** Checks a declared or received attachment size. */
 export function checkAttachmentSize(size: number): void {
   if (size > LIMITS.maxAttachmentBytes) {
-    throw new ConnectError(
-      `file is too large (${formatBytes(size)}); the limit is ${formatBytes(LIMITS.maxAttachmentBytes)}`,
-      Code.ResourceExhausted,
-    );
+    // Rounded sizes can read the same ("1.0 MiB; the limit is 1.0 MiB"): then say the bytes.
+    const [shown, limit] = [formatBytes(size), formatBytes(LIMITS.maxAttachmentBytes)];
+    const exact = shown === limit ? ` (${size} bytes, ${size - LIMITS.maxAttachmentBytes} over)` : "";
+    throw new ConnectError(`file is too large: ${shown}${exact}; the limit is ${limit}`, Code.ResourceExhausted);
   }
 }
 
@@ -42,7 +42,7 @@ export function checkAttachmentSize(size: number): void {
 export function cleanFileName(raw: string): string {
   const base = raw.split(/[\\/]/).pop() ?? "";
   // Control characters and quotes would break headers; the rest is percent-encoded in URLs.
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
   const cleaned = base.replace(/[\u0000-\u001f\u007f"]/g, "").trim().slice(0, LIMITS.maxFileNameLength);
   return cleaned.length > 0 && cleaned !== "." && cleaned !== ".." ? cleaned : "file";
 }

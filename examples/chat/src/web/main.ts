@@ -35,12 +35,14 @@ const el = {
   joinError: byTestId("join-error"),
   chatScreen: byTestId("chat-screen"),
   status: byTestId<HTMLButtonElement>("connection-state"),
+  statusDetail: byTestId("connection-detail"),
   roomList: byTestId("room-list"),
   newRoomForm: byTestId<HTMLFormElement>("new-room-form"),
   newRoomInput: byTestId<HTMLInputElement>("new-room-input"),
   chatError: byTestId("chat-error"),
   composer: byTestId<HTMLFormElement>("composer"),
   input: byTestId<HTMLTextAreaElement>("message-input"),
+  sendButton: byTestId<HTMLButtonElement>("send-button"),
   counter: byTestId("char-count"),
   fileInput: byTestId<HTMLInputElement>("file-input"),
 };
@@ -66,6 +68,12 @@ function renderStatus(): void {
   el.status.dataset["state"] = s;
   el.status.querySelector(".label")!.textContent = STATUS_LABEL[s];
   el.status.title = s === "online" ? "Connected" : s === "connecting" ? "Connecting" : "Click to retry now";
+  // Why it is not online: the browser has no network, or the last failure of the room's streams.
+  const why = s === "online" ? undefined : !navigator.onLine ? "The browser is offline." : current?.view.lastError && describe(current.view.lastError);
+  const detail = typeof why === "object" ? why.text : why;
+  el.statusDetail.textContent = detail ?? "";
+  el.statusDetail.dataset["code"] = typeof why === "object" ? why.code : "";
+  el.statusDetail.hidden = detail === undefined;
   clearTimeout(offlineTimer);
   if (s === "reconnecting") offlineTimer = setTimeout(renderStatus, OFFLINE_AFTER_MS);
 }
@@ -84,16 +92,20 @@ function describe(err: unknown): { text: string; code: string } {
   const code = Code[e.code] ?? String(e.code);
   switch (e.code) {
     case Code.Unavailable:
+      // The server's own outage messages (e.g. its Redis is down) say more than "not connected".
+      if (e.rawMessage.startsWith("the chat's")) break;
       return { code, text: "Not connected to the server. Try again in a moment." };
     case Code.DeadlineExceeded:
       return { code, text: "The server did not answer in time." };
     case Code.Canceled:
       return { code, text: "Cancelled." };
-    default: {
-      const msg = e.rawMessage || "something went wrong";
-      return { code, text: msg.charAt(0).toUpperCase() + msg.slice(1) + "." };
-    }
+    case Code.ResourceExhausted:
+      // The transport's byte limit, in words a user can act on.
+      if (/exceeds the server's limit/.test(e.rawMessage)) return { code, text: "That is too large to send." };
+      break;
   }
+  const msg = e.rawMessage || "something went wrong";
+  return { code, text: msg.charAt(0).toUpperCase() + msg.slice(1) + (/[.!?]$/.test(msg) ? "" : ".") };
 }
 
 let errorTimer: ReturnType<typeof setTimeout> | undefined;
@@ -106,12 +118,25 @@ function showError(target: HTMLElement, err: unknown): void {
   if (target === el.chatError) errorTimer = setTimeout(() => (target.hidden = true), 8_000);
 }
 
+/** A later success takes an old error down. */
+function clearError(target: HTMLElement): void {
+  target.hidden = true;
+  if (target === el.chatError) clearTimeout(errorTimer);
+}
+
 // --- Rooms --------------------------------------------------------------------------
 
 async function enterRoom(room: string, name: string): Promise<void> {
   const view = new RoomView(room, name, {
     link: (v) => {
-      if (v === current?.view) renderStatus();
+      if (v !== current?.view) return;
+      renderStatus();
+      if (v.linkState === "live" && el.chatError.dataset["code"] === "Unavailable") clearError(el.chatError);
+    },
+    token: (v, token) => {
+      // Every (re)join's token, not only the first: a reload after a server restart resumes with it.
+      tokens[v.room] = token;
+      sessionStorage.setItem("chat.tokens", JSON.stringify(tokens));
     },
     activity: (v, kind) => {
       if (v !== current?.view) return;
@@ -126,11 +151,9 @@ async function enterRoom(room: string, name: string): Promise<void> {
     },
   });
   const session = await RoomSession.join(client, room, name, tokens[room] ?? "", view);
-  tokens[room] = session.resumeToken;
   leaveRoom();
   current = { session, view };
   myName = name;
-  sessionStorage.setItem("chat.tokens", JSON.stringify(tokens));
   sessionStorage.setItem("chat.last", JSON.stringify({ room, name }));
   localStorage.setItem("chat.name", name);
   view.mount();
@@ -148,6 +171,7 @@ async function switchRoom(room: string): Promise<void> {
   if (!room || room === current?.session.room) return;
   try {
     await enterRoom(room, myName);
+    clearError(el.chatError);
     el.input.focus();
   } catch (err) {
     showError(el.chatError, err);
@@ -210,6 +234,9 @@ function renderCounter(): void {
   const n = el.input.value.length;
   el.counter.textContent = n > LIMITS.maxTextLength - 200 ? `${n} / ${LIMITS.maxTextLength}` : "";
   el.counter.classList.toggle("over", n > LIMITS.maxTextLength);
+  // Over the limit the server would refuse it: Send stays off until the text fits.
+  el.sendButton.disabled = n > LIMITS.maxTextLength;
+  el.sendButton.title = n > LIMITS.maxTextLength ? `Messages are limited to ${LIMITS.maxTextLength} characters` : "";
   el.input.style.height = "auto";
   el.input.style.height = `${Math.min(el.input.scrollHeight, 160)}px`;
 }
@@ -235,6 +262,12 @@ el.composer.addEventListener("submit", (e) => {
   if (!current || sending) return;
   const { session, view } = current;
   const text = el.input.value;
+  const length = text.trim().length;
+  if (length > LIMITS.maxTextLength) {
+    // The same words as the server's check; nothing is sent.
+    showError(el.chatError, new ConnectError(`message is ${length} characters long; the limit is ${LIMITS.maxTextLength}`, Code.InvalidArgument));
+    return;
+  }
   sending = true;
   clearTimeout(typingIdle);
   session.send(text).then(
@@ -242,7 +275,7 @@ el.composer.addEventListener("submit", (e) => {
       sending = false;
       if (message) view.message(message);
       if (el.input.value === text) el.input.value = "";
-      el.chatError.hidden = true;
+      clearError(el.chatError);
       renderCounter();
     },
     (err: unknown) => {
@@ -269,6 +302,7 @@ el.fileInput.addEventListener("change", () => {
   uploader.run(file, (progress) => session.upload(file, progress)).then(
     (res) => {
       if (res.message) view.message(res.message);
+      clearError(el.chatError);
     },
     (err: unknown) => showError(el.chatError, err),
   );
@@ -295,6 +329,7 @@ el.joinForm.addEventListener("submit", (e) => {
   enterRoom(el.roomInput.value.trim(), el.nameInput.value).then(
     () => {
       el.joinButton.disabled = false;
+      clearError(el.chatError);
       showChat();
     },
     (err: unknown) => {
@@ -323,7 +358,15 @@ const last = ((): { room?: unknown; name?: unknown } => {
   }
 })();
 if (typeof last.room === "string" && typeof last.name === "string") {
-  enterRoom(last.room, last.name).then(showChat, () => showJoin());
+  const { room, name } = last;
+  el.roomInput.value = room;
+  el.nameInput.value = name;
+  enterRoom(room, name).then(showChat, (err: unknown) => {
+    // Say why the page is not back in the room (e.g. the name went to someone else meanwhile).
+    showJoin();
+    showError(el.joinError, err);
+    void refreshRooms();
+  });
 } else {
   showJoin();
   void refreshRooms();

@@ -46,6 +46,11 @@ export class MessageList {
     return true;
   }
 
+  /** Marks where history was reloaded because the stream could not resume (messages in between may be missing). */
+  markGap(): void {
+    this.el.append(h("li", { class: "gap", "data-testid": "history-gap" }, "Reconnected after a long time: some earlier messages may be missing."));
+  }
+
   /** The newest message written by someone else: what "read up to" refers to. */
   newestFromOthers(): ChatMessage | undefined {
     for (let i = this.entries.length - 1; i >= 0; i--) {

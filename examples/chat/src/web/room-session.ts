@@ -7,9 +7,10 @@ import type {
   UploadAttachmentRequestSchema,
   UploadAttachmentResponse,
 } from "../../../../gen/chat/v1/chat_pb.js";
-import { LIMITS } from "../shared/limits.js";
-import { Backoff } from "./backoff.js";
 import { AsyncQueue } from "../shared/async-queue.js";
+import { LIMITS } from "../shared/limits.js";
+import { compareStreamIds } from "../shared/positions.js";
+import { Backoff } from "./backoff.js";
 
 export type ChatClient = Client<typeof ChatService>;
 type SessionRequestInit = MessageInitShape<typeof SessionRequestSchema>;
@@ -22,7 +23,17 @@ export interface RoomListener {
   presence(online: string[]): void;
   typing(names: string[]): void;
   read(reader: string, messageId: string): void;
-  link(state: LinkState): void;
+  /** The streams' state; `error` says why they are down. */
+  link(state: LinkState, error?: ConnectError): void;
+  /** A (re)join handed out this token: keep it, a reload resumes the membership with it. */
+  token(token: string): void;
+  /**
+   * The resume position was older than the kept history: the stream starts over with a history
+   * replay (the list keeps what it shows, by id; what was trimmed in between is gone).
+   */
+  historyReset(): void;
+  /** Messages the Follow stream delivered, and how many of those it had delivered before. */
+  stats(delivered: number, repeated: number): void;
   /** The membership cannot be restored (e.g. the name was taken while we were away). */
   fatal(error: ConnectError): void;
 }
@@ -44,6 +55,10 @@ export class RoomSession {
   private outbox: AsyncQueue<SessionRequestInit> | undefined;
   private typingSentAt = 0;
   private lastRead = "";
+  /** Id of the newest message the Follow stream delivered: where a reconnect resumes. */
+  private position = "";
+  /** Messages Follow delivered, and how many of them it had delivered before (resuming keeps this 0). */
+  private readonly stats = { delivered: 0, repeated: 0 };
 
   private constructor(
     private readonly client: ChatClient,
@@ -57,6 +72,7 @@ export class RoomSession {
   static async join(client: ChatClient, room: string, name: string, resumeToken: string, listener: RoomListener): Promise<RoomSession> {
     const res = await client.join({ room, name, resumeToken }, { timeoutMs: CALL_TIMEOUT_MS });
     const session = new RoomSession(client, room, name, res.token, listener);
+    listener.token(res.token);
     void session.run();
     return session;
   }
@@ -114,6 +130,7 @@ export class RoomSession {
 
   private async run(): Promise<void> {
     let rejoin = false;
+    let lastError: ConnectError | undefined;
     while (!this.stopped.signal.aborted) {
       const attempt = new AbortController();
       const stopAttempt = () => attempt.abort();
@@ -126,37 +143,53 @@ export class RoomSession {
             { timeoutMs: CALL_TIMEOUT_MS, signal: attempt.signal },
           );
           this.token = res.token;
+          this.listener.token(res.token);
         }
         rejoin = true;
         void this.sessionLoop(attempt.signal);
         await this.follow(attempt.signal);
       } catch (err) {
         if (this.stopped.signal.aborted) return;
-        const error = ConnectError.from(err);
+        lastError = ConnectError.from(err);
         // Our name went to someone else, or the room refuses us: retrying cannot help.
-        if (error.code === Code.AlreadyExists || error.code === Code.InvalidArgument) {
-          this.listener.link("down");
-          this.listener.fatal(error);
+        if (lastError.code === Code.AlreadyExists || lastError.code === Code.InvalidArgument) {
+          this.listener.link("down", lastError);
+          this.listener.fatal(lastError);
           return;
+        }
+        if (lastError.code === Code.OutOfRange) {
+          // Too old to resume: follow again at once, with a history replay.
+          this.position = "";
+          this.listener.historyReset();
+          continue;
         }
       } finally {
         attempt.abort();
         this.stopped.signal.removeEventListener("abort", stopAttempt);
       }
       if (this.stopped.signal.aborted) return;
-      this.listener.link("down");
+      this.listener.link("down", lastError);
       await this.backoff.wait(this.stopped.signal);
     }
   }
 
-  /** Server streaming: history, then live messages and presence; returns only by throwing. */
+  /**
+   * Server streaming: history (or, after a drop, everything after the last message seen), then
+   * live messages and presence; returns only by throwing.
+   */
   private async follow(signal: AbortSignal): Promise<void> {
-    const stream = this.client.follow({ room: this.room, token: this.token, history: HISTORY }, { signal });
+    const stream = this.client.follow({ room: this.room, token: this.token, history: HISTORY, resumeAfter: this.position }, { signal });
     for await (const res of stream) {
       switch (res.event.case) {
-        case "message":
+        case "message": {
+          const { id } = res.event.value;
+          this.stats.delivered++;
+          if (this.position !== "" && compareStreamIds(id, this.position) <= 0) this.stats.repeated++;
+          else this.position = id;
+          this.listener.stats(this.stats.delivered, this.stats.repeated);
           this.listener.message(res.event.value);
           break;
+        }
         case "presence":
           this.listener.presence(res.event.value.online);
           break;

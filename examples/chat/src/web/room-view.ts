@@ -10,6 +10,8 @@ export interface RoomViewHooks {
   /** A message was shown, or the presence changed (read receipts, room list). */
   activity(view: RoomView, kind: "message" | "presence"): void;
   fatal(view: RoomView, error: ConnectError): void;
+  /** A (re)join handed out a new token for this room. */
+  token(view: RoomView, token: string): void;
 }
 
 /**
@@ -24,6 +26,8 @@ export class RoomView implements RoomListener {
   linkState: LinkState = "connecting";
   everLive = false;
   downSince = 0;
+  /** Why the streams are down (shown under the connection pill). */
+  lastError: ConnectError | undefined;
   private mounted = false;
 
   constructor(
@@ -64,10 +68,14 @@ export class RoomView implements RoomListener {
     this.messages.setRead(reader, messageId);
   }
 
-  link(state: LinkState): void {
+  link(state: LinkState, error?: ConnectError): void {
     if (state === "live") this.everLive = true;
     if (state !== "live" && this.linkState === "live") this.downSince = Date.now();
     this.linkState = state;
+    if (state === "live") this.lastError = undefined;
+    else if (error) this.lastError = error;
+    // Who is online is only known while the stream is live.
+    this.renderOnline();
     this.hooks.link(this);
   }
 
@@ -75,11 +83,28 @@ export class RoomView implements RoomListener {
     this.hooks.fatal(this, error);
   }
 
+  token(token: string): void {
+    this.hooks.token(this, token);
+  }
+
+  historyReset(): void {
+    this.messages.markGap();
+  }
+
+  /** The Follow stream's delivery counts, on the list element (the browser test checks no message came twice). */
+  stats(delivered: number, repeated: number): void {
+    this.list.dataset["delivered"] = String(delivered);
+    this.list.dataset["repeated"] = String(repeated);
+  }
+
   private renderOnline(): void {
     if (!this.mounted) return;
-    byTestId("online-count").textContent = String(this.online.length);
-    byTestId("room-subtitle").textContent = `${this.online.length} online`;
-    byTestId("online-list").replaceChildren(
+    const live = this.linkState === "live";
+    byTestId("online-count").textContent = live ? String(this.online.length) : "–";
+    byTestId("room-subtitle").textContent = live ? `${this.online.length} online` : this.everLive ? "not connected: presence unknown" : "connecting…";
+    const list = byTestId("online-list");
+    list.dataset["stale"] = String(!live);
+    list.replaceChildren(
       ...this.online.map((name) =>
         h("li", { "data-testid": "online-member", "data-name": name }, name === this.me ? `${name} (you)` : name),
       ),

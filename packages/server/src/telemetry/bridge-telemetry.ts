@@ -1,6 +1,7 @@
 import type { Attributes, Context, Span, SpanKind, SpanStatusCode, Tracer } from "@opentelemetry/api";
 import { ErrorCodeName, Status, StatusName, parseMethodPath, type Metadata } from "@grpc-ws/wire";
 import { RPC_SYSTEM, SPAN_KIND_SERVER, SPAN_STATUS_ERROR, metadataCarrier, telemetryApi } from "@grpc-ws/wire/internal";
+import type { ConnectionInfo } from "../access/connection-info.js";
 import type { MessageSizes } from "../server-call.js";
 import { createBridgeInstruments, type BridgeInstruments } from "./instruments.js";
 import type { OpenTelemetryApi, TelemetryOptions } from "./options.js";
@@ -11,8 +12,8 @@ const STATUS_ERROR = SPAN_STATUS_ERROR as SpanStatusCode;
 // Per the gRPC semantic conventions, a server span is an error only for these codes.
 const SERVER_ERRORS: ReadonlySet<Status> = new Set([Status.UNKNOWN, Status.DEADLINE_EXCEEDED, Status.UNIMPLEMENTED, Status.INTERNAL, Status.UNAVAILABLE, Status.DATA_LOSS]);
 
-/** Where a call arrived: the connection's identity and addresses. */
-export interface CallSite {
+/** Where a call arrived: the connection's id and addresses (from its `ConnectionInfo`). */
+interface CallSite {
   readonly connectionId: string;
   readonly remoteAddress: string;
   readonly remotePort: number;
@@ -41,6 +42,7 @@ export class BridgeTelemetry {
   readonly instruments: BridgeInstruments;
   private readonly propagator: TelemetryOptions["propagator"];
   private readonly byPath = new Map<string, MethodAttributes>();
+  private readonly sites = new WeakMap<ConnectionInfo, CallSite>();
 
   constructor(options: TelemetryOptions) {
     const api = telemetryApi(options);
@@ -82,8 +84,20 @@ export class BridgeTelemetry {
     this.instruments.bytesSent.add(bytes);
   }
 
+  private siteOf(connection: ConnectionInfo): CallSite {
+    let site = this.sites.get(connection);
+    if (!site) {
+      const { remoteAddress, remotePort, headers } = connection.request;
+      const host = hostOf(headers.host);
+      site = { connectionId: connection.id, remoteAddress: remoteAddress ?? "", remotePort: remotePort ?? 0, serverAddress: host.address, serverPort: host.port };
+      this.sites.set(connection, site);
+    }
+    return site;
+  }
+
   /** A call's HEADERS arrived: starts its span (a child of the caller's `traceparent`) and counts it. */
-  startCall(path: string, headers: Metadata, site: CallSite): CallTelemetry {
+  startCall(path: string, headers: Metadata, connection: ConnectionInfo): CallTelemetry {
+    const site = this.siteOf(connection);
     const api = this.api;
     const attrs = this.methodAttributes(path);
     const { service, method } = attrs;
@@ -172,4 +186,12 @@ export class CallTelemetry implements MessageSizes {
     }
     span.end();
   }
+}
+
+/** `Host: example.com:8443` -> { address: "example.com", port: 8443 }; IPv6 brackets removed. */
+function hostOf(host = ""): { address: string; port: number | undefined } {
+  const match = /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(host);
+  const address = (match?.[1] ?? host).replace(/^\[|\]$/g, "");
+  const port = match?.[2] !== undefined ? Number(match[2]) : undefined;
+  return { address, port };
 }

@@ -185,10 +185,10 @@ describe("connection hooks", () => {
     expect(opened).toHaveLength(1);
     const info = opened[0]!;
     expect(info.id).toMatch(/^[0-9a-f]{8}-\d+$/);
-    expect(info.remoteAddress).toBe("127.0.0.1");
-    expect(info.remotePort).toBeGreaterThan(0);
+    expect(info.request.remoteAddress).toBe("127.0.0.1");
+    expect(info.request.remotePort).toBeGreaterThan(0);
     expect(ended.map((e) => e.connection.id)).toEqual([info.id, info.id]);
-    expect(ended[0]!.connection.remotePort).toBe(info.remotePort);
+    expect(ended[0]!.connection.request.remotePort).toBe(info.request.remotePort);
     expect(closed[0]).toMatchObject({ id: info.id, calls: 2 });
     expect(closed[0]!.durationMs).toBeGreaterThanOrEqual(0);
     expect(closed[0]!.reason).toMatch(/close code 1000/);

@@ -1,4 +1,5 @@
 import type { Metadata, Status } from "@grpc-ws/wire";
+import type { ConnectionInfo } from "../access/connection-info.js";
 
 /**
  * Where the gateway forwards calls that no in-process service handles:
@@ -25,6 +26,12 @@ export interface UpstreamRequestContext {
   readonly headers: Metadata;
   /** The upstream the call goes to, as its target URL (`href`). */
   readonly upstream: string;
+  /**
+   * The connection the call came on: `identity` from the bridge's `authenticate` hook and the
+   * upgrade request (`request.cookies`, `request.remoteAddress`, `request.headers`), e.g. to turn
+   * an HttpOnly session cookie into `authorization` and to add `x-forwarded-for`.
+   */
+  readonly connection: ConnectionInfo;
 }
 
 /** One finished forwarded call, for logging and metrics. */
@@ -39,6 +46,8 @@ export interface UpstreamCallInfo {
   readonly durationMs: number;
   /** The upstream's target URL (`href`). */
   readonly upstream: string;
+  /** The connection the call came on. */
+  readonly connection: ConnectionInfo;
 }
 
 /** Per-call hooks. On an {@link UpstreamRouter} they see every call; on a target, the calls it takes. */
@@ -100,8 +109,12 @@ export interface UpstreamTarget extends UpstreamHooks {
   socketPath?: string;
   /** Override `:authority` (default: the target's host:port). */
   authority?: string;
-  /** PING the upstream while the connection is open. Default: off. */
-  keepalive?: UpstreamKeepalive;
+  /**
+   * PING the upstream while calls are in flight, so that a hung upstream fails them UNAVAILABLE
+   * within `intervalMs + timeoutMs`. Default `{ intervalMs: 300000, timeoutMs: 20000 }` (grpc-core
+   * and grpc-go servers refuse faster pings by default); `false` turns it off.
+   */
+  keepalive?: UpstreamKeepalive | false;
   /** Close the connection after this long without calls; the next call reconnects. Default: keep it open. */
   maxSessionIdleMs?: number;
   /** Give up connecting after this long; the waiting calls end UNAVAILABLE. Default 10 000 ms. */

@@ -1,9 +1,33 @@
 import http2 from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
-import type { UpstreamTarget } from "./config.js";
+import type { UpstreamKeepalive, UpstreamTarget } from "./config.js";
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * Upstream keepalive unless told otherwise: a PING every 5 min while calls are in flight, 20 s
+ * for its ack. Five minutes is the least grpc-core and grpc-go servers accept by default
+ * (`min_recv_ping_interval_without_data`, `EnforcementPolicy.MinTime`): faster pings on a quiet
+ * call get GOAWAY "too_many_pings". Servers that allow more (grpc-js does) can be pinged faster.
+ */
+export const DEFAULT_UPSTREAM_KEEPALIVE: Readonly<UpstreamKeepalive> = Object.freeze({ intervalMs: 300_000, timeoutMs: 20_000 });
+
+/**
+ * Node's per-session memory cap (MB) for upstream sessions. Node's default (10 MB) resets
+ * streams with ENHANCE_YOUR_CALM under ordinary load (many concurrent large calls), blaming the
+ * upstream. What a session holds is already bounded by the bridge: each forwarded call holds at
+ * most one message plus an HTTP/2 stream window in each direction, and calls are bounded by
+ * connections x MAX_CONCURRENT_STREAMS. grpc-js does the same (an unlimited value).
+ */
+export const UPSTREAM_SESSION_MEMORY_MB = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Header pairs Node accepts in one response block before resetting the stream itself (Node's
+ * default is 128). Set above anything the client side can take (its max metadata size), so that
+ * an oversized block is refused by the bridge's own check, with a message that says so.
+ */
+const MAX_HEADER_LIST_PAIRS = 4096;
 
 /** A request stream and the session it runs on. */
 export interface UpstreamRequest {
@@ -28,6 +52,8 @@ export class UpstreamConnection {
   /** Sessions that got the upstream's SETTINGS: HTTP/2 is up. */
   private readonly started = new WeakSet<http2.ClientHttp2Session>();
   private active = 0;
+  /** The last stream id each session's upstream promised to process, from its GOAWAY. */
+  private readonly goAwayLastIds = new WeakMap<http2.ClientHttp2Session, number>();
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
 
@@ -70,6 +96,21 @@ export class UpstreamConnection {
     const hint =
       this.scheme === "http" ? "a TLS port? then use an https: target" : this.options.tls?.cert ? "did it reject the client certificate?" : "is it a gRPC server?";
     return new Error(`the upstream closed the connection before HTTP/2 started (${hint})${error ? ` (${String(code)})` : ""}`, { cause: error });
+  }
+
+  /**
+   * True when the upstream certainly never processed `stream`: it was never sent (no id), it was
+   * refused (REFUSED_STREAM), or its id is above the last id of the session's GOAWAY. Such a call
+   * may be sent again on another session.
+   */
+  neverStarted(session: http2.ClientHttp2Session, stream: http2.ClientHttp2Stream): boolean {
+    // Only a session that reached HTTP/2: a call on one that never connected has its connect error.
+    if (!this.started.has(session)) return false;
+    const id = stream.id;
+    if (id === undefined) return true;
+    if (stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) return true;
+    const last = this.goAwayLastIds.get(session);
+    return last !== undefined && id > last;
   }
 
   /** A call started: the session must stay open and keep the process alive. */
@@ -132,7 +173,8 @@ export class UpstreamConnection {
   }
 
   private connect(): http2.ClientHttp2Session {
-    const { socketPath, keepalive } = this.options;
+    const { socketPath } = this.options;
+    const keepalive = this.options.keepalive === false ? undefined : (this.options.keepalive ?? DEFAULT_UPSTREAM_KEEPALIVE);
     let session: http2.ClientHttp2Session;
     // Ours for https (and unix sockets) so that a TLS failure can be told from a refused connection.
     const createConnection =
@@ -140,6 +182,8 @@ export class UpstreamConnection {
     session = http2.connect(this.url.origin, {
       ...(createConnection ? { createConnection } : {}),
       settings: { enablePush: false },
+      maxSessionMemory: UPSTREAM_SESSION_MEMORY_MB,
+      maxHeaderListPairs: MAX_HEADER_LIST_PAIRS,
     });
     this.sessions.add(session);
     if (this.active === 0) session.unref();
@@ -162,7 +206,10 @@ export class UpstreamConnection {
       this.detach(session);
     });
     // New calls go to a new session; calls in flight on this one finish (or are refused).
-    session.on("goaway", () => this.detach(session));
+    session.on("goaway", (_code: number, lastStreamId: number) => {
+      this.goAwayLastIds.set(session, lastStreamId);
+      this.detach(session);
+    });
     session.once("close", () => {
       clearTimeout(connectTimer);
       clearInterval(pingTimer);
@@ -201,7 +248,8 @@ export class UpstreamConnection {
   private keepalive(session: http2.ClientHttp2Session, intervalMs: number, timeoutMs: number): ReturnType<typeof setInterval> {
     let waiting = false;
     const timer = setInterval(() => {
-      if (waiting || session.destroyed) return;
+      // Only while calls are in flight: servers count pings on an idle connection as abuse.
+      if (waiting || session.destroyed || this.active === 0) return;
       waiting = true;
       const deadline = setTimeout(() => {
         session.destroy(new Error(`keepalive ping not acknowledged within ${timeoutMs} ms`));

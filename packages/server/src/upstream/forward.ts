@@ -1,18 +1,23 @@
 import http2 from "node:http2";
 import {
   ErrorCodeName,
+  GRPC_ENCODING,
   GRPC_TIMEOUT,
+  IDENTITY,
   MESSAGE_PREFIX_SIZE,
   MessageError,
+  MessageFlags,
   MessageReader,
+  getMetadata,
   Status,
   parseTrailers,
   statusFromErrorCode,
   writeMessagePrefix,
   type Metadata,
 } from "@grpc-ws/wire";
+import type { CompressibleStream } from "../compression-stream.js";
 import type { CallHandler, ServerCall } from "../server-call.js";
-import type { UpstreamHooks } from "./config.js";
+import type { UpstreamHooks, UpstreamRequestContext } from "./config.js";
 import { describeError, type UpstreamConnection } from "./connection.js";
 import { requestHeaders, responseMetadata } from "./headers.js";
 import { statusFromHttp } from "./status-map.js";
@@ -29,7 +34,12 @@ export interface UpstreamRoute {
 // corked writes cost less than the copy (measured on Node 20: equal near 700 bytes, 15 % less at 8 KiB).
 const COPY_LIMIT = 1024;
 
-const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_FLAG_END_STREAM } = http2.constants;
+
+// A call the upstream never processed (refused, or above its GOAWAY) is sent again this many
+// times, if its request messages so far fit in REPLAY_LIMIT bytes.
+const MAX_RETRIES = 2;
+const REPLAY_LIMIT = 4 * 1024 * 1024;
 
 /**
  * Forwards one call to the upstream and back, byte for byte: messages are re-prefixed but never
@@ -41,18 +51,25 @@ export class ForwardedCall implements CallHandler {
   private h2: http2.ClientHttp2Stream | undefined;
   private session: http2.ClientHttp2Session | undefined;
   private finished = false;
-  /** The trailers sent are the upstream's own: an OK status closes the HTTP/2 stream without a reset. */
-  private upstreamTrailersSent = false;
+  /** The upstream ended its side (trailers, or a trailers-only response): nothing to cancel there. */
+  private upstreamEnded = false;
+  /** Request messages sent upstream so far with their compressed flag, kept until the response starts, to send again on a refusal; null once over REPLAY_LIMIT. */
+  private replay: Array<[Uint8Array, number]> | null = [];
+  private replayBytes = 0;
+  private retries = 0;
+  private metadata: Metadata = [];
   private uploadBlocked = false;
   private uploadEnded = false;
   private downloadBlocked = false;
   private trailers: Metadata | undefined;
   private error: (Error & { code?: string }) | undefined;
   private readonly reader: MessageReader;
-  private readonly onMessage = (message: Uint8Array): void => {
+  private readonly onMessage = (message: Uint8Array, compressed: boolean): void => {
     this.call.sizes?.response(message.length);
-    if (!this.call.stream.write(message)) this.downloadBlocked = true;
+    if (!(this.compressible ?? this.call.stream).write(message, compressed)) this.downloadBlocked = true;
   };
+  /** Set when the call carries compressed messages: the stream's flag-aware side. */
+  private compressible: CompressibleStream | undefined;
 
   constructor(
     private readonly call: ServerCall,
@@ -71,7 +88,7 @@ export class ForwardedCall implements CallHandler {
     const headers = call.headers.filter(([name]) => name !== GRPC_TIMEOUT);
     let result: Metadata | Promise<Metadata>;
     try {
-      result = runOnRequest(this.route.hooks, 0, call.path, this.upstream, headers);
+      result = runOnRequest(this.route.hooks, 0, { path: call.path, headers, upstream: this.upstream, connection: call.connection });
     } catch (error) {
       return this.rejected(error);
     }
@@ -93,6 +110,7 @@ export class ForwardedCall implements CallHandler {
 
   private open(metadata: Metadata): void {
     if (this.finished) return;
+    this.metadata = metadata;
     const { call } = this;
     const headers = requestHeaders(call.path, metadata, this.route.connection, call.remainingMs());
     let h2: http2.ClientHttp2Stream;
@@ -106,9 +124,15 @@ export class ForwardedCall implements CallHandler {
       return this.fail(Status.UNAVAILABLE, `upstream ${this.upstream} unavailable: ${describeError(error)}`);
     }
     this.h2 = h2;
-    h2.on("response", (h, _flags, raw) => this.onResponse(h, raw));
+    // Compressed requests pass through when the client named an encoding: the upstream decides.
+    const encoding = getMetadata(call.headers, GRPC_ENCODING);
+    if (typeof encoding === "string" && encoding !== IDENTITY) this.passCompressed();
+    h2.on("response", (h, flags, raw) => this.onResponse(h, flags, raw));
     h2.on("data", (chunk: Buffer) => this.onUpstreamData(chunk));
-    h2.on("trailers", (_h, _flags, raw) => (this.trailers = responseMetadata(raw)));
+    h2.on("trailers", (_h, _flags, raw) => {
+      this.upstreamEnded = true;
+      this.trailers = responseMetadata(raw);
+    });
     h2.on("end", () => this.onUpstreamEnd());
     h2.on("error", (error: Error) => (this.error ??= error));
     h2.on("close", () => this.onClose());
@@ -116,7 +140,21 @@ export class ForwardedCall implements CallHandler {
       this.uploadBlocked = false;
       this.upload();
     });
+    // A retry: what went to the refused stream goes again first.
+    for (const [message, flags] of this.replay ?? []) if (!writeMessage(h2, message, flags)) this.uploadBlocked = true;
+    if (this.uploadEnded) h2.end();
     this.upload();
+  }
+
+  // The upstream never processed the call (refused, or above its GOAWAY): send it again on a fresh session.
+  private retry(): boolean {
+    if (this.replay === null || this.retries >= MAX_RETRIES || !this.session || !this.h2) return false;
+    if (!this.route.connection.neverStarted(this.session, this.h2)) return false;
+    this.retries++;
+    this.uploadBlocked = false;
+    this.error = undefined;
+    this.open(this.metadata);
+    return true;
   }
 
   // --- CallHandler: the wire side ------------------------------------------------------------
@@ -137,11 +175,17 @@ export class ForwardedCall implements CallHandler {
     const { call } = this;
     this.route.connection.release();
     this.onDone(this);
-    // Let the upstream go too if it is still running (a failure or cancel on our side, or trailers before the client's half-close).
+    this.replay = null;
+    // Reset only a call the upstream is still running (a failure, cancel or deadline on our side).
+    // One it ended needs only our END_STREAM: a reset per finished call looks like a reset flood
+    // (CVE-2023-44487) to the upstream, and Node's server answers it with GOAWAY.
     const h2 = this.h2;
-    if (h2 && !h2.closed) h2.close(this.upstreamTrailersSent && code === Status.OK ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL);
+    if (h2 && !h2.closed) {
+      if (!this.upstreamEnded) h2.close(NGHTTP2_CANCEL);
+      else if (!h2.writableEnded) h2.end();
+    }
     if (!this.route.hooks.some((h) => h.onCallEnd)) return;
-    const info = { method: call.path, code, message, durationMs: performance.now() - call.startedAt, upstream: this.upstream };
+    const info = { method: call.path, code, message, durationMs: performance.now() - call.startedAt, upstream: this.upstream, connection: call.connection };
     for (const hooks of this.route.hooks) {
       try {
         hooks.onCallEnd?.(info);
@@ -149,6 +193,17 @@ export class ForwardedCall implements CallHandler {
         // A logging hook must not break the call.
       }
     }
+  }
+
+  // gRPC compression end to end: both sides' compressed messages pass with their flag; the
+  // client's grpc-encoding and grpc-accept-encoding went upstream, the upstream's grpc-encoding
+  // comes back, so each side decompresses what it negotiated with the other.
+  private passCompressed(): void {
+    const stream = this.call.stream as Partial<CompressibleStream>;
+    if (typeof stream.acceptCompressed !== "function") return;
+    stream.acceptCompressed();
+    this.compressible = stream as CompressibleStream;
+    this.reader.acceptCompressed = true;
   }
 
   // Client -> upstream: take a message off the wire only when the HTTP/2 stream has room.
@@ -160,7 +215,9 @@ export class ForwardedCall implements CallHandler {
       const message = stream.read();
       if (message === undefined) break;
       this.call.sizes?.request(message.length);
-      if (!writeMessage(h2, message)) {
+      const flags = this.compressible?.lastReadCompressed === true ? MessageFlags.COMPRESSED : 0;
+      this.keepForReplay(message, flags);
+      if (!writeMessage(h2, message, flags)) {
         this.uploadBlocked = true;
         return;
       }
@@ -171,7 +228,17 @@ export class ForwardedCall implements CallHandler {
     }
   }
 
-  private onResponse(headers: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader, raw: string[]): void {
+  private keepForReplay(message: Uint8Array, flags: number): void {
+    if (this.replay === null) return;
+    this.replayBytes += message.length;
+    if (this.replayBytes > REPLAY_LIMIT) this.replay = null;
+    else this.replay.push([message, flags]);
+  }
+
+  private onResponse(headers: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader, flags: number, raw: string[]): void {
+    // The upstream has taken the call: it is no longer ours to send again.
+    this.replay = null;
+    if (flags & NGHTTP2_FLAG_END_STREAM) this.upstreamEnded = true;
     if (this.finished) return;
     const status = headers[":status"] ?? 0;
     if (headers["grpc-status"] !== undefined) {
@@ -185,6 +252,8 @@ export class ForwardedCall implements CallHandler {
     if (!contentType.startsWith("application/grpc")) {
       return this.fail(Status.UNKNOWN, `upstream ${this.upstream} responded with content-type ${JSON.stringify(contentType)}, not application/grpc`);
     }
+    const encoding = headers["grpc-encoding"];
+    if (encoding !== undefined && encoding !== IDENTITY) this.passCompressed();
     try {
       this.call.stream.sendHeaders(responseMetadata(raw));
     } catch (error) {
@@ -214,6 +283,7 @@ export class ForwardedCall implements CallHandler {
 
   private onClose(): void {
     if (this.finished) return;
+    if (this.retry()) return;
     const h2 = this.h2!;
     const session = this.session;
     const error = this.error;
@@ -250,34 +320,33 @@ export class ForwardedCall implements CallHandler {
   // The upstream's own status: read back (as the client will read it) for onCallEnd.
   private finish(trailers: Metadata): void {
     if (this.finished) return;
-    this.upstreamTrailersSent = trailers === this.trailers;
     const { code, message } = parseTrailers(trailers);
     this.call.end({ code, message, trailers });
   }
 }
 
 /** Runs the onRequest hooks from `index` on; synchronous unless a hook returns a promise. */
-function runOnRequest(hooks: readonly UpstreamHooks[], index: number, path: string, upstream: string, headers: Metadata): Metadata | Promise<Metadata> {
+function runOnRequest(hooks: readonly UpstreamHooks[], index: number, ctx: UpstreamRequestContext): Metadata | Promise<Metadata> {
   for (let i = index; i < hooks.length; i++) {
     const hook = hooks[i]!.onRequest;
     if (!hook) continue;
-    const out = hook({ path, headers, upstream });
-    if (out instanceof Promise) return out.then((h) => runOnRequest(hooks, i + 1, path, upstream, h ?? headers));
-    if (out) headers = out;
+    const out = hook(ctx);
+    if (out instanceof Promise) return out.then((h) => runOnRequest(hooks, i + 1, h ? { ...ctx, headers: h } : ctx));
+    if (out) ctx = { ...ctx, headers: out };
   }
-  return headers;
+  return ctx.headers;
 }
 
-function writeMessage(h2: http2.ClientHttp2Stream, message: Uint8Array): boolean {
+function writeMessage(h2: http2.ClientHttp2Stream, message: Uint8Array, flags: number): boolean {
   const length = message.length;
   if (length <= COPY_LIMIT) {
     const buf = Buffer.allocUnsafe(MESSAGE_PREFIX_SIZE + length);
-    writeMessagePrefix(buf, 0, length);
+    writeMessagePrefix(buf, 0, length, flags);
     buf.set(message, MESSAGE_PREFIX_SIZE);
     return h2.write(buf);
   }
   const prefix = Buffer.allocUnsafe(MESSAGE_PREFIX_SIZE);
-  writeMessagePrefix(prefix, 0, length);
+  writeMessagePrefix(prefix, 0, length, flags);
   h2.cork();
   h2.write(prefix);
   const ok = h2.write(Buffer.from(message.buffer, message.byteOffset, length));

@@ -15,9 +15,6 @@ const REQUEST_SKIP: ReadonlySet<string> = new Set([
   "content-type",
   "content-length",
   GRPC_TIMEOUT,
-  // The wire carries no compressed messages: the upstream is asked for identity below.
-  "grpc-encoding",
-  "grpc-accept-encoding",
 ]);
 
 // What describes the upstream hop rather than the call.
@@ -29,7 +26,6 @@ const RESPONSE_SKIP: ReadonlySet<string> = new Set([
   "te",
   "content-type",
   "content-length",
-  "grpc-encoding",
   "grpc-accept-encoding",
 ]);
 
@@ -55,12 +51,18 @@ export function requestHeaders(path: string, metadata: Metadata, target: Request
     ":authority": target.authority,
     "content-type": "application/grpc",
     te: "trailers",
+    // Overwritten by the client's own grpc-accept-encoding below, if it sent one.
     "grpc-accept-encoding": "identity",
   };
   if (timeoutMs !== undefined) out[GRPC_TIMEOUT] = formatTimeout(Math.max(timeoutMs, 0.001));
   for (const [name, value] of metadata) {
     if (isHopByHop(name, REQUEST_SKIP)) continue;
     const text = typeof value === "string" ? value : encodeBase64(value).replace(/=+$/, "");
+    // The client's encodings go upstream as they are: compressed messages pass through unchanged.
+    if (name === "grpc-accept-encoding") {
+      out[name] = text;
+      continue;
+    }
     const prev = out[name];
     if (prev === undefined) out[name] = text;
     else if (Array.isArray(prev)) prev.push(text);

@@ -14,6 +14,8 @@ export interface CountingProxy {
   readonly accepted: number;
   /** Of those, the ones still open. */
   readonly open: number;
+  /** HTTP/2 frames the gateway sent, by frame type (0x3: RST_STREAM). */
+  readonly upFrames: ReadonlyMap<number, number>;
   /** Stop (true) or resume (false) reading what the gateway sends; TCP backpressure does the rest. */
   stallUpstream(stalled: boolean): void;
   close(): Promise<void>;
@@ -24,6 +26,7 @@ export async function startCountingProxy(targetPort: number): Promise<CountingPr
   let upBytes = 0;
   let stalled = false;
   let accepted = 0;
+  const upFrames = new Map<number, number>();
   const fromGateway = new Set<net.Socket>();
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
@@ -42,8 +45,10 @@ export async function startCountingProxy(targetPort: number): Promise<CountingPr
     fromGateway.add(client);
     client.on("close", () => fromGateway.delete(client));
     if (stalled) client.pause();
+    const frames = new H2FrameCounter(upFrames);
     client.on("data", (chunk: Buffer) => {
       upBytes += chunk.length;
+      frames.push(chunk);
       if (!upstream.write(chunk)) client.pause();
     });
     upstream.on("drain", () => {
@@ -68,6 +73,7 @@ export async function startCountingProxy(targetPort: number): Promise<CountingPr
     get upBytes() {
       return upBytes;
     },
+    upFrames,
     get accepted() {
       return accepted;
     },
@@ -86,4 +92,33 @@ export async function startCountingProxy(targetPort: number): Promise<CountingPr
       return new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** Counts the frames of one HTTP/2 client connection (after its 24-byte preface) by type. */
+class H2FrameCounter {
+  private skip = 24;
+  private header = Buffer.alloc(9);
+  private headerFill = 0;
+  constructor(private readonly counts: Map<number, number>) {}
+
+  push(chunk: Buffer): void {
+    let o = 0;
+    while (o < chunk.length) {
+      if (this.skip > 0) {
+        const n = Math.min(this.skip, chunk.length - o);
+        this.skip -= n;
+        o += n;
+        continue;
+      }
+      const n = Math.min(9 - this.headerFill, chunk.length - o);
+      chunk.copy(this.header, this.headerFill, o, o + n);
+      this.headerFill += n;
+      o += n;
+      if (this.headerFill < 9) return;
+      this.headerFill = 0;
+      const type = this.header[3]!;
+      this.counts.set(type, (this.counts.get(type) ?? 0) + 1);
+      this.skip = this.header.readUIntBE(0, 3);
+    }
+  }
 }
