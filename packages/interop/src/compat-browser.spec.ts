@@ -48,11 +48,19 @@ describe("grpc-websockets client libraries in Chromium", () => {
   let gatewayUrl = "";
 
   beforeAll(async () => {
+    // The page has an origin of its own: the bridges list it (access control applies to both front ends).
+    let script = "";
+    pageServer = createServer((req, res) => {
+      if (req.url === "/app.js") res.writeHead(200, { "content-type": "text/javascript" }).end(script);
+      else res.writeHead(200, { "content-type": "text/html" }).end(`<!doctype html><script src="/app.js"></script>`);
+    });
+    await new Promise<void>((resolve) => pageServer.listen(0, "127.0.0.1", resolve));
+    const pageOrigin = `http://127.0.0.1:${(pageServer.address() as { port: number }).port}`;
     const impl = createTestServiceImpl({ onAbort: (method, reason) => aborts.push({ method, reason }) });
-    inProcess = createWebSocketBridge({ routes: (r) => r.service(TestService, impl) });
+    inProcess = createWebSocketBridge({ routes: (r) => r.service(TestService, impl), allowedOrigins: [pageOrigin] });
     inProcessUrl = `http://127.0.0.1:${(await inProcess.listen()).port}`;
     upstream = await startGrpcJsTestServer();
-    gateway = createWebSocketBridge({ upstream: upstream.baseUrl });
+    gateway = createWebSocketBridge({ upstream: upstream.baseUrl, allowedOrigins: [pageOrigin] });
     gatewayUrl = `http://127.0.0.1:${(await gateway.listen({ path: "/rpc" })).port}/rpc`;
     const bundle = await build({
       stdin: { contents: entry, resolveDir: root, loader: "ts" },
@@ -63,15 +71,10 @@ describe("grpc-websockets client libraries in Chromium", () => {
       logLevel: "silent",
       tsconfig: `${root}tsconfig.json`,
     });
-    const script = bundle.outputFiles[0]!.text;
-    pageServer = createServer((req, res) => {
-      if (req.url === "/app.js") res.writeHead(200, { "content-type": "text/javascript" }).end(script);
-      else res.writeHead(200, { "content-type": "text/html" }).end(`<!doctype html><script src="/app.js"></script>`);
-    });
-    await new Promise<void>((resolve) => pageServer.listen(0, "127.0.0.1", resolve));
+    script = bundle.outputFiles[0]!.text;
     browser = await launchChromium();
     tab = await browser.newPage();
-    await tab.goto(`http://127.0.0.1:${(pageServer.address() as { port: number }).port}/`);
+    await tab.goto(`${pageOrigin}/`);
   });
 
   afterAll(async () => {

@@ -58,6 +58,19 @@ describe("grpc-websockets at the byte level", () => {
 
   const request = (init: Parameters<typeof create<typeof SimpleRequestSchema>>[1]) => toBinary(SimpleRequestSchema, create(SimpleRequestSchema, init));
 
+  it("applies the same access control as grpc-ws v1: a page of another origin gets 403 before any WebSocket exists", async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(`${base}${UNARY}`, [GRPC_WEBSOCKETS], { headers: { origin: "https://evil.example" } });
+      ws.on("unexpected-response", (_req, res) => {
+        resolve(res.statusCode ?? 0);
+        ws.terminate();
+      });
+      ws.on("open", () => reject(new Error("a cross-site grpc-websockets upgrade was accepted")));
+      ws.on("error", () => undefined);
+    });
+    expect(status).toBe(403);
+  });
+
   it("a malformed header block gets trailers-only INTERNAL and a clean close", async () => {
     const out = await call(base, UNARY, [text("no colon here\r\n")]);
     expect(out.close).toBe(1000);
