@@ -2,6 +2,7 @@ import { request as httpRequest } from "node:http";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createWebSocketTransport, type WebSocketTransport } from "@grpc-ws/client";
+import { GRPC_WEBSOCKETS, encodeClientData } from "@grpc-ws/wire";
 import { createTestServiceImpl, startGrpcJsTestServer, type GrpcJsTestServer } from "@grpc-ws/interop";
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
 import { MeterProvider } from "@opentelemetry/sdk-metrics";
@@ -310,5 +311,32 @@ describe("client telemetry", () => {
   test("telemetry.api that is not the OpenTelemetry API fails at creation", () => {
     expect(() => createWebSocketTransport({ url, telemetry: { api: {} as never } })).toThrow(/@opentelemetry\/api/);
     expect(() => createWebSocketBridge({ telemetry: { api: {} as never } })).toThrow(/@opentelemetry\/api/);
+  });
+});
+
+describe("grpc-websockets front end", () => {
+  test("its call gets a SERVER span and both connection hooks, with the connection's id", async () => {
+    ended.length = opened.length = closed.length = 0;
+    const spansBefore = otel.spans().length;
+    const ws = new WebSocket(`${url.replace(/\/$/, "")}/grpc.testing.TestService/UnaryCall`, [GRPC_WEBSOCKETS]);
+    const closedSocket = new Promise<void>((resolve) => ws.on("close", () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      ws.on("open", () => resolve());
+      ws.on("error", reject);
+    });
+    // Header block, one empty message (flag 0, length 0), end of the client stream.
+    ws.send(new Uint8Array(0));
+    ws.send(encodeClientData(new Uint8Array(5)));
+    ws.send(Uint8Array.of(1));
+    await closedSocket;
+    await until(() => closed.length === 1, "onConnectionClose");
+    expect(opened).toHaveLength(1);
+    const id = opened[0]!.id;
+    expect(id).toMatch(/^[0-9a-f]{8}-\d+$/);
+    expect(ended.map((e) => [e.code, e.connection.id])).toEqual([[0, id]]);
+    expect(closed[0]).toMatchObject({ id, calls: 1 });
+    const span = otel.spans().slice(spansBefore).find((x) => x.name === "grpc.testing.TestService/UnaryCall");
+    expect(span?.kind).toBe(otel.api.SpanKind.SERVER);
+    expect(span?.attributes["grpc_ws.connection.id"]).toBe(id);
   });
 });
