@@ -19,8 +19,11 @@ describe("npm run bench -- --quick", () => {
     const out = join(dir, "quick.json");
     const tsx = fileURLToPath(new URL("../node_modules/.bin/tsx", import.meta.url));
     await new Promise<void>((resolve, reject) =>
-      execFile(tsx, ["--tsconfig", "../tsconfig.json", "run.ts", "--quick", `--out=${out}`], { cwd: benchDir, timeout: 590_000 }, (e, _stdout, stderr) =>
-        e ? reject(new Error(`bench --quick failed: ${e.message}\n${stderr}`)) : resolve(),
+      execFile(
+        tsx,
+        ["--tsconfig", "../tsconfig.json", "run.ts", "--quick", `--out=${out}`],
+        { cwd: benchDir, timeout: 590_000 },
+        (e, _stdout, stderr) => (e ? reject(new Error(`bench --quick failed: ${e.message}\n${stderr}`)) : resolve()),
       ),
     );
     const r = JSON.parse(readFileSync(out, "utf8")) as Report;
@@ -53,7 +56,8 @@ describe("npm run bench -- --quick", () => {
       if (!row.id.startsWith("mem.")) expect(st!.median, row.id).toBeGreaterThan(0);
     }
     // Every peer of the throughput rows ran.
-    for (const peer of ["ws", "ws-corked", "grpc-js", "connect", "gateway"] as const) expect(r.rows.find((x) => x.id === "ss100.rate")!.figures[peer]?.n).toBeGreaterThan(0);
+    for (const peer of ["ws", "ws-corked", "grpc-js", "connect", "gateway"] as const)
+      expect(r.rows.find((x) => x.id === "ss100.rate")!.figures[peer]?.n).toBeGreaterThan(0);
     expect(r.targets).toHaveLength(14);
     for (const t of r.targets) {
       if (t.value !== undefined) {

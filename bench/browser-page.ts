@@ -21,7 +21,12 @@ const transports: Record<BrowserTransport, Transport> = {
 };
 const unaryRequest = create(SimpleRequestSchema, { responseSize: 100, payload: { body: new Uint8Array(100) } });
 
-async function run(kind: BrowserTransport, scenario: "unary" | "stream", count: number, capMs: number): Promise<BrowserResult> {
+async function run(
+  kind: BrowserTransport,
+  scenario: "unary" | "stream",
+  count: number,
+  capMs: number,
+): Promise<BrowserResult> {
   const client = createClient(TestService, transports[kind]);
   const t0 = performance.now();
   const deadline = t0 + capMs;

@@ -59,7 +59,8 @@ export async function bundleSizes(): Promise<BrowserResults["bundleGzipBytes"]> 
 console.log(TestService.typeName, toBinary(SimpleRequestSchema, create(SimpleRequestSchema, { responseSize: 1 })).length);`,
   };
   for (const t of TRANSPORTS) {
-    apps[t] = `import { createClient } from "@connectrpc/connect"; import { TestService } from "${gen}test_pb.js"; ${APP_IMPORTS[t]}
+    apps[t] =
+      `import { createClient } from "@connectrpc/connect"; import { TestService } from "${gen}test_pb.js"; ${APP_IMPORTS[t]}
 createClient(TestService, transport).unaryCall({ responseSize: 1 }).then((r) => console.log(r.payload?.body.length));`;
   }
   const out: BrowserResults["bundleGzipBytes"] = {};
@@ -89,17 +90,28 @@ export async function runBrowser(quick: boolean): Promise<BrowserResults> {
   const script = await pageBundle();
   const html = `<!doctype html><meta charset="utf-8"><title>grpc-ws bench</title><script type="module" src="/page.js"></script>`;
   const serve = (req: { url?: string }, res: Pick<ServerResponse, "writeHead" | "end"> | object): void => {
-    const [type, body] = req.url === "/page.js" ? ["text/javascript", script] : req.url === "/" ? ["text/html", html] : ["text/plain", "not found"];
+    const [type, body] =
+      req.url === "/page.js"
+        ? ["text/javascript", script]
+        : req.url === "/"
+          ? ["text/html", html]
+          : ["text/plain", "not found"];
     (res as ServerResponse).writeHead(body === "not found" ? 404 : 200, { "content-type": type! });
     (res as ServerResponse).end(body);
   };
-  const server = createServer(connectNodeAdapter({ routes: (router) => router.service(TestService, connectImpl), fallback: serve }));
+  const server = createServer(
+    connectNodeAdapter({ routes: (router) => router.service(TestService, connectImpl), fallback: serve }),
+  );
   const bridge = createWebSocketBridge({ routes: (router) => router.service(TestService, connectImpl) });
   bridge.attach(server, { path: "/ws" });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const browser = await launchChromium();
-  const samples = { unaryP50Us: new Map<BrowserTransport, number[]>(), unaryRate: new Map<BrowserTransport, number[]>(), streamRate: new Map<BrowserTransport, number[]>() };
+  const samples = {
+    unaryP50Us: new Map<BrowserTransport, number[]>(),
+    unaryRate: new Map<BrowserTransport, number[]>(),
+    streamRate: new Map<BrowserTransport, number[]>(),
+  };
   const push = (m: Map<BrowserTransport, number[]>, k: BrowserTransport, v: number | undefined) => {
     if (v !== undefined && Number.isFinite(v)) m.set(k, [...(m.get(k) ?? []), v]);
   };
@@ -110,7 +122,8 @@ export async function runBrowser(quick: boolean): Promise<BrowserResults> {
     await page.waitForFunction(() => "benchRun" in globalThis, undefined, { timeout: 30_000 });
     const run = (k: BrowserTransport, s: "unary" | "stream", n: number, cap: number): Promise<BrowserResult> =>
       page.evaluate(
-        ([k, s, n, cap]) => (globalThis as unknown as { benchRun: (...a: unknown[]) => Promise<BrowserResult> }).benchRun(k, s, n, cap),
+        ([k, s, n, cap]) =>
+          (globalThis as unknown as { benchRun: (...a: unknown[]) => Promise<BrowserResult> }).benchRun(k, s, n, cap),
         [k, s, n, cap] as const,
       );
     for (const k of TRANSPORTS) {
@@ -153,7 +166,8 @@ export async function runBrowser(quick: boolean): Promise<BrowserResults> {
 function browserTable(r: Omit<BrowserResults, "table">): string {
   const ms = (v: number) => (v / 1000).toFixed(2);
   const rate = (v: number) => (v >= 1000 ? `${(v / 1000).toFixed(1)} k` : v.toFixed(0));
-  const f = (st: Stat | undefined, fmt: (v: number) => string, unit = "") => (st ? `${fmt(st.median)}${unit} (${fmt(st.min)}–${fmt(st.max)})` : "—");
+  const f = (st: Stat | undefined, fmt: (v: number) => string, unit = "") =>
+    st ? `${fmt(st.median)}${unit} (${fmt(st.min)}–${fmt(st.max)})` : "—";
   const lines = [
     `Chromium ${r.chromium}, one page, same machine; ${r.rounds} round(s), medians (min–max)`,
     "",

@@ -39,7 +39,9 @@ async function measure(name: string, call: () => Promise<unknown>): Promise<void
   const q = (p: number) => at(p).toFixed(0).padStart(6);
   p50s.set(name, at(0.5));
   const base = p50s.values().next().value!;
-  console.log(`${name.padEnd(40)} p50 ${q(0.5)} us   p90 ${q(0.9)} us   p99 ${q(0.99)} us   p50 vs grpc-js ${(at(0.5) / base).toFixed(2)}x`);
+  console.log(
+    `${name.padEnd(40)} p50 ${q(0.5)} us   p90 ${q(0.9)} us   p99 ${q(0.99)} us   p50 vs grpc-js ${(at(0.5) / base).toFixed(2)}x`,
+  );
 }
 
 // Messages per second of one server stream of STREAM small messages.
@@ -62,18 +64,25 @@ const inProcess = createWebSocketBridge({ routes: (router) => router.service(Tes
 const inProcessWs = createWebSocketTransport({ url: (await inProcess.listen()).url });
 // The same in-process path with OpenTelemetry on in the client and the bridge.
 const otel = benchTelemetry();
-const traced = createWebSocketBridge({ routes: (router) => router.service(TestService, testServiceImpl), telemetry: otel.options });
+const traced = createWebSocketBridge({
+  routes: (router) => router.service(TestService, testServiceImpl),
+  telemetry: otel.options,
+});
 const tracedWs = createWebSocketTransport({ url: (await traced.listen()).url, telemetry: otel.options });
 
 // grpc-js client, the reference: same server, no gateway.
 const Generic = makeGenericClientConstructor(createGrpcJsServiceDefinition(TestService), "TestService");
 const grpcJs = new Generic(upstream.address, credentials.createInsecure()) as unknown as {
   UnaryCall(req: unknown, cb: (err: ServiceError | null, res: SimpleResponse) => void): void;
-  StreamingOutputCall(req: unknown): AsyncIterable<StreamingOutputCallResponse> & { on(event: "error", cb: (e: Error) => void): void };
+  StreamingOutputCall(
+    req: unknown,
+  ): AsyncIterable<StreamingOutputCallResponse> & { on(event: "error", cb: (e: Error) => void): void };
   close(): void;
 };
 const grpcJsUnary = () =>
-  new Promise<SimpleResponse>((resolve, reject) => grpcJs.UnaryCall(request, (err, res) => (err ? reject(err) : resolve(res))));
+  new Promise<SimpleResponse>((resolve, reject) =>
+    grpcJs.UnaryCall(request, (err, res) => (err ? reject(err) : resolve(res))),
+  );
 
 const viaGateway = createClient(TestService, ws);
 const viaBridge = createClient(TestService, inProcessWs);
@@ -81,7 +90,10 @@ const viaTraced = createClient(TestService, tracedWs);
 const viaConnectNode = createClient(TestService, createGrpcTransport({ baseUrl: upstream.baseUrl }));
 // Sanity: both paths return the same bytes.
 const a = toBinary(SimpleResponseSchema, await viaGateway.unaryCall(request));
-const b = toBinary(SimpleResponseSchema, fromBinary(SimpleResponseSchema, toBinary(SimpleResponseSchema, await grpcJsUnary())));
+const b = toBinary(
+  SimpleResponseSchema,
+  fromBinary(SimpleResponseSchema, toBinary(SimpleResponseSchema, await grpcJsUnary())),
+);
 if (Buffer.compare(a, b) !== 0) throw new Error("gateway and direct responses differ");
 
 console.log(`node ${process.version}, loopback, one process; unary: ${CALLS} sequential calls, 10-byte payloads`);
@@ -101,7 +113,9 @@ for (let round = 1; round <= 3; round++) {
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 const on = median(onP50);
 const off = median(offP50);
-console.log(`OpenTelemetry overhead (client + bridge spans and metrics): unary p50 on/off ${(on / off).toFixed(2)}x (+${(on - off).toFixed(0)} us); ${otel.exported()} spans exported`);
+console.log(
+  `OpenTelemetry overhead (client + bridge spans and metrics): unary p50 on/off ${(on / off).toFixed(2)}x (+${(on - off).toFixed(0)} us); ${otel.exported()} spans exported`,
+);
 
 console.log(`\nserver streaming: one call of ${STREAM} messages of 10 bytes`);
 const streamRequest = create(StreamingOutputCallRequestSchema, {
@@ -112,11 +126,25 @@ const count = async (messages: AsyncIterable<unknown>) => {
   for await (const _ of messages) n++;
   return n;
 };
-const base = await throughput("grpc-js client -> grpc-js (direct)", () => count(grpcJs.StreamingOutputCall(streamRequest)));
-await throughput("grpc-ws -> bridge (in-process handler)", () => count(viaBridge.streamingOutputCall(streamRequest)), base);
+const base = await throughput("grpc-js client -> grpc-js (direct)", () =>
+  count(grpcJs.StreamingOutputCall(streamRequest)),
+);
+await throughput(
+  "grpc-ws -> bridge (in-process handler)",
+  () => count(viaBridge.streamingOutputCall(streamRequest)),
+  base,
+);
 await throughput("grpc-ws -> gateway -> grpc-js", () => count(viaGateway.streamingOutputCall(streamRequest)), base);
-const tracedRate = await throughput("grpc-ws -> bridge, OpenTelemetry on", () => count(viaTraced.streamingOutputCall(streamRequest)), base);
-const plainRate = await throughput("grpc-ws -> bridge, OpenTelemetry off", () => count(viaBridge.streamingOutputCall(streamRequest)), base);
+const tracedRate = await throughput(
+  "grpc-ws -> bridge, OpenTelemetry on",
+  () => count(viaTraced.streamingOutputCall(streamRequest)),
+  base,
+);
+const plainRate = await throughput(
+  "grpc-ws -> bridge, OpenTelemetry off",
+  () => count(viaBridge.streamingOutputCall(streamRequest)),
+  base,
+);
 console.log(`OpenTelemetry overhead: server streaming msgs/s on/off ${(tracedRate / plainRate).toFixed(2)}x`);
 
 grpcJs.close();

@@ -74,7 +74,11 @@ async function run(spec: ScenarioSpec, p: Peer): Promise<Omit<ScenarioResult, "c
           done++;
         }
       };
-      await bounded(Promise.all(Array.from({ length: spec.inflight }, worker)), spec.capMs + GRACE_MS, "unary in flight");
+      await bounded(
+        Promise.all(Array.from({ length: spec.inflight }, worker)),
+        spec.capMs + GRACE_MS,
+        "unary in flight",
+      );
       return { ops: done, bytes: 0, capped: done < spec.calls };
     }
     case "serverStream": {

@@ -12,7 +12,8 @@ const MAX_MESSAGE_SIZE = 4 * 1024 * 1024;
 /** JSON-like records with varying numbers: compresses about as well as typical API payloads. */
 function payload(): Uint8Array {
   let text = "";
-  for (let i = 0; text.length < SIZE; i++) text += `{"id":${i * 7919},"name":"user-${i}","email":"user${i}@example.com","active":${i % 3 === 0},"score":${(i * 37) % 1000}}\n`;
+  for (let i = 0; text.length < SIZE; i++)
+    text += `{"id":${i * 7919},"name":"user-${i}","email":"user${i}@example.com","active":${i % 3 === 0},"score":${(i * 37) % 1000}}\n`;
   return new TextEncoder().encode(text.slice(0, SIZE));
 }
 
@@ -37,8 +38,13 @@ async function measure(c: Compression, data: Uint8Array): Promise<{ wireBytes: n
 
 const data = payload();
 const base = await measure(identity, data);
-console.log(`payload ${SIZE} bytes; identity: ${base.wireBytes} wire bytes per message, ${base.roundTripsPerSec.toFixed(0)} copies/s (baseline)`);
-for (const [label, c] of [["gzip (zlib, server)", gzipNode], ["gzip (CompressionStream, browser/client)", gzip]] as const) {
+console.log(
+  `payload ${SIZE} bytes; identity: ${base.wireBytes} wire bytes per message, ${base.roundTripsPerSec.toFixed(0)} copies/s (baseline)`,
+);
+for (const [label, c] of [
+  ["gzip (zlib, server)", gzipNode],
+  ["gzip (CompressionStream, browser/client)", gzip],
+] as const) {
   const r = await measure(c, data);
   console.log(
     `${label}: ${r.wireBytes} wire bytes per message (${((100 * r.wireBytes) / base.wireBytes).toFixed(1)} % of identity), ` +

@@ -7,7 +7,12 @@ import { CALL_COMPLETE, createCallHandlerContext } from "../packages/server/src/
 import { TestService } from "../gen/grpc/testing/test_pb.js";
 import { measureAll, type Case } from "./measure.js";
 
-const base = { service: TestService, method: TestService.method.unaryCall, protocolName: "grpc-ws", url: "ws://127.0.0.1/grpc.testing.TestService/UnaryCall" };
+const base = {
+  service: TestService,
+  method: TestService.method.unaryCall,
+  protocolName: "grpc-ws",
+  url: "ws://127.0.0.1/grpc.testing.TestService/UnaryCall",
+};
 const PER_BATCH = 1000;
 let sink = 0;
 const cases: Case[] = [
@@ -44,5 +49,6 @@ const cases: Case[] = [
 ];
 const r = measureAll(cases, { warmupMs: 300, sampleMs: 300, samples: 7, maxBatches: 100_000 });
 const [a, b] = cases.map((c) => r.get(c)!.opsPerSec);
-for (const c of cases) console.log(`${c.name.padEnd(42)} ${(1e6 / r.get(c)!.opsPerSec).toFixed(2).padStart(7)} us per call`);
+for (const c of cases)
+  console.log(`${c.name.padEnd(42)} ${(1e6 / r.get(c)!.opsPerSec).toFixed(2).padStart(7)} us per call`);
 console.log(`saved per call: ${(1e6 / a! - 1e6 / b!).toFixed(2)} us (${(b! / a!).toFixed(1)}x faster)`);

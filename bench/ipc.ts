@@ -27,7 +27,9 @@ export async function buildChildren(entries: Record<string, string>): Promise<vo
   const { build } = await import("esbuild");
   const root = new URL("../", import.meta.url);
   await build({
-    entryPoints: Object.fromEntries(Object.entries(entries).map(([name, file]) => [name, fileURLToPath(new URL(file, import.meta.url))])),
+    entryPoints: Object.fromEntries(
+      Object.entries(entries).map(([name, file]) => [name, fileURLToPath(new URL(file, import.meta.url))]),
+    ),
     bundle: true,
     platform: "node",
     format: "esm",
@@ -53,7 +55,8 @@ export function serveParent(handlers: Handlers): void {
       })
       .then(
         (value) => send({ id: m.id, ok: true, value } satisfies Reply),
-        (e: unknown) => send({ id: m.id, ok: false, error: e instanceof Error ? (e.stack ?? e.message) : String(e) } satisfies Reply),
+        (e: unknown) =>
+          send({ id: m.id, ok: false, error: e instanceof Error ? (e.stack ?? e.message) : String(e) } satisfies Reply),
       );
   });
   // The parent going away ends the child: no orphan servers on a shared machine.
@@ -71,7 +74,10 @@ export interface Child {
 
 /** Forks the bundled entry `entry` (see buildChildren) and waits for its "ready". */
 export async function spawnChild(name: string, entry: string, args: string[], execArgv: string[] = []): Promise<Child> {
-  const child: ChildProcess = fork(`${BUILD_DIR}${entry}.mjs`, args, { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const child: ChildProcess = fork(`${BUILD_DIR}${entry}.mjs`, args, {
+    execArgv,
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
   let nextId = 1;
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let exited = false;

@@ -61,7 +61,10 @@ async function once(
       // Every handler is running: the streams are open on the server, not just sent.
       const deadline = Date.now() + 30_000;
       while ((await server.child.call<number>("activeDuplex")) < n) {
-        if (Date.now() > deadline) throw new Error(`${kind}: only ${await server.child.call<number>("activeDuplex")} of ${n} streams open after 30 s`);
+        if (Date.now() > deadline)
+          throw new Error(
+            `${kind}: only ${await server.child.call<number>("activeDuplex")} of ${n} streams open after 30 s`,
+          );
         await sleep(100);
       }
     } else await sleep(300);
@@ -82,9 +85,17 @@ export async function measureMemory(
   startClient: StartClient,
 ): Promise<MemoryResults> {
   const sizes = memorySizes(quick);
-  const res: MemoryResults = { connections: sizes.connections, streams: sizes.streams, perConnection: {}, perStream: {}, errors: [] };
+  const res: MemoryResults = {
+    connections: sizes.connections,
+    streams: sizes.streams,
+    perConnection: {},
+    perStream: {},
+    errors: [],
+  };
   const pick = (ps: PeerKind[]) => ps.filter((p) => !onlyPeers || onlyPeers.includes(p));
-  console.log(`memory: ${sizes.connections} idle connections, ${sizes.streams} idle streams on one connection, ${sizes.rounds} round(s)`);
+  console.log(
+    `memory: ${sizes.connections} idle connections, ${sizes.streams} idle streams on one connection, ${sizes.rounds} round(s)`,
+  );
   for (let round = 0; round < sizes.rounds; round++) {
     for (const [what, n, peers, into] of [
       ["connections", sizes.connections, pick(MEMORY_PEERS.connections), res.perConnection],

@@ -3,7 +3,8 @@ import { describe, expect, test } from "vitest";
 import { FrameReader, FrameWriter } from "@grpc-ws/wire";
 import { NaiveWriter, naiveDecode } from "./naive-codec.js";
 
-const payloadOf = (size: number, seed: number): Uint8Array => Uint8Array.from({ length: size }, (_, i) => (i * 31 + seed) & 0xff);
+const payloadOf = (size: number, seed: number): Uint8Array =>
+  Uint8Array.from({ length: size }, (_, i) => (i * 31 + seed) & 0xff);
 const frames = [
   { streamId: 1, payload: payloadOf(100, 1), end: false },
   { streamId: 3, payload: payloadOf(0, 2), end: true },
@@ -46,7 +47,12 @@ describe("naive baseline codec", () => {
       const reader = new FrameReader(1 << 20).reset(message);
       const expected = [];
       while (reader.next()) {
-        expected.push({ type: reader.type, flags: reader.flags, streamId: reader.streamId, payload: reader.payload.slice() });
+        expected.push({
+          type: reader.type,
+          flags: reader.flags,
+          streamId: reader.streamId,
+          payload: reader.payload.slice(),
+        });
       }
       expect(decoded).toEqual(expected);
       message.fill(0xee);
@@ -55,10 +61,13 @@ describe("naive baseline codec", () => {
   });
 
   test("naiveDecode rejects truncated and oversize frames", () => {
-    const [message] = encode((w) => {
-      w.data(1, payloadOf(100, 5), false);
-      w.flush();
-    }, (sink) => new NaiveWriter(sink));
+    const [message] = encode(
+      (w) => {
+        w.data(1, payloadOf(100, 5), false);
+        w.flush();
+      },
+      (sink) => new NaiveWriter(sink),
+    );
     expect(() => naiveDecode(message!.subarray(0, 5), 1000)).toThrow(/truncated frame header/);
     expect(() => naiveDecode(message!.subarray(0, 50), 1000)).toThrow(/truncated frame payload/);
     expect(() => naiveDecode(message!, 99)).toThrow(/exceeds 99/);

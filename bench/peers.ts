@@ -3,7 +3,15 @@
 import { create } from "@bufbuild/protobuf";
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { credentials, makeGenericClientConstructor, status, type ClientDuplexStream, type ClientReadableStream, type ClientWritableStream, type ServiceError } from "@grpc/grpc-js";
+import {
+  credentials,
+  makeGenericClientConstructor,
+  status,
+  type ClientDuplexStream,
+  type ClientReadableStream,
+  type ClientWritableStream,
+  type ServiceError,
+} from "@grpc/grpc-js";
 import { createWebSocketTransport } from "@grpc-ws/client";
 // The files, not the package entry: the entry also loads playwright-core (slow to start).
 import { createGrpcJsServiceDefinition } from "../packages/interop/src/grpc-js-server.js";
@@ -47,11 +55,18 @@ export interface Peer {
 }
 
 export const UNARY_SIZE = 100;
-const unaryRequest = create(SimpleRequestSchema, { responseSize: UNARY_SIZE, payload: { body: new Uint8Array(UNARY_SIZE) } });
+const unaryRequest = create(SimpleRequestSchema, {
+  responseSize: UNARY_SIZE,
+  payload: { body: new Uint8Array(UNARY_SIZE) },
+});
 const streamRequest = (size: number, count: number): StreamingOutputCallRequest =>
   create(StreamingOutputCallRequestSchema, { responseParameters: [{ size }, { size: count }] });
-const pingRequest = create(StreamingOutputCallRequestSchema, { responseParameters: [{ size: UNARY_SIZE }], payload: { body: new Uint8Array(UNARY_SIZE) } });
-const pushRequest = (size: number): StreamingInputCallRequest => create(StreamingInputCallRequestSchema, { payload: { body: new Uint8Array(size) } });
+const pingRequest = create(StreamingOutputCallRequestSchema, {
+  responseParameters: [{ size: UNARY_SIZE }],
+  payload: { body: new Uint8Array(UNARY_SIZE) },
+});
+const pushRequest = (size: number): StreamingInputCallRequest =>
+  create(StreamingInputCallRequestSchema, { payload: { body: new Uint8Array(size) } });
 
 /** Makes the client of one peer, talking to the server at `target`. */
 export async function connectPeer(kind: PeerKind, target: string): Promise<Peer> {
@@ -153,7 +168,12 @@ function connectPeerOf(transport: Transport, close: () => Promise<void>): Peer {
         const requests = pushable<StreamingOutputCallRequest>();
         const it = client.fullDuplexCall(requests, { signal: ac.signal })[Symbol.asyncIterator]();
         // Starts the call (Connect starts it on the first read); it stays open until the abort.
-        calls.push(it.next().then(() => requests.end(), () => requests.end()));
+        calls.push(
+          it.next().then(
+            () => requests.end(),
+            () => requests.end(),
+          ),
+        );
       }
       return async () => {
         for (const ac of aborts) ac.abort();
@@ -167,7 +187,9 @@ function connectPeerOf(transport: Transport, close: () => Promise<void>): Peer {
 interface GrpcJsTestClient {
   UnaryCall(req: SimpleRequest, cb: (err: ServiceError | null, res: SimpleResponse) => void): void;
   StreamingOutputCall(req: StreamingOutputCallRequest): ClientReadableStream<StreamingOutputCallResponse>;
-  StreamingInputCall(cb: (err: ServiceError | null, res: StreamingInputCallResponse) => void): ClientWritableStream<StreamingInputCallRequest>;
+  StreamingInputCall(
+    cb: (err: ServiceError | null, res: StreamingInputCallResponse) => void,
+  ): ClientWritableStream<StreamingInputCallRequest>;
   FullDuplexCall(): ClientDuplexStream<StreamingOutputCallRequest, StreamingOutputCallResponse>;
   close(): void;
 }
@@ -179,7 +201,8 @@ function grpcJsPeer(target: string): Peer {
     "grpc.use_local_subchannel_pool": 1,
   }) as unknown as GrpcJsTestClient;
   return {
-    unary: () => new Promise<void>((resolve, reject) => client.UnaryCall(unaryRequest, (e) => (e ? reject(e) : resolve()))),
+    unary: () =>
+      new Promise<void>((resolve, reject) => client.UnaryCall(unaryRequest, (e) => (e ? reject(e) : resolve()))),
     serverStream: (size, count, deadline) =>
       new Promise<number>((resolve, reject) => {
         let n = 0;

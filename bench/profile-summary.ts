@@ -31,7 +31,10 @@ const AREAS: Array<[string, RegExp]> = [
   ["node internals", /^node:|^internal\//],
 ];
 
-export function summarise(p: Profile, lastUs = Infinity): { total: number; areas: Map<string, number>; fns: Map<string, number> } {
+export function summarise(
+  p: Profile,
+  lastUs = Infinity,
+): { total: number; areas: Map<string, number>; fns: Map<string, number> } {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();
   const end = p.timeDeltas.reduce((a, b) => a + b, 0);
@@ -50,7 +53,10 @@ export function summarise(p: Profile, lastUs = Infinity): { total: number; areas
     const special = functionName.startsWith("(") ? functionName : undefined;
     const area = special ?? AREAS.find(([, re]) => re.test(url))?.[0] ?? (url ? "other js" : "native / builtins");
     areas.set(area, (areas.get(area) ?? 0) + us);
-    const short = url.replace(/^.*node_modules\//, "").replace(/^.*\/packages\//, "packages/").replace(/^file:\/\//, "");
+    const short = url
+      .replace(/^.*node_modules\//, "")
+      .replace(/^.*\/packages\//, "packages/")
+      .replace(/^file:\/\//, "");
     const key = `${functionName || "(anonymous)"} ${short}:${lineNumber + 1}`;
     fns.set(key, (fns.get(key) ?? 0) + us);
     if (functionName !== "(idle)" && functionName !== "(program)") total += us;
@@ -60,7 +66,9 @@ export function summarise(p: Profile, lastUs = Infinity): { total: number; areas
 
 function files(path: string): string[] {
   if (!statSync(path).isDirectory()) return [path];
-  return readdirSync(path).flatMap((f) => files(join(path, f))).filter((f) => f.endsWith(".cpuprofile"));
+  return readdirSync(path)
+    .flatMap((f) => files(join(path, f)))
+    .filter((f) => f.endsWith(".cpuprofile"));
 }
 
 const target = process.argv[2];
@@ -71,9 +79,13 @@ if (target) {
     const { total, areas, fns } = summarise(JSON.parse(readFileSync(f, "utf8")) as Profile, last);
     const pct = (us: number) => `${((100 * us) / total).toFixed(1)}%`.padStart(6);
     console.log(`\n# ${f}: ${(total / 1000).toFixed(0)} ms busy (idle and (program) left out of the percentages)`);
-    for (const [a, us] of [...areas].sort((x, y) => y[1] - x[1])) if (a !== "(idle)" && a !== "(program)") console.log(`${pct(us)}  ${a}`);
+    for (const [a, us] of [...areas].sort((x, y) => y[1] - x[1]))
+      if (a !== "(idle)" && a !== "(program)") console.log(`${pct(us)}  ${a}`);
     console.log("");
-    for (const [k, us] of [...fns].sort((x, y) => y[1] - x[1]).filter(([k]) => !k.startsWith("(idle)") && !k.startsWith("(program)")).slice(0, top))
+    for (const [k, us] of [...fns]
+      .sort((x, y) => y[1] - x[1])
+      .filter(([k]) => !k.startsWith("(idle)") && !k.startsWith("(program)"))
+      .slice(0, top))
       console.log(`${pct(us)}  ${k}`);
   }
 }

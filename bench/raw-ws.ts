@@ -35,7 +35,14 @@ export async function startRawWsServer(): Promise<{ target: string; close: () =>
           break;
         case OP.STREAM:
           state.stop = false;
-          stream(ws, socket, Math.min(MAX_COUNT, m.readUInt32BE(1)), body(Math.max(2, m.readUInt32BE(5))), m[9] === 1, state);
+          stream(
+            ws,
+            socket,
+            Math.min(MAX_COUNT, m.readUInt32BE(1)),
+            body(Math.max(2, m.readUInt32BE(5))),
+            m[9] === 1,
+            state,
+          );
           break;
         case OP.STOP:
           state.stop = true;
@@ -66,7 +73,14 @@ export async function startRawWsServer(): Promise<{ target: string; close: () =>
 }
 
 // Sends `count` messages, waiting for the socket to drain above 1 MiB buffered.
-function stream(ws: WebSocket, socket: Socket, count: number, payload: Uint8Array, cork: boolean, state: { stop: boolean }): void {
+function stream(
+  ws: WebSocket,
+  socket: Socket,
+  count: number,
+  payload: Uint8Array,
+  cork: boolean,
+  state: { stop: boolean },
+): void {
   let sent = 0;
   const pump = (): void => {
     while (sent < count && !state.stop) {

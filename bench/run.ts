@@ -24,18 +24,30 @@ const browser = !args.includes("--no-browser");
 const verbose = args.includes("--verbose");
 const only = flag("only")?.split(",");
 const onlyPeers = flag("peers")?.split(",") as PeerKind[] | undefined;
-const out = fileURLToPath(new URL(flag("out") ?? (quick ? "results/quick.json" : "results/latest.json"), new URL(`file://${process.cwd()}/`)));
+const out = fileURLToPath(
+  new URL(flag("out") ?? (quick ? "results/quick.json" : "results/latest.json"), new URL(`file://${process.cwd()}/`)),
+);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS) || (quick ? 1 : 5));
 const started = Date.now();
 const machine = machineInfo();
 
 const profDir = process.env.BENCH_CPU_PROF;
 const childArgv = (name: string): string[] => (profDir ? ["--cpu-prof", `--cpu-prof-dir=${profDir}/${name}`] : []);
-const serverOf: Record<PeerKind, ServerKind> = { ws: "ws", "ws-corked": "ws", "grpc-js": "grpc-js", connect: "connect", "grpc-ws": "grpc-ws", gateway: "gateway" };
+const serverOf: Record<PeerKind, ServerKind> = {
+  ws: "ws",
+  "ws-corked": "ws",
+  "grpc-js": "grpc-js",
+  connect: "connect",
+  "grpc-ws": "grpc-ws",
+  gateway: "gateway",
+};
 
 /** Starts one server process; `upstream` for the gateway. */
 async function startServer(kind: ServerKind, upstream?: string): Promise<{ child: Child; target: string }> {
-  const child = await spawnChild(`server ${kind}`, "server", upstream ? [kind, upstream] : [kind], ["--expose-gc", ...childArgv(`server-${kind}`)]);
+  const child = await spawnChild(`server ${kind}`, "server", upstream ? [kind, upstream] : [kind], [
+    "--expose-gc",
+    ...childArgv(`server-${kind}`),
+  ]);
   return { child, target: await child.call<string>("target") };
 }
 
@@ -45,7 +57,9 @@ async function startClient(kind: PeerKind, target: string): Promise<Child> {
 
 const cpuUs = (c: NodeJS.CpuUsage): number => c.user + c.system;
 
-console.log(`grpc-ws bench${quick ? " --quick" : ""}: ${machine.cores} x ${machine.cpuModel}, ${machine.memoryGiB} GiB, node ${machine.node}, load ${machine.loadAvgAtStart.join(" ")}`);
+console.log(
+  `grpc-ws bench${quick ? " --quick" : ""}: ${machine.cores} x ${machine.cpuModel}, ${machine.memoryGiB} GiB, node ${machine.node}, load ${machine.loadAvgAtStart.join(" ")}`,
+);
 
 await buildChildren({ server: "./server.ts", client: "./client.ts" });
 const chosen = scenarios(quick).filter((s) => !only || only.includes(s.id));
@@ -70,8 +84,12 @@ try {
       } else servers.set(kind, await startServer(kind));
     }),
   );
-  await Promise.all([...peersUsed].map(async (p) => clients.set(p, await startClient(p, servers.get(serverOf[p])!.target))));
-  console.log(`${servers.size + (upstreamOfGateway ? 1 : 0)} servers and ${clients.size} clients started (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  await Promise.all(
+    [...peersUsed].map(async (p) => clients.set(p, await startClient(p, servers.get(serverOf[p])!.target))),
+  );
+  console.log(
+    `${servers.size + (upstreamOfGateway ? 1 : 0)} servers and ${clients.size} clients started (${((Date.now() - started) / 1000).toFixed(1)} s)`,
+  );
   const serverChildren = [...servers.values()].map((s) => s.child).concat(upstreamOfGateway ? [upstreamOfGateway] : []);
 
   const runOnce = async (peer: PeerKind, spec: Parameters<typeof warmup>[0]["spec"]): Promise<Sample> => {
@@ -88,7 +106,9 @@ try {
     const serverCpuUs = cpuUs(cpus1[serverChildren.indexOf(server)]!) - cpuUs(cpus0[serverChildren.indexOf(server)]!);
     const allServersUs = cpus1.reduce((a, c, i) => a + cpuUs(c) - cpuUs(cpus0[i]!), 0);
     const foreignCores =
-      busy0 === undefined || busy1 === undefined ? undefined : Math.max(0, (busy1 - busy0 - (allServersUs + r.clientCpuUs + own) / 1e6) / wall);
+      busy0 === undefined || busy1 === undefined
+        ? undefined
+        : Math.max(0, (busy1 - busy0 - (allServersUs + r.clientCpuUs + own) / 1e6) / wall);
     return { ...r, serverCpuUs, foreignCores, loadAvg1: os.loadavg()[0]! };
   };
 
@@ -116,7 +136,9 @@ try {
       }
       if (verbose) console.log(`  ${s.id}: ${took.join(", ")}`);
     }
-    console.log(`  round ${round + 1}/${ROUNDS} done (${((Date.now() - started) / 1000).toFixed(0)} s, load ${os.loadavg()[0]!.toFixed(2)})`);
+    console.log(
+      `  round ${round + 1}/${ROUNDS} done (${((Date.now() - started) / 1000).toFixed(0)} s, load ${os.loadavg()[0]!.toFixed(2)})`,
+    );
   }
 } finally {
   for (const c of clients.values()) await c.call("close", undefined, 10_000).catch(() => undefined);

@@ -19,8 +19,18 @@ export function scenarios(quick: boolean): Scenario[] {
   // the deadline): the run's length stays bounded whatever the load.
   const cap = q(2500, 1000);
   return [
-    { id: "unarySeq", title: "unary sequential", spec: { kind: "unarySeq", calls: q(2000, 100), capMs: cap }, peers: ALL },
-    { id: "unaryConc", title: "unary, 100 in flight", spec: { kind: "unaryConc", calls: q(5000, 300), inflight: 100, capMs: cap }, peers: ALL },
+    {
+      id: "unarySeq",
+      title: "unary sequential",
+      spec: { kind: "unarySeq", calls: q(2000, 100), capMs: cap },
+      peers: ALL,
+    },
+    {
+      id: "unaryConc",
+      title: "unary, 100 in flight",
+      spec: { kind: "unaryConc", calls: q(5000, 300), inflight: 100, capMs: cap },
+      peers: ALL,
+    },
     {
       id: "ss100",
       title: "server streaming 100 B",
@@ -33,8 +43,18 @@ export function scenarios(quick: boolean): Scenario[] {
       spec: { kind: "serverStream", size: 65_536, count: q(1500, 50), capMs: cap },
       peers: ALL,
     },
-    { id: "cs100", title: "client streaming 100 B", spec: { kind: "clientStream", size: 100, count: q(100_000, 3000), capMs: cap }, peers: ALL },
-    { id: "pingPong", title: "bidi ping-pong", spec: { kind: "pingPong", pings: q(2000, 100), capMs: cap }, peers: RPC },
+    {
+      id: "cs100",
+      title: "client streaming 100 B",
+      spec: { kind: "clientStream", size: 100, count: q(100_000, 3000), capMs: cap },
+      peers: ALL,
+    },
+    {
+      id: "pingPong",
+      title: "bidi ping-pong",
+      spec: { kind: "pingPong", pings: q(2000, 100), capMs: cap },
+      peers: RPC,
+    },
     {
       id: "streams1000",
       title: "1,000 concurrent server streams on one connection",

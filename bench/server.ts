@@ -23,7 +23,10 @@ export const BENCH_MAX_STREAMS = 10_000;
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
-async function start(kind: ServerKind, upstream: string | undefined): Promise<{ target: string; close: () => Promise<void> }> {
+async function start(
+  kind: ServerKind,
+  upstream: string | undefined,
+): Promise<{ target: string; close: () => Promise<void> }> {
   switch (kind) {
     case "ws":
       return startRawWsServer();
@@ -33,10 +36,19 @@ async function start(kind: ServerKind, upstream: string | undefined): Promise<{ 
       const port = await new Promise<number>((resolve, reject) =>
         server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
       );
-      return { target: `http://127.0.0.1:${port}`, close: () => new Promise<void>((r) => server.tryShutdown(() => r())) };
+      return {
+        target: `http://127.0.0.1:${port}`,
+        close: () => new Promise<void>((r) => server.tryShutdown(() => r())),
+      };
     }
     case "connect": {
-      const server = createHttp2Server(connectNodeAdapter({ routes: (router) => router.service(TestService, connectImpl), connect: false, grpcWeb: false }));
+      const server = createHttp2Server(
+        connectNodeAdapter({
+          routes: (router) => router.service(TestService, connectImpl),
+          connect: false,
+          grpcWeb: false,
+        }),
+      );
       await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
       const { port } = server.address() as AddressInfo;
       return { target: `http://127.0.0.1:${port}`, close: () => new Promise<void>((r) => server.close(() => r())) };
@@ -46,7 +58,10 @@ async function start(kind: ServerKind, upstream: string | undefined): Promise<{ 
       const bridge = createWebSocketBridge(
         kind === "gateway"
           ? { upstream: upstream!, settings: { maxConcurrentStreams: BENCH_MAX_STREAMS } }
-          : { routes: (router) => router.service(TestService, connectImpl), settings: { maxConcurrentStreams: BENCH_MAX_STREAMS } },
+          : {
+              routes: (router) => router.service(TestService, connectImpl),
+              settings: { maxConcurrentStreams: BENCH_MAX_STREAMS },
+            },
       );
       const { url } = await bridge.listen();
       return { target: url, close: () => bridge.close({ drainTimeoutMs: 100 }) };
@@ -64,7 +79,13 @@ serveParent({
     gc?.();
     gc?.();
     const m = process.memoryUsage();
-    return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, gc: gc !== undefined };
+    return {
+      rss: m.rss,
+      heapUsed: m.heapUsed,
+      external: m.external,
+      arrayBuffers: m.arrayBuffers,
+      gc: gc !== undefined,
+    };
   },
   activeDuplex: () => active.duplex,
   close: async () => {
@@ -72,4 +93,3 @@ serveParent({
     return true;
   },
 });
-

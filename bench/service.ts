@@ -9,7 +9,14 @@
 //   request it stays open and idle (the idle-stream scenario).
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import type { ServerDuplexStream, ServerReadableStream, ServerUnaryCall, ServerWritableStream, UntypedServiceImplementation, sendUnaryData } from "@grpc/grpc-js";
+import type {
+  ServerDuplexStream,
+  ServerReadableStream,
+  ServerUnaryCall,
+  ServerWritableStream,
+  UntypedServiceImplementation,
+  sendUnaryData,
+} from "@grpc/grpc-js";
 import {
   SimpleResponseSchema,
   StreamingInputCallResponseSchema,
@@ -44,8 +51,10 @@ export function streamShape(req: StreamingOutputCallRequest): { size: number; co
   return { size, count };
 }
 
-const unaryResponse = (req: SimpleRequest): SimpleResponse => create(SimpleResponseSchema, { payload: { body: body(req.responseSize) } });
-const outputMessage = (size: number): StreamingOutputCallResponse => create(StreamingOutputCallResponseSchema, { payload: { body: body(size) } });
+const unaryResponse = (req: SimpleRequest): SimpleResponse =>
+  create(SimpleResponseSchema, { payload: { body: body(req.responseSize) } });
+const outputMessage = (size: number): StreamingOutputCallResponse =>
+  create(StreamingOutputCallResponseSchema, { payload: { body: body(size) } });
 
 /** Open FullDuplexCall handlers in this process: the idle-stream scenario waits for all to be open. */
 export const active = { duplex: 0 };
@@ -95,7 +104,10 @@ export const grpcJsImpl: UntypedServiceImplementation = {
     };
     pump();
   },
-  StreamingInputCall(call: ServerReadableStream<StreamingInputCallRequest, StreamingInputCallResponse>, cb: sendUnaryData<StreamingInputCallResponse>) {
+  StreamingInputCall(
+    call: ServerReadableStream<StreamingInputCallRequest, StreamingInputCallResponse>,
+    cb: sendUnaryData<StreamingInputCallResponse>,
+  ) {
     let total = 0;
     call.on("data", (r: StreamingInputCallRequest) => (total += r.payload?.body.length ?? 0));
     call.on("end", () => cb(null, create(StreamingInputCallResponseSchema, { aggregatedPayloadSize: total })));

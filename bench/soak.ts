@@ -66,23 +66,29 @@ async function run(transport: WebSocketTransport, c: number): Promise<void> {
       try {
         if (s % 3 === 0) {
           const res = await client.unaryCall({ responseSize: size, payload: { body: new Uint8Array(size) } });
-          if (res.payload?.body.length !== size) fail(`unary ${c}/${s}: ${res.payload?.body.length} bytes, expected ${size}`);
+          if (res.payload?.body.length !== size)
+            fail(`unary ${c}/${s}: ${res.payload?.body.length} bytes, expected ${size}`);
           checked++;
         } else if (s % 3 === 1) {
           let n = 0;
-          for await (const res of client.streamingOutputCall({ responseParameters: [{ size }, { size: size + 1 }, { size: size + 2 }] })) {
-            if (res.payload?.body.length !== size + n) fail(`stream ${c}/${s} message ${n}: ${res.payload?.body.length} bytes`);
+          for await (const res of client.streamingOutputCall({
+            responseParameters: [{ size }, { size: size + 1 }, { size: size + 2 }],
+          })) {
+            if (res.payload?.body.length !== size + n)
+              fail(`stream ${c}/${s} message ${n}: ${res.payload?.body.length} bytes`);
             n++;
             checked++;
           }
           if (n !== 3) fail(`stream ${c}/${s}: ${n} messages, expected 3`);
         } else {
           const requests = (async function* () {
-            for (let i = 0; i < 3; i++) yield { responseParameters: [{ size: size + i }], payload: { body: new Uint8Array(size) } };
+            for (let i = 0; i < 3; i++)
+              yield { responseParameters: [{ size: size + i }], payload: { body: new Uint8Array(size) } };
           })();
           let n = 0;
           for await (const res of client.fullDuplexCall(requests)) {
-            if (res.payload?.body.length !== size + n) fail(`bidi ${c}/${s} message ${n}: ${res.payload?.body.length} bytes`);
+            if (res.payload?.body.length !== size + n)
+              fail(`bidi ${c}/${s} message ${n}: ${res.payload?.body.length} bytes`);
             n++;
             checked++;
           }
@@ -104,7 +110,8 @@ const sampler = setInterval(() => {
   peakConnections = Math.max(peakConnections, bridge.connections);
 }, 50);
 // In batches: 1,000 SYNs at once overflow the listen backlog (511), and the kernel's SYN retries take seconds.
-for (let i = 0; i < transports.length; i += 100) await Promise.all(transports.slice(i, i + 100).map((t) => t.connect()));
+for (let i = 0; i < transports.length; i += 100)
+  await Promise.all(transports.slice(i, i + 100).map((t) => t.connect()));
 peakConnections = Math.max(peakConnections, bridge.connections);
 await Promise.all(transports.map((t, c) => run(t, c)));
 const elapsed = performance.now() - started;
@@ -117,8 +124,12 @@ const endFds = fds();
 await bridge.close({ drainTimeoutMs: 100 });
 
 const expected = CONNECTIONS * STREAMS; // calls
-console.log(`soak: ${CONNECTIONS} connections x ${STREAMS} calls = ${expected} calls, ${checked} messages checked, ${failures} failures, ${(elapsed / 1000).toFixed(1)} s`);
-console.log(`soak: peak connections ${peakConnections}; heap baseline ${MiB(baseHeap)}, peak ${MiB(peakHeap)} (${((peakHeap - baseHeap) / CONNECTIONS / 1024).toFixed(1)} KiB per connection, client and bridge together), after ${MiB(endHeap)} (${MiB(endHeap - baseHeap)} above baseline)`);
+console.log(
+  `soak: ${CONNECTIONS} connections x ${STREAMS} calls = ${expected} calls, ${checked} messages checked, ${failures} failures, ${(elapsed / 1000).toFixed(1)} s`,
+);
+console.log(
+  `soak: peak connections ${peakConnections}; heap baseline ${MiB(baseHeap)}, peak ${MiB(peakHeap)} (${((peakHeap - baseHeap) / CONNECTIONS / 1024).toFixed(1)} KiB per connection, client and bridge together), after ${MiB(endHeap)} (${MiB(endHeap - baseHeap)} above baseline)`,
+);
 console.log(`soak: fds baseline ${baseFds}, after ${endFds}`);
 let ok = failures === 0 && peakConnections === CONNECTIONS;
 if (endHeap - baseHeap > HEAP_SLACK) {

@@ -105,8 +105,18 @@ function makeCases(s: Size) {
   const encode = {
     naive: { name: "naive", opsPerBatch: ops, bytesPerBatch: bytes, batch: encodeNaive },
     ours: { name: "FrameWriter sink keeps", opsPerBatch: ops, bytesPerBatch: bytes, batch: encodeOurs(writer) },
-    oursReleasing: { name: "FrameWriter sink releases", opsPerBatch: ops, bytesPerBatch: bytes, batch: encodeOurs(releasingWriter) },
-    oursCopies: { name: "FrameWriter sinkCopies", opsPerBatch: ops, bytesPerBatch: bytes, batch: encodeOurs(copyingWriter) },
+    oursReleasing: {
+      name: "FrameWriter sink releases",
+      opsPerBatch: ops,
+      bytesPerBatch: bytes,
+      batch: encodeOurs(releasingWriter),
+    },
+    oursCopies: {
+      name: "FrameWriter sinkCopies",
+      opsPerBatch: ops,
+      bytesPerBatch: bytes,
+      batch: encodeOurs(copyingWriter),
+    },
   } satisfies Record<string, Case>;
 
   const decode = {
@@ -204,7 +214,9 @@ const all = SIZES.map(makeCases);
 const cases: Case[] = all.flatMap((g) => [...Object.values(g.encode), ...Object.values(g.decode), g.copy, g.allocCopy]);
 
 const cpu = os.cpus()[0]?.model ?? "unknown CPU";
-console.log(`grpc-ws wire codec benchmark — node ${process.version}, ${os.cpus().length} x ${cpu}, load ${os.loadavg()[0]!.toFixed(2)}`);
+console.log(
+  `grpc-ws wire codec benchmark — node ${process.version}, ${os.cpus().length} x ${cpu}, load ${os.loadavg()[0]!.toFixed(2)}`,
+);
 console.log(
   `${options.samples} samples x ${options.sampleMs} ms per case (round-robin, median), warm-up ${options.warmupMs} ms; ` +
     `MB = 10^6 wire bytes (9-byte header + payload)`,
@@ -214,7 +226,8 @@ const results = measureAll(cases, options);
 
 const fmtOps = (n: number): string =>
   n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : n.toFixed(0);
-const fmtRatio = (r: number | undefined): string => (r === undefined ? "" : `${r >= 100 ? r.toFixed(0) : r.toFixed(2)}x`);
+const fmtRatio = (r: number | undefined): string =>
+  r === undefined ? "" : `${r >= 100 ? r.toFixed(0) : r.toFixed(2)}x`;
 const t = (c: Case): Timing => results.get(c)!;
 
 const rows: string[][] = [["frames", "op", "codec", "frames/s", "MB/s", "vs naive", "vs copy"]];
@@ -242,13 +255,33 @@ for (const g of all) {
   const naiveRatio = (c: Case, naive: Case): number => t(c).opsPerSec / t(naive).opsPerSec;
   const copyRatio = (c: Case, base: Case): number => t(c).bytesPerSec / t(base).bytesPerSec;
   if (g.size.payload === 100) {
-    targets.push({ what: "100 B encode, FrameWriter vs naive", ratio: naiveRatio(g.encode.ours, g.encode.naive), goal: 5 });
-    targets.push({ what: "100 B decode, FrameReader payload vs naive", ratio: naiveRatio(g.decode.payload, g.decode.naive), goal: 10 });
+    targets.push({
+      what: "100 B encode, FrameWriter vs naive",
+      ratio: naiveRatio(g.encode.ours, g.encode.naive),
+      goal: 5,
+    });
+    targets.push({
+      what: "100 B decode, FrameReader payload vs naive",
+      ratio: naiveRatio(g.decode.payload, g.decode.naive),
+      goal: 10,
+    });
   } else if (g.size.payload === 64 * 1024) {
     // Both real modes: the browser / Node client (the socket copies) and the server (ws releases each message once written).
-    targets.push({ what: "64 KiB encode, FrameWriter sinkCopies vs copy", ratio: copyRatio(g.encode.oursCopies, g.copy), goal: 0.5 });
-    targets.push({ what: "64 KiB encode, FrameWriter sink releases vs copy", ratio: copyRatio(g.encode.oursReleasing, g.copy), goal: 0.5 });
-    targets.push({ what: "64 KiB decode, FrameReader payload vs copy", ratio: copyRatio(g.decode.payload, g.copy), goal: 0.5 });
+    targets.push({
+      what: "64 KiB encode, FrameWriter sinkCopies vs copy",
+      ratio: copyRatio(g.encode.oursCopies, g.copy),
+      goal: 0.5,
+    });
+    targets.push({
+      what: "64 KiB encode, FrameWriter sink releases vs copy",
+      ratio: copyRatio(g.encode.oursReleasing, g.copy),
+      goal: 0.5,
+    });
+    targets.push({
+      what: "64 KiB decode, FrameReader payload vs copy",
+      ratio: copyRatio(g.decode.payload, g.copy),
+      goal: 0.5,
+    });
     notes.push(
       `64 KiB encode, FrameWriter (sink never releases) vs alloc + copy: ${fmtRatio(copyRatio(g.encode.ours, g.allocCopy))}` +
         ` (vs copy: ${fmtRatio(copyRatio(g.encode.ours, g.copy))}; each message needs fresh memory)`,
@@ -258,7 +291,8 @@ for (const g of all) {
 
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
 const numeric = new Set([3, 4, 5, 6]);
-const line = (r: string[]): string => r.map((cell, i) => (numeric.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join("  ");
+const line = (r: string[]): string =>
+  r.map((cell, i) => (numeric.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join("  ");
 console.log("");
 console.log(line(rows[0]!));
 console.log(widths.map((w) => "-".repeat(w)).join("  "));
@@ -271,5 +305,7 @@ for (const x of targets) {
   console.log(`${ok ? "PASS" : "MISS"}  ${x.what}: ${fmtRatio(x.ratio)} (target >= ${fmtRatio(x.goal)})`);
 }
 for (const n of notes) console.log(`info  ${n}`);
-console.log(`\n${targets.length - missed}/${targets.length} targets met in ${((performance.now() - started) / 1000).toFixed(1)} s (checksum ${consumed() & 0xff})`);
+console.log(
+  `\n${targets.length - missed}/${targets.length} targets met in ${((performance.now() - started) / 1000).toFixed(1)} s (checksum ${consumed() & 0xff})`,
+);
 if (missed > 0 && process.env.BENCH_STRICT === "1") process.exitCode = 1;

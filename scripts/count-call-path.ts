@@ -16,7 +16,8 @@ import { TestService } from "../gen/grpc/testing/test_pb.js";
 
 const OURS = /\/packages\/(wire|client|server)\/src\/(.+\.ts)$/;
 // The byte codec: what the call path calls into for bytes, not a step of the call's lifecycle.
-const CODEC = /^wire\/(metadata|frame-reader|frame-writer|message|headers|status-message|status|trailers|settings|timeout)\.ts$/;
+const CODEC =
+  /^wire\/(metadata|frame-reader|frame-writer|message|headers|status-message|status|trailers|settings|timeout)\.ts$/;
 const inspector = new Session();
 inspector.connect();
 await inspector.post("Profiler.enable");
@@ -49,7 +50,9 @@ async function count(name: string, call: () => Promise<unknown>): Promise<void> 
   }
   const lifecycle = [...files].filter(([file]) => !CODEC.test(file));
   const lifecycleCalls = lifecycle.reduce((sum, [, n]) => sum + n, 0);
-  console.log(`${name}: ${files.size} files, ${functions} distinct functions, ${calls} calls; without the byte codec: ${lifecycle.length} files, ${lifecycleCalls} calls`);
+  console.log(
+    `${name}: ${files.size} files, ${functions} distinct functions, ${calls} calls; without the byte codec: ${lifecycle.length} files, ${lifecycleCalls} calls`,
+  );
   for (const [file, n] of [...files].sort()) console.log(`  ${String(n).padStart(4)}  ${file}`);
 }
 

@@ -10,7 +10,9 @@ import { startChatServer, type ChatServer } from "../src/server/app.js";
 import { RedisBackplane } from "../src/server/redis-backplane.js";
 import { startRedis } from "../src/server/redis-server.testing.js";
 
-const { values } = parseArgs({ options: { messages: { type: "string", default: "5000" }, followers: { type: "string", default: "10" } } });
+const { values } = parseArgs({
+  options: { messages: { type: "string", default: "5000" }, followers: { type: "string", default: "10" } },
+});
 const MESSAGES = Math.min(100_000, Number(values.messages));
 const FOLLOWERS = Math.min(100, Number(values.followers));
 const IN_FLIGHT = 64;
@@ -59,7 +61,10 @@ async function run(label: string, room: string, sender: ChatServer, receiver: Ch
   let timer: ReturnType<typeof setTimeout> | undefined;
   const finished = await Promise.race([
     Promise.all(followers.map((f) => f.done)),
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${label}: not all received in ${TIMEOUT_MS} ms`)), TIMEOUT_MS))),
+    new Promise<never>(
+      (_, reject) =>
+        (timer = setTimeout(() => reject(new Error(`${label}: not all received in ${TIMEOUT_MS} ms`)), TIMEOUT_MS)),
+    ),
   ]);
   clearTimeout(timer);
   call.abort();

@@ -44,7 +44,10 @@ async function startInstance(inst: Instance): Promise<void> {
   inst.child = child;
   inst.output = "";
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`chat instance on ${inst.port} did not start:\n${inst.output}`)), WAIT);
+    const timer = setTimeout(
+      () => reject(new Error(`chat instance on ${inst.port} did not start:\n${inst.output}`)),
+      WAIT,
+    );
     child.stdout!.on("data", (c: Buffer) => {
       inst.output += c.toString();
       if (inst.output.includes("listening on")) {
@@ -120,7 +123,11 @@ async function send(page: Page, text: string): Promise<void> {
 }
 
 /** How many message rows with exactly `text` the page shows. */
-const countOf = (page: Page, text: string) => tid(page, "message-list").getByTestId("message-text").filter({ hasText: new RegExp(`^${text}$`) }).count();
+const countOf = (page: Page, text: string) =>
+  tid(page, "message-list")
+    .getByTestId("message-text")
+    .filter({ hasText: new RegExp(`^${text}$`) })
+    .count();
 
 beforeAll(async () => {
   await promisify(execFile)(process.execPath, ["scripts/build.mjs"], { cwd: exampleDir, timeout: 60_000 });
@@ -130,7 +137,10 @@ beforeAll(async () => {
   await startFront();
   frontPort = (front!.address() as { port: number }).port;
   browser = await launchChromium(WAIT);
-  [ada, bob] = await Promise.all([openPage(`http://127.0.0.1:${frontPort}/`), openPage(`http://127.0.0.1:${instances[1]!.port}/`)]);
+  [ada, bob] = await Promise.all([
+    openPage(`http://127.0.0.1:${frontPort}/`),
+    openPage(`http://127.0.0.1:${instances[1]!.port}/`),
+  ]);
 }, 90_000);
 
 afterAll(async () => {

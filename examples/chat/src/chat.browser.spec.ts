@@ -22,7 +22,8 @@ let ada: Page;
 let bob: Page;
 const ROOM = "lobby";
 
-const startServer = async (p: number) => (server = await startChatServer({ port: p, host: "127.0.0.1", drainTimeoutMs: 200 }));
+const startServer = async (p: number) =>
+  (server = await startChatServer({ port: p, host: "127.0.0.1", drainTimeoutMs: 200 }));
 const tid = (page: Page, id: string) => page.getByTestId(id);
 
 async function openPage(): Promise<Page> {
@@ -48,12 +49,19 @@ async function send(page: Page, text: string): Promise<void> {
 
 /** The read receipt line under the message with `text`. */
 function receipt(page: Page, text: string, receiptText: string) {
-  return tid(page, "message-list").getByTestId("message").filter({ hasText: text }).getByTestId("read-receipt").filter({ hasText: receiptText });
+  return tid(page, "message-list")
+    .getByTestId("message")
+    .filter({ hasText: text })
+    .getByTestId("read-receipt")
+    .filter({ hasText: receiptText });
 }
 
 beforeAll(async () => {
   // The page's script: the same build step `npm run chat` runs.
-  await promisify(execFile)(process.execPath, ["scripts/build.mjs", "--web-only"], { cwd: exampleDir, timeout: 60_000 });
+  await promisify(execFile)(process.execPath, ["scripts/build.mjs", "--web-only"], {
+    cwd: exampleDir,
+    timeout: 60_000,
+  });
   port = (await startServer(0)).port;
   browser = await launchChromium(WAIT);
   [ada, bob] = await Promise.all([openPage(), openPage()]);
@@ -70,7 +78,9 @@ describe("chat in two browser pages", () => {
     await joinAs(ada, "Ada");
     await joinAs(bob, "Bob");
     for (const page of [ada, bob]) {
-      await expect.poll(() => tid(page, "connection-state").getAttribute("data-state"), { timeout: WAIT }).toBe("online");
+      await expect
+        .poll(() => tid(page, "connection-state").getAttribute("data-state"), { timeout: WAIT })
+        .toBe("online");
       await tid(page, "online-list").locator('[data-name="Ada"]').waitFor();
       await tid(page, "online-list").locator('[data-name="Bob"]').waitFor();
       expect(await tid(page, "room-title").textContent()).toContain(ROOM);
@@ -113,7 +123,10 @@ describe("chat in two browser pages", () => {
     await expect.poll(() => tid(ada, "upload-status").getAttribute("data-state"), { timeout: WAIT }).toBe("done");
     expect(await tid(ada, "upload-progress").evaluate((el) => (el as HTMLProgressElement).value)).toBe(100);
     const seen = await ada.evaluate(() => (window as unknown as { progressSeen: string[] }).progressSeen.map(Number));
-    expect(seen.some((v) => v > 0 && v < 100), `intermediate progress in ${JSON.stringify(seen)}`).toBe(true);
+    expect(
+      seen.some((v) => v > 0 && v < 100),
+      `intermediate progress in ${JSON.stringify(seen)}`,
+    ).toBe(true);
 
     const link = tid(bob, "message-list").getByTestId("attachment-link").filter({ hasText: "report.txt" });
     await link.waitFor();
@@ -131,12 +144,16 @@ describe("chat in two browser pages", () => {
     expect(await tid(ada, "chat-error").getAttribute("data-code")).toBe("InvalidArgument");
 
     await send(ada, "x".repeat(LIMITS.maxTextLength + 1));
-    await expect.poll(() => tid(ada, "chat-error").textContent(), { timeout: WAIT }).toContain(`limit is ${LIMITS.maxTextLength}`);
+    await expect
+      .poll(() => tid(ada, "chat-error").textContent(), { timeout: WAIT })
+      .toContain(`limit is ${LIMITS.maxTextLength}`);
     expect(await tid(ada, "char-count").textContent()).toBe(`${LIMITS.maxTextLength + 1} / ${LIMITS.maxTextLength}`);
     expect(await tid(ada, "send-button").isDisabled()).toBe(true);
     // 100 KB of text: the same plain message, never the transport's byte-limit error; Send stays off.
     await send(ada, "y".repeat(100 * 1024));
-    await expect.poll(() => tid(ada, "chat-error").textContent(), { timeout: WAIT }).toContain(`${100 * 1024} characters long`);
+    await expect
+      .poll(() => tid(ada, "chat-error").textContent(), { timeout: WAIT })
+      .toContain(`${100 * 1024} characters long`);
     expect(await tid(ada, "chat-error").textContent()).not.toContain("bytes");
     expect(await tid(ada, "send-button").isDisabled()).toBe(true);
     await tid(ada, "message-input").fill("");
@@ -172,7 +189,9 @@ describe("chat in two browser pages", () => {
     await server!.close();
     server = undefined;
     for (const page of [ada, bob]) {
-      await expect.poll(() => tid(page, "connection-state").getAttribute("data-state"), { timeout: WAIT }).toBe("reconnecting");
+      await expect
+        .poll(() => tid(page, "connection-state").getAttribute("data-state"), { timeout: WAIT })
+        .toBe("reconnecting");
       // Presence is not shown as live while the page cannot know it.
       expect(await tid(page, "online-list").getAttribute("data-stale")).toBe("true");
       expect(await tid(page, "online-count").textContent()).toBe("–");
@@ -180,7 +199,9 @@ describe("chat in two browser pages", () => {
     }
     await startServer(port);
     for (const page of [ada, bob]) {
-      await expect.poll(() => tid(page, "connection-state").getAttribute("data-state"), { timeout: WAIT }).toBe("online");
+      await expect
+        .poll(() => tid(page, "connection-state").getAttribute("data-state"), { timeout: WAIT })
+        .toBe("online");
       expect(await tid(page, "online-list").getAttribute("data-stale")).toBe("false");
     }
     // The restarted server knows nobody: both rejoined by themselves and chat works again.

@@ -4,7 +4,12 @@
 // authentication hook reach the page as Unauthenticated / PermissionDenied with the server's message.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { launchChromium, testServiceImpl } from "@grpc-ws/interop";
-import { createWebSocketBridge, type AuthenticateContext, type RefusalInfo, type WebSocketBridge } from "@grpc-ws/server";
+import {
+  createWebSocketBridge,
+  type AuthenticateContext,
+  type RefusalInfo,
+  type WebSocketBridge,
+} from "@grpc-ws/server";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestService } from "../../../gen/grpc/testing/test_pb.js";
@@ -52,13 +57,21 @@ describe("in Chromium", () => {
   const hooks: AuthenticateContext[] = [];
 
   async function startBridge(options: Parameters<typeof createWebSocketBridge>[0]): Promise<string> {
-    const bridge = createWebSocketBridge({ routes: (r) => r.service(TestService, testServiceImpl), onRefused: (i) => refused.push(i), ...options });
+    const bridge = createWebSocketBridge({
+      routes: (r) => r.service(TestService, testServiceImpl),
+      onRefused: (i) => refused.push(i),
+      ...options,
+    });
     bridges.push(bridge);
     return (await bridge.listen()).url;
   }
 
   const tryCall = (url: string, token?: string): Promise<Outcome> =>
-    tab.evaluate(([u, t]) => (window as unknown as { tryCall(u: string, t: string | null): Promise<Outcome> }).tryCall(u!, t ?? null), [url, token ?? null] as const);
+    tab.evaluate(
+      ([u, t]) =>
+        (window as unknown as { tryCall(u: string, t: string | null): Promise<Outcome> }).tryCall(u!, t ?? null),
+      [url, token ?? null] as const,
+    );
 
   beforeAll(async () => {
     // Cookies ignore ports: this one goes with every upgrade to 127.0.0.1, whatever the port.
@@ -110,12 +123,25 @@ describe("in Chromium", () => {
     expect(await tryCall(url, "page-token")).toMatchObject({ ok: true });
     expect(hooks[0]!.token).toBe("page-token");
     expect(hooks[0]!.subprotocols).toEqual(["grpc-ws.v1"]);
-    expect(await tryCall(url)).toMatchObject({ ok: false, code: Code.Unauthenticated, message: "sign in first", stateAfter: "refused" });
-    expect(await tryCall(url, "revoked-token")).toMatchObject({ ok: false, code: Code.PermissionDenied, message: "this token was revoked", stateAfter: "refused" });
+    expect(await tryCall(url)).toMatchObject({
+      ok: false,
+      code: Code.Unauthenticated,
+      message: "sign in first",
+      stateAfter: "refused",
+    });
+    expect(await tryCall(url, "revoked-token")).toMatchObject({
+      ok: false,
+      code: Code.PermissionDenied,
+      message: "this token was revoked",
+      stateAfter: "refused",
+    });
   });
 
   it("the Node-only headers option throws TypeError in a browser instead of being dropped", async () => {
-    const result = await tab.evaluate((u) => (window as unknown as { tryHeaders(u: string): string }).tryHeaders(u), "ws://127.0.0.1:1/");
+    const result = await tab.evaluate(
+      (u) => (window as unknown as { tryHeaders(u: string): string }).tryHeaders(u),
+      "ws://127.0.0.1:1/",
+    );
     expect(result).toMatch(/^TypeError: .*headers option needs Node's ws WebSocket/);
   });
 }, 60_000);

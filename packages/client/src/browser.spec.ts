@@ -34,7 +34,10 @@ describe("in Chromium", () => {
   beforeAll(async () => {
     page = await servePage(entry);
     // The page is another origin (another port): the bridge lets exactly that one in.
-    bridge = createWebSocketBridge({ routes: (r) => r.service(TestService, testServiceImpl), allowedOrigins: [page.origin] });
+    bridge = createWebSocketBridge({
+      routes: (r) => r.service(TestService, testServiceImpl),
+      allowedOrigins: [page.origin],
+    });
     wsUrl = (await bridge.listen({ port: 0 })).url;
     browser = await launchChromium();
   });
@@ -48,7 +51,10 @@ describe("in Chromium", () => {
   it("passes every interop case over the browser's native WebSocket", async () => {
     const tab = await browser.newPage();
     await tab.goto(page!.url);
-    const out = (await tab.evaluate((url) => (window as unknown as { runInterop(u: string): Promise<unknown> }).runInterop(url), wsUrl)) as {
+    const out = (await tab.evaluate(
+      (url) => (window as unknown as { runInterop(u: string): Promise<unknown> }).runInterop(url),
+      wsUrl,
+    )) as {
       results: Record<string, string>;
       states: string[];
       nativeWebSocket: boolean;

@@ -4,11 +4,23 @@ import { getEventListeners } from "node:events";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createTestServiceImpl } from "@grpc-ws/interop";
 import { createWebSocketBridge } from "@grpc-ws/server";
-import { CloseCode, ErrorCode, GRPC_TIMEOUT, Status, createTrailers, getMetadata, type Metadata, type Stream } from "@grpc-ws/wire";
+import {
+  CloseCode,
+  ErrorCode,
+  GRPC_TIMEOUT,
+  Status,
+  createTrailers,
+  getMetadata,
+  type Metadata,
+  type Stream,
+} from "@grpc-ws/wire";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket as WsWebSocket } from "ws";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { StreamingInputCallRequestSchema, StreamingOutputCallRequest } from "../../../gen/grpc/testing/messages_pb.js";
+import type {
+  StreamingInputCallRequestSchema,
+  StreamingOutputCallRequest,
+} from "../../../gen/grpc/testing/messages_pb.js";
 import { TestService } from "../../../gen/grpc/testing/test_pb.js";
 import { serveSession, settingsFrame, startRawServer, waitFor, type RawServer } from "./client.test-util.js";
 import { createWebSocketTransport, type WebSocketTransport } from "./index.js";
@@ -48,8 +60,13 @@ async function resetRecordingServer(onStream?: (stream: Stream) => void): Promis
   return { url: server.url, resets };
 }
 
-async function bridgeUrl(impl: Parameters<typeof createTestServiceImpl>[0] = {}, overrides: object = {}): Promise<string> {
-  const bridge = createWebSocketBridge({ routes: (r) => r.service(TestService, { ...createTestServiceImpl(impl), ...overrides }) });
+async function bridgeUrl(
+  impl: Parameters<typeof createTestServiceImpl>[0] = {},
+  overrides: object = {},
+): Promise<string> {
+  const bridge = createWebSocketBridge({
+    routes: (r) => r.service(TestService, { ...createTestServiceImpl(impl), ...overrides }),
+  });
   const { url } = await bridge.listen({ port: 0 });
   cleanups.push(() => bridge.close({ drainTimeoutMs: 0 }));
   return url;
@@ -71,11 +88,14 @@ async function unhandledRejectionsDuring(fn: () => Promise<void>): Promise<unkno
 
 describe("streaming responses", () => {
   it("a call that fails before the consumer starts iterating leaves no unhandled rejection", async () => {
-    const url = await bridgeUrl({}, {
-      async *streamingOutputCall() {
-        throw new ConnectError("refused early", Code.FailedPrecondition);
+    const url = await bridgeUrl(
+      {},
+      {
+        async *streamingOutputCall() {
+          throw new ConnectError("refused early", Code.FailedPrecondition);
+        },
       },
-    });
+    );
     // An async interceptor returns a promise of its own, which must not be unhandled either.
     const passThrough: Interceptor = (next) => async (req) => await next(req);
     for (const interceptors of [undefined, [passThrough]]) {
@@ -84,7 +104,10 @@ describe("streaming responses", () => {
         // Connect's client awaits the transport's response only once iteration starts.
         const responses = client.streamingOutputCall({})[Symbol.asyncIterator]();
         await new Promise((r) => setTimeout(r, 100));
-        await expect(responses.next()).rejects.toMatchObject({ code: Code.FailedPrecondition, rawMessage: "refused early" });
+        await expect(responses.next()).rejects.toMatchObject({
+          code: Code.FailedPrecondition,
+          rawMessage: "refused early",
+        });
       });
       expect(seen).toEqual([]);
     }
@@ -96,7 +119,14 @@ describe("streaming responses", () => {
       await new Promise(() => {}); // never yields
     }
     const transport = transportFor(url);
-    const res = await transport.stream(TestService.method.fullDuplexCall, undefined, undefined, undefined, requests(), undefined);
+    const res = await transport.stream(
+      TestService.method.fullDuplexCall,
+      undefined,
+      undefined,
+      undefined,
+      requests(),
+      undefined,
+    );
     const it = res.message[Symbol.asyncIterator]();
     await expect(it.return!()).resolves.toEqual({ done: true, value: undefined });
     await waitFor(() => resets.length === 1, 2000, "RST_STREAM at the server");
@@ -130,7 +160,10 @@ describe("request iterables", () => {
       throw new ConnectError("the producer broke", Code.DataLoss);
     }
     const client = createClient(TestService, transportFor(url));
-    await expect(client.streamingInputCall(requests())).rejects.toMatchObject({ code: Code.DataLoss, rawMessage: "the producer broke" });
+    await expect(client.streamingInputCall(requests())).rejects.toMatchObject({
+      code: Code.DataLoss,
+      rawMessage: "the producer broke",
+    });
     await waitFor(() => resets.length === 1, 2000, "RST_STREAM at the server");
     expect(resets).toEqual([ErrorCode.CANCEL]);
   });
@@ -139,7 +172,10 @@ describe("request iterables", () => {
     const MESSAGE = 10_000;
     const server = await rawServer((ws) => {
       // The server never reads, so it never returns credit: only its 16 KiB stream window gets through.
-      serveSession(ws, { settings: { initialStreamWindow: 16 * 1024 }, onStream: (stream) => void (stream.events = {}) });
+      serveSession(ws, {
+        settings: { initialStreamWindow: 16 * 1024 },
+        onStream: (stream) => void (stream.events = {}),
+      });
     });
     let yielded = 0;
     let closed = false;
@@ -208,7 +244,9 @@ describe("deadlines and signals", () => {
     expect(listeners()).toBe(1);
     await pending;
     expect(listeners()).toBe(0);
-    await expect(client.unaryCall({ responseStatus: { code: Code.NotFound, message: "x" } }, { signal: abort.signal })).rejects.toMatchObject({ code: Code.NotFound });
+    await expect(
+      client.unaryCall({ responseStatus: { code: Code.NotFound, message: "x" } }, { signal: abort.signal }),
+    ).rejects.toMatchObject({ code: Code.NotFound });
     await client.emptyCall({}, { signal: abort.signal, timeoutMs: 1 }).catch(() => {}); // either outcome
     for await (const _ of client.streamingOutputCall({ responseParameters: [{ size: 1 }] }, { signal: abort.signal })) {
       // drain
@@ -227,7 +265,10 @@ describe("the socket", () => {
     });
     // `ws` explicitly: Node >= 22's global WebSocket, like a browser's, lets a script close only
     // with 1000 or 3000-4999, so there the client falls back to 1000.
-    const transport = createWebSocketTransport({ url: server.url, webSocket: WsWebSocket as unknown as WebSocketConstructor });
+    const transport = createWebSocketTransport({
+      url: server.url,
+      webSocket: WsWebSocket as unknown as WebSocketConstructor,
+    });
     cleanups.push(() => transport.close());
     const client = createClient(TestService, transport);
     await expect(client.emptyCall({})).rejects.toMatchObject({ code: Code.Unavailable });

@@ -1,7 +1,25 @@
-import type { BinaryReadOptions, BinaryWriteOptions, DescMessage, DescMethod, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import type {
+  BinaryReadOptions,
+  BinaryWriteOptions,
+  DescMessage,
+  DescMethod,
+  MessageInitShape,
+  MessageShape,
+} from "@bufbuild/protobuf";
 import { create, fromBinary, isMessage, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ErrorCode, GRPC_TIMEOUT, RESERVED_NAMES, formatTimeout, methodPath, DEFAULT_SETTINGS, type Metadata, type Session, type Stream, type StreamEvents } from "@grpc-ws/wire";
+import {
+  ErrorCode,
+  GRPC_TIMEOUT,
+  RESERVED_NAMES,
+  formatTimeout,
+  methodPath,
+  DEFAULT_SETTINGS,
+  type Metadata,
+  type Session,
+  type Stream,
+  type StreamEvents,
+} from "@grpc-ws/wire";
 import { headersToMetadata, metadataToHeaders, setDeadline } from "@grpc-ws/wire/internal";
 import type { Channel, PendingCall } from "./channel.js";
 import { abortError, resetError, trailerError } from "./errors.js";
@@ -50,7 +68,9 @@ export abstract class Call implements PendingCall, StreamEvents {
     // As in Connect: <= 0 (and here also Infinity) means no deadline.
     if (timeoutMs !== undefined && timeoutMs > 0 && timeoutMs !== Infinity) {
       this.deadlineAt = performance.now() + timeoutMs;
-      this.cancelDeadline = setDeadline(timeoutMs, () => this.fail(new ConnectError("the operation timed out", Code.DeadlineExceeded)));
+      this.cancelDeadline = setDeadline(timeoutMs, () =>
+        this.fail(new ConnectError("the operation timed out", Code.DeadlineExceeded)),
+      );
     }
     if (signal !== undefined && signal !== NEVER_ABORTED) {
       const listener = () => this.fail(abortError(signal));
@@ -65,7 +85,8 @@ export abstract class Call implements PendingCall, StreamEvents {
     if (this.finished) return;
     try {
       const metadata = headersToMetadata(this.requestHeader, RESERVED_NAMES);
-      if (this.deadlineAt > 0) metadata.push([GRPC_TIMEOUT, formatTimeout(Math.max(1, Math.ceil(this.deadlineAt - performance.now())))]);
+      if (this.deadlineAt > 0)
+        metadata.push([GRPC_TIMEOUT, formatTimeout(Math.max(1, Math.ceil(this.deadlineAt - performance.now())))]);
       // Throws before a stream id is spent: TypeError for what the wire cannot carry, RangeError
       // for headers over the server's max frame size.
       this.stream = session.openStream(methodPath(this.method.parent.typeName, this.method.name), metadata, this);
@@ -149,16 +170,27 @@ export abstract class Call implements PendingCall, StreamEvents {
   }
 
   /** Encodes a request; fails the call and returns undefined when it cannot be sent. */
-  protected encode<I extends DescMessage>(schema: I, message: MessageInitShape<I>, maxSize: number): Uint8Array | undefined {
+  protected encode<I extends DescMessage>(
+    schema: I,
+    message: MessageInitShape<I>,
+    maxSize: number,
+  ): Uint8Array | undefined {
     let bytes: Uint8Array;
     try {
       bytes = toBinary(schema, isMessage(message, schema) ? message : create(schema, message), this.ctx.writeOptions);
     } catch (error) {
-      this.fail(new ConnectError(`serialize binary: ${error instanceof Error ? error.message : String(error)}`, Code.Internal));
+      this.fail(
+        new ConnectError(`serialize binary: ${error instanceof Error ? error.message : String(error)}`, Code.Internal),
+      );
       return undefined;
     }
     if (bytes.length > maxSize) {
-      this.fail(new ConnectError(`request message of ${bytes.length} bytes exceeds the server's limit of ${maxSize} bytes`, Code.ResourceExhausted));
+      this.fail(
+        new ConnectError(
+          `request message of ${bytes.length} bytes exceeds the server's limit of ${maxSize} bytes`,
+          Code.ResourceExhausted,
+        ),
+      );
       return undefined;
     }
     return bytes;

@@ -50,7 +50,8 @@ export class Channel implements ConnectionListener {
   acquire(call: PendingCall): void {
     const s = this.current;
     if (s.kind === "closed") return call.fail(closedError());
-    if (s.kind === "open" && this.queue.size === 0 && s.session.canOpenStream) return this.startCall(call, s.connection, s.session);
+    if (s.kind === "open" && this.queue.size === 0 && s.session.canOpenStream)
+      return this.startCall(call, s.connection, s.session);
     this.queue.add(call);
     if (s.kind === "open") this.pump();
     else this.ensureConnecting();
@@ -125,9 +126,12 @@ export class Channel implements ConnectionListener {
     // A refusal (authentication, permission) reaches every waiting call with the server's code and message.
     const refusal = connection.refusal;
     this.failWaiting(refusal ?? new ConnectError(error.message, Code.Unavailable, undefined, undefined, error));
-    const timer = setTimeout(() => {
-      if (this.current.kind === "backoff" || this.current.kind === "refused") this.connectIfWaiting();
-    }, backoffDelay(this.reconnect, this.failures));
+    const timer = setTimeout(
+      () => {
+        if (this.current.kind === "backoff" || this.current.kind === "refused") this.connectIfWaiting();
+      },
+      backoffDelay(this.reconnect, this.failures),
+    );
     unref(timer);
     this.transition({ kind: refusal ? "refused" : "backoff", timer });
   }

@@ -1,7 +1,16 @@
 // Test helpers: real sockets on 127.0.0.1 only.
 import { createServer, type Server } from "node:http";
 import { createServer as createTcpServer, connect, type Socket as TcpSocket } from "node:net";
-import { FrameWriter, SUBPROTOCOL, Session, SessionClosedError, resolveSettings, writeSettings, type SessionOptions, type Settings } from "@grpc-ws/wire";
+import {
+  FrameWriter,
+  SUBPROTOCOL,
+  Session,
+  SessionClosedError,
+  resolveSettings,
+  writeSettings,
+  type SessionOptions,
+  type Settings,
+} from "@grpc-ws/wire";
 import WebSocket, { WebSocketServer } from "ws";
 import type { WebSocketConstructor } from "./websocket.js";
 

@@ -3,11 +3,22 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createTestServiceImpl, pushable, type TestServiceMethodName } from "@grpc-ws/interop";
 import { createWebSocketBridge, type WebSocketBridge } from "@grpc-ws/server";
-import { ErrorCode, GRPC_TIMEOUT, Status, createTrailers, getMetadata, type Metadata, type Stream } from "@grpc-ws/wire";
+import {
+  ErrorCode,
+  GRPC_TIMEOUT,
+  Status,
+  createTrailers,
+  getMetadata,
+  type Metadata,
+  type Stream,
+} from "@grpc-ws/wire";
 import { createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { EmptySchema } from "../../../gen/grpc/testing/empty_pb.js";
-import { StreamingOutputCallRequestSchema, type StreamingOutputCallRequest } from "../../../gen/grpc/testing/messages_pb.js";
+import {
+  StreamingOutputCallRequestSchema,
+  type StreamingOutputCallRequest,
+} from "../../../gen/grpc/testing/messages_pb.js";
 import { TestService } from "../../../gen/grpc/testing/test_pb.js";
 import {
   countingWebSocket,
@@ -35,7 +46,10 @@ function transportFor(url: string, options: Partial<WebSocketTransportOptions> =
   return { transport, opened: counting.opened, states };
 }
 
-async function startBridge(events: { aborted: TestServiceMethodName[]; started: TestServiceMethodName[] }, port = 0): Promise<{ bridge: WebSocketBridge; port: number }> {
+async function startBridge(
+  events: { aborted: TestServiceMethodName[]; started: TestServiceMethodName[] },
+  port = 0,
+): Promise<{ bridge: WebSocketBridge; port: number }> {
   const impl = createTestServiceImpl({
     onStart: (m) => events.started.push(m),
     onAbort: (m) => events.aborted.push(m),
@@ -89,7 +103,11 @@ describe("connection loss", () => {
     proxy.cut();
     await expect(responses.next()).rejects.toMatchObject({ code: Code.Unavailable });
     await expect(unary).rejects.toMatchObject({ code: Code.Unavailable });
-    await waitFor(() => events.aborted.includes("FullDuplexCall") && events.aborted.includes("EmptyCall"), 2000, "the handlers' signals to abort");
+    await waitFor(
+      () => events.aborted.includes("FullDuplexCall") && events.aborted.includes("EmptyCall"),
+      2000,
+      "the handlers' signals to abort",
+    );
     expect(transport.state).toBe("idle");
 
     const res = await client.unaryCall({ responseSize: 5 });
@@ -185,7 +203,10 @@ describe("deadlines, cancellation and close", () => {
     await transport.close();
     await inFlightOutcome;
     await expect(inFlight).rejects.toMatchObject({ code: Code.Unavailable, rawMessage: "transport closed" });
-    await expect(client.unaryCall({})).rejects.toMatchObject({ code: Code.Unavailable, rawMessage: "transport closed" });
+    await expect(client.unaryCall({})).rejects.toMatchObject({
+      code: Code.Unavailable,
+      rawMessage: "transport closed",
+    });
     await expect(transport.connect()).rejects.toMatchObject({ code: Code.Unavailable });
     expect(states.at(-1)).toBe("closed");
     await waitFor(() => events.aborted.includes("EmptyCall"), 2000, "the handler's signal to abort");

@@ -1,5 +1,13 @@
 import type { ConnectError } from "@connectrpc/connect";
-import { CloseCode, SUBPROTOCOL, Session, SessionClosedError, type KeepaliveOptions, type Settings, type TraceSink } from "@grpc-ws/wire";
+import {
+  CloseCode,
+  SUBPROTOCOL,
+  Session,
+  SessionClosedError,
+  type KeepaliveOptions,
+  type Settings,
+  type TraceSink,
+} from "@grpc-ws/wire";
 import { unref } from "@grpc-ws/wire/internal";
 import { offeredProtocols, refusalFromClose, watchUpgradeResponse, type TokenSource } from "./credentials.js";
 import type { FlushScheduler } from "./schedule.js";
@@ -127,7 +135,9 @@ export class Connection {
       this.fail(`${what} (${detail})`, 0);
       this.resolveCloseWaiters();
     };
-    const events = socket as Partial<{ on(event: "upgrade", listener: (response: { socket?: Referable }) => void): void }>;
+    const events = socket as Partial<{
+      on(event: "upgrade", listener: (response: { socket?: Referable }) => void): void;
+    }>;
     if (typeof events.on === "function") events.on("upgrade", (response) => (this.tcp = response.socket));
   }
 
@@ -160,7 +170,10 @@ export class Connection {
   private onSocketOpen(socket: Socket): void {
     if (this.phase.kind !== "connecting") return;
     if (socket.protocol !== SUBPROTOCOL) {
-      this.fail(`server did not accept subprotocol ${SUBPROTOCOL} (got ${JSON.stringify(socket.protocol)})`, CloseCode.PROTOCOL_ERROR);
+      this.fail(
+        `server did not accept subprotocol ${SUBPROTOCOL} (got ${JSON.stringify(socket.protocol)})`,
+        CloseCode.PROTOCOL_ERROR,
+      );
       return;
     }
     const session: Session = new Session(

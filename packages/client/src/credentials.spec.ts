@@ -22,14 +22,19 @@ describe("offeredProtocols", () => {
         throw new ConnectError("token service down", Code.Unavailable);
       }),
     ).rejects.toMatchObject({ code: Code.Unavailable, rawMessage: "token service down" });
-    await expect(offeredProtocols((async () => 42) as unknown as () => Promise<string>)).rejects.toMatchObject({ code: Code.Unauthenticated });
+    await expect(offeredProtocols((async () => 42) as unknown as () => Promise<string>)).rejects.toMatchObject({
+      code: Code.Unauthenticated,
+    });
   });
 });
 
 describe("refusals", () => {
   it("from a close code 4001..4016 with its reason", () => {
     expect(refusalFromClose(4016, "sign in")).toMatchObject({ code: Code.Unauthenticated, rawMessage: "sign in" });
-    expect(refusalFromClose(4007, "")).toMatchObject({ code: Code.PermissionDenied, rawMessage: "the server refused the connection" });
+    expect(refusalFromClose(4007, "")).toMatchObject({
+      code: Code.PermissionDenied,
+      rawMessage: "the server refused the connection",
+    });
     expect(refusalFromClose(1006, "")).toBeUndefined();
     expect(refusalFromClose(1000, "")).toBeUndefined();
   });

@@ -27,14 +27,21 @@ export function offeredProtocols(token: TokenSource | undefined): string[] | Pro
 }
 
 function withToken(token: unknown): string[] {
-  if (typeof token !== "string") throw new ConnectError(`the token function returned ${typeof token}, not a string`, Code.Unauthenticated);
+  if (typeof token !== "string")
+    throw new ConnectError(`the token function returned ${typeof token}, not a string`, Code.Unauthenticated);
   // An empty token means "none": an anonymous attempt the server may refuse itself.
   return token.length === 0 ? [SUBPROTOCOL] : [SUBPROTOCOL, bearerSubprotocol(token)];
 }
 
 function tokenError(error: unknown): ConnectError {
   if (error instanceof ConnectError) return error;
-  return new ConnectError(`the token function failed: ${error instanceof Error ? error.message : String(error)}`, Code.Unauthenticated, undefined, undefined, error);
+  return new ConnectError(
+    `the token function failed: ${error instanceof Error ? error.message : String(error)}`,
+    Code.Unauthenticated,
+    undefined,
+    undefined,
+    error,
+  );
 }
 
 /** The refusal a close code 4001..4016 reports (a browser's view of a refused upgrade), or undefined. */
@@ -50,14 +57,18 @@ export function refusalFromClose(code: number, reason: string): ConnectError | u
  * status. Undefined for other responses (a proxy's 502, a wrong path's 404): those are failed
  * attempts like any other.
  */
-export function refusalFromHttp(status: number, headers: Readonly<Record<string, string | string[] | undefined>>): ConnectError | undefined {
+export function refusalFromHttp(
+  status: number,
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+): ConnectError | undefined {
   const grpcStatus = Number(headers["grpc-status"]);
   const grpcMessage = headers["grpc-message"];
   if (Number.isInteger(grpcStatus) && grpcStatus > 0 && grpcStatus <= 16) {
     const message = typeof grpcMessage === "string" ? decodeStatusMessage(grpcMessage) : `HTTP ${status}`;
     return new ConnectError(message, grpcStatus as Code);
   }
-  if (status === 401 || status === 403) return new ConnectError(`the server refused the connection (HTTP ${status})`, codeFromHttpStatus(status));
+  if (status === 401 || status === 403)
+    return new ConnectError(`the server refused the connection (HTTP ${status})`, codeFromHttpStatus(status));
   return undefined;
 }
 
@@ -77,7 +88,10 @@ interface EventEmitterSocket {
  * (or undefined and the status for any other response), then the attempt is aborted, as `ws`
  * would do itself without the listener. Browsers expose no status: nothing to watch there.
  */
-export function watchUpgradeResponse(socket: object, onResponse: (refusal: ConnectError | undefined, status: number) => void): void {
+export function watchUpgradeResponse(
+  socket: object,
+  onResponse: (refusal: ConnectError | undefined, status: number) => void,
+): void {
   const ws = socket as Partial<EventEmitterSocket>;
   if (typeof ws.on !== "function" || typeof ws.terminate !== "function") return;
   ws.on("unexpected-response", (_request, response) => {

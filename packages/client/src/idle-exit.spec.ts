@@ -14,7 +14,10 @@ afterEach(() => bridge.close({ drainTimeoutMs: 50 }));
 
 it("a script that made a call and never closed the transport exits by itself", async () => {
   const { url } = await bridge.listen({ port: 0 });
-  const proc = spawn(process.execPath, ["--import", "tsx", child, url], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(process.execPath, ["--import", "tsx", child, url], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   proc.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -22,7 +25,10 @@ it("a script that made a call and never closed the transport exits by itself", a
   const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)));
   // Bounded: 20 s covers compiling the TypeScript under load; a process held open never exits.
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const code = await Promise.race([exited, new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), 20_000)))]);
+  const code = await Promise.race([
+    exited,
+    new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), 20_000))),
+  ]);
   clearTimeout(timer);
   if (code === "timeout") proc.kill("SIGKILL");
   expect(stdout, stderr).toBe("called open\n");

@@ -1,6 +1,12 @@
 import type { BinaryReadOptions, BinaryWriteOptions } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
-import { resolveSettings, type KeepaliveOptions, type Settings, type TelemetryOptions, type TraceSink } from "@grpc-ws/wire";
+import {
+  resolveSettings,
+  type KeepaliveOptions,
+  type Settings,
+  type TelemetryOptions,
+  type TraceSink,
+} from "@grpc-ws/wire";
 import { checkRange, resolveKeepalive, traceFromEnv, withDefaults } from "@grpc-ws/wire/internal";
 import { defaultWebSocket, type WebSocketConstructor } from "./websocket.js";
 import type { TokenSource } from "./credentials.js";
@@ -116,7 +122,6 @@ export { DEFAULT_KEEPALIVE } from "@grpc-ws/wire";
 /** Default of `WebSocketTransportOptions.connectTimeoutMs`. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
-
 /** Every option of `createWebSocketTransport`, checked and with its default: the one place they are read. */
 export interface ResolvedTransportOptions {
   url: string;
@@ -133,7 +138,8 @@ export interface ResolvedTransportOptions {
 /** Reads the options; throws TypeError for a bad URL and RangeError for a bad number (NaN included), now rather than at the first call. */
 export function resolveTransportOptions(options: WebSocketTransportOptions): ResolvedTransportOptions {
   const url = options.url;
-  if (!/^wss?:\/\//i.test(url)) throw new TypeError(`grpc-ws url must start with ws:// or wss://, got ${JSON.stringify(url)}`);
+  if (!/^wss?:\/\//i.test(url))
+    throw new TypeError(`grpc-ws url must start with ws:// or wss://, got ${JSON.stringify(url)}`);
   const settings = { ...options.settings };
   if (options.maxMessageSize !== undefined) settings.maxMessageSize = options.maxMessageSize;
   resolveSettings(settings); // throws RangeError for a bad setting

@@ -30,7 +30,9 @@ export async function servePage(entry: string, pageHeaders: OutgoingHttpHeaders 
     if (req.url === "/app.js") {
       res.writeHead(200, { "content-type": "text/javascript" }).end(script);
     } else {
-      res.writeHead(200, { ...pageHeaders, "content-type": "text/html" }).end(`<!doctype html><script src="/app.js"></script>`);
+      res
+        .writeHead(200, { ...pageHeaders, "content-type": "text/html" })
+        .end(`<!doctype html><script src="/app.js"></script>`);
     }
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -129,7 +129,11 @@ export class StreamCall<I extends DescMessage, O extends DescMessage> extends Ca
   }
 
   protected trailersArrived(error: ConnectError | undefined): void {
-    if (error === undefined && this.streamMethod.methodKind === "client_streaming" && this.received + (this.stream?.readableLength ?? 0) === 0) {
+    if (
+      error === undefined &&
+      this.streamMethod.methodKind === "client_streaming" &&
+      this.received + (this.stream?.readableLength ?? 0) === 0
+    ) {
       error = new ConnectError("protocol error: missing response message", Code.Unimplemented);
     }
     this.status = error ?? null;
@@ -157,7 +161,14 @@ export class StreamCall<I extends DescMessage, O extends DescMessage> extends Ca
     if (this.headSettled) return;
     this.headSettled = true;
     const method = this.streamMethod;
-    this.resolveHead({ stream: true, service: method.parent, method, header: this.header, trailer: this.trailer, message: this.responses });
+    this.resolveHead({
+      stream: true,
+      service: method.parent,
+      method,
+      header: this.header,
+      trailer: this.trailer,
+      message: this.responses,
+    });
   }
 
   // The next outcome for the consumer: a message, the end, or undefined to wait; throws the error.
@@ -169,7 +180,10 @@ export class StreamCall<I extends DescMessage, O extends DescMessage> extends Ca
         this.received++;
         try {
           if (this.streamMethod.methodKind === "client_streaming" && this.received > 1) {
-            throw new ConnectError("protocol error: received extra messages for client streaming method", Code.Unimplemented);
+            throw new ConnectError(
+              "protocol error: received extra messages for client streaming method",
+              Code.Unimplemented,
+            );
           }
           return { done: false, value: this.decode(this.streamMethod.output, bytes) };
         } catch (error) {

@@ -6,7 +6,9 @@ import { RPC_SYSTEM, SPAN_KIND_CLIENT, SPAN_STATUS_ERROR, telemetryApi } from "@
 const INSTRUMENTATION = "@grpc-ws/client";
 const KIND_CLIENT = SPAN_KIND_CLIENT as SpanKind;
 const STATUS_ERROR = SPAN_STATUS_ERROR as SpanStatusCode;
-const DURATION_BUCKETS_MS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000];
+const DURATION_BUCKETS_MS = [
+  0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000,
+];
 
 const headerSetter: TextMapSetter<Headers> = {
   set: (carrier, key, value) => carrier.set(key, value),
@@ -27,7 +29,9 @@ export function createTelemetryInterceptor(url: string, options: TelemetryOption
     description: "Duration of calls made by the client, until the status arrived.",
     advice: { explicitBucketBoundaries: DURATION_BUCKETS_MS },
   });
-  const started: Counter = meter.createCounter("grpc.client.call.started", { description: "Calls the client started (one per call, transparent retries included in it)." });
+  const started: Counter = meter.createCounter("grpc.client.call.started", {
+    description: "Calls the client started (one per call, transparent retries included in it).",
+  });
   const propagator = options.propagator ?? api.propagation;
   const server = new URL(url.replace(/^ws/i, "http"));
   const serverAddress = server.hostname.replace(/^\[|\]$/g, "");
@@ -39,7 +43,12 @@ export function createTelemetryInterceptor(url: string, options: TelemetryOption
     let a = byMethod.get(key);
     if (!a) {
       const metric = { "rpc.system": RPC_SYSTEM, "rpc.service": service, "rpc.method": method };
-      a = { name: `${service}/${method}`, metric, span: { ...metric, "server.address": serverAddress, "server.port": serverPort }, byCode: [] };
+      a = {
+        name: `${service}/${method}`,
+        metric,
+        span: { ...metric, "server.address": serverAddress, "server.port": serverPort },
+        byCode: [],
+      };
       byMethod.set(key, a);
     }
     return a;
@@ -59,7 +68,10 @@ export function createTelemetryInterceptor(url: string, options: TelemetryOption
       if (ended) return;
       ended = true;
       const code = error === undefined ? 0 : ConnectError.from(error).code;
-      duration.record(performance.now() - startedAt, (attrs.byCode[code] ??= { ...metricAttributes, "rpc.grpc.status_code": code }));
+      duration.record(
+        performance.now() - startedAt,
+        (attrs.byCode[code] ??= { ...metricAttributes, "rpc.grpc.status_code": code }),
+      );
       span.setAttribute("rpc.grpc.status_code", code);
       if (code !== 0) {
         span.setStatus({ code: STATUS_ERROR, message: ConnectError.from(error).rawMessage });

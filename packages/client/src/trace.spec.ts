@@ -9,7 +9,10 @@ import { createWebSocketTransport } from "./index.js";
 test("a traced call shows the connection's states, the frames each side sent and received, and the stream's states", async () => {
   const bridgeLines: string[] = [];
   const clientLines: string[] = [];
-  const bridge = createWebSocketBridge({ routes: (r) => r.service(TestService, createTestServiceImpl()), trace: (l) => bridgeLines.push(l) });
+  const bridge = createWebSocketBridge({
+    routes: (r) => r.service(TestService, createTestServiceImpl()),
+    trace: (l) => bridgeLines.push(l),
+  });
   const { url } = await bridge.listen({ port: 0 });
   const transport = createWebSocketTransport({ url, trace: (l) => clientLines.push(l) });
   try {
@@ -18,7 +21,11 @@ test("a traced call shows the connection's states, the frames each side sent and
     await transport.close();
     await bridge.close({ drainTimeoutMs: 50 });
   }
-  expect(clientLines.filter((l) => l.startsWith("channel"))).toEqual(["channel idle -> connecting", "channel connecting -> open", "channel open -> closed"]);
+  expect(clientLines.filter((l) => l.startsWith("channel"))).toEqual([
+    "channel idle -> connecting",
+    "channel connecting -> open",
+    "channel open -> closed",
+  ]);
   expect(clientLines).toContain("> DATA stream=1 flags=0x1 length=5");
   expect(clientLines.some((l) => l.startsWith("< TRAILERS stream=1 "))).toBe(true);
   expect(clientLines).toContain("stream 1 half-closed -> closed");

@@ -69,7 +69,8 @@ describe("transparent retry (gRFC A6)", () => {
       if (n === 0) void requestsOf(stream).then(() => stream.reset(ErrorCode.REFUSED_STREAM));
     });
     async function* requests() {
-      for (let i = 1; i <= 3; i++) yield create(StreamingInputCallRequestSchema, { payload: { body: new Uint8Array(i) } });
+      for (let i = 1; i <= 3; i++)
+        yield create(StreamingInputCallRequestSchema, { payload: { body: new Uint8Array(i) } });
     }
     const call = client.streamingInputCall(requests());
     await waitFor(() => streams.length === 2, 2000, "the retried stream");
@@ -107,9 +108,12 @@ describe("transparent retry (gRFC A6)", () => {
   });
 
   it("a client stream that sent more than REPLAY_LIMIT_BYTES before the refusal is not retried", async () => {
-    const { client, streams } = await rawServer((stream) => void requestsOf(stream).then(() => stream.reset(ErrorCode.REFUSED_STREAM)));
+    const { client, streams } = await rawServer(
+      (stream) => void requestsOf(stream).then(() => stream.reset(ErrorCode.REFUSED_STREAM)),
+    );
     async function* requests() {
-      for (let i = 0; i < 3; i++) yield create(StreamingInputCallRequestSchema, { payload: { body: new Uint8Array(REPLAY_LIMIT_BYTES / 2) } });
+      for (let i = 0; i < 3; i++)
+        yield create(StreamingInputCallRequestSchema, { payload: { body: new Uint8Array(REPLAY_LIMIT_BYTES / 2) } });
     }
     await expect(client.streamingInputCall(requests())).rejects.toMatchObject({ code: Code.Unavailable });
     expect(streams).toHaveLength(1);

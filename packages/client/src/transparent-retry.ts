@@ -40,7 +40,8 @@ export class TransparentRetry {
 
   /** True when a reset with `code` proves the server never saw the stream and the call may go again. */
   shouldRetry(code: number): boolean {
-    if (code !== ErrorCode.REFUSED_STREAM || this.replay === undefined || this.retries >= MAX_TRANSPARENT_RETRIES) return false;
+    if (code !== ErrorCode.REFUSED_STREAM || this.replay === undefined || this.retries >= MAX_TRANSPARENT_RETRIES)
+      return false;
     this.retries++;
     this.pending = true;
     return true;

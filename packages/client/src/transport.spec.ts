@@ -6,7 +6,11 @@ import { createWebSocketBridge, type WebSocketBridge } from "@grpc-ws/server";
 import type { Session } from "@grpc-ws/wire";
 import { afterEach, describe, expect, it } from "vitest";
 import { EmptySchema } from "../../../gen/grpc/testing/empty_pb.js";
-import { PayloadType, StreamingOutputCallRequestSchema, type StreamingOutputCallRequest } from "../../../gen/grpc/testing/messages_pb.js";
+import {
+  PayloadType,
+  StreamingOutputCallRequestSchema,
+  type StreamingOutputCallRequest,
+} from "../../../gen/grpc/testing/messages_pb.js";
 import { TestService } from "../../../gen/grpc/testing/test_pb.js";
 import { countingWebSocket, waitFor } from "./client.test-util.js";
 import { createWebSocketTransport, type WebSocketTransport, type WebSocketTransportOptions } from "./index.js";
@@ -30,7 +34,10 @@ async function setup(
   const { url } = await bridge.listen({ port: 0 });
   const counting = countingWebSocket();
   const transport = createWebSocketTransport({ url, webSocket: counting.ctor, ...options });
-  cleanups.push(() => bridge.close({ drainTimeoutMs: 50 }), () => transport.close());
+  cleanups.push(
+    () => bridge.close({ drainTimeoutMs: 50 }),
+    () => transport.close(),
+  );
   return { bridge, transport, opened: counting.opened };
 }
 
@@ -60,16 +67,21 @@ describe("multiplexing", () => {
       switch (i % 4) {
         case 0:
           calls.push(
-            client.unaryCall({ responseType: COMPRESSABLE, responseSize: n, payload: { body: new Uint8Array(n) } }).then((res) => {
-              expect(res.payload?.body.length).toBe(n);
-            }),
+            client
+              .unaryCall({ responseType: COMPRESSABLE, responseSize: n, payload: { body: new Uint8Array(n) } })
+              .then((res) => {
+                expect(res.payload?.body.length).toBe(n);
+              }),
           );
           break;
         case 1:
           calls.push(
             (async () => {
               const sizes: number[] = [];
-              for await (const res of client.streamingOutputCall({ responseType: COMPRESSABLE, responseParameters: [{ size: n }, { size: 1 }, { size: 2 }] })) {
+              for await (const res of client.streamingOutputCall({
+                responseType: COMPRESSABLE,
+                responseParameters: [{ size: n }, { size: 1 }, { size: 2 }],
+              })) {
                 sizes.push(res.payload?.body.length ?? -1);
               }
               expect(sizes).toEqual([n, 1, 2]);
@@ -94,7 +106,12 @@ describe("multiplexing", () => {
               const sizes: number[] = [];
               const responses = client.fullDuplexCall(input);
               for (const size of [n, 3, 4]) {
-                input.push(create(StreamingOutputCallRequestSchema, { responseType: COMPRESSABLE, responseParameters: [{ size }] }));
+                input.push(
+                  create(StreamingOutputCallRequestSchema, {
+                    responseType: COMPRESSABLE,
+                    responseParameters: [{ size }],
+                  }),
+                );
               }
               input.end();
               for await (const res of responses) sizes.push(res.payload?.body.length ?? -1);
@@ -160,7 +177,11 @@ describe("flow control", () => {
   });
 
   it("a large client stream is sent within the server's windows", async () => {
-    const { transport } = await setup({}, {}, { settings: { initialStreamWindow: 16 * 1024, initialConnectionWindow: 64 * 1024 } });
+    const { transport } = await setup(
+      {},
+      {},
+      { settings: { initialStreamWindow: 16 * 1024, initialConnectionWindow: 64 * 1024 } },
+    );
     const client = createClient(TestService, transport);
     async function* requests() {
       for (let i = 0; i < 100; i++) yield { payload: { body: new Uint8Array(10_000) } };
@@ -205,9 +226,15 @@ describe("errors and metadata", () => {
       },
     });
     const method = TestService.method.streamingOutputCall;
-    const res = await transport.stream(method, undefined, undefined, undefined, (async function* () {
-      yield create(method.input, {});
-    })());
+    const res = await transport.stream(
+      method,
+      undefined,
+      undefined,
+      undefined,
+      (async function* () {
+        yield create(method.input, {});
+      })(),
+    );
     expect(res.header.get("x-h")).toBe("1");
     expect(res.header.get("x-h-bin")).toBe("AQID");
     let count = 0;
@@ -219,7 +246,9 @@ describe("errors and metadata", () => {
   it("rejects a response larger than maxMessageSize with ResourceExhausted", async () => {
     const { transport } = await setup({}, { maxMessageSize: 1024 });
     const client = createClient(TestService, transport);
-    await expect(client.unaryCall({ responseType: COMPRESSABLE, responseSize: 4096 })).rejects.toMatchObject({ code: Code.ResourceExhausted });
+    await expect(client.unaryCall({ responseType: COMPRESSABLE, responseSize: 4096 })).rejects.toMatchObject({
+      code: Code.ResourceExhausted,
+    });
     // The connection survives the failed call.
     expect((await client.unaryCall({ responseType: COMPRESSABLE, responseSize: 10 })).payload?.body.length).toBe(10);
   });
@@ -237,17 +266,23 @@ describe("errors and metadata", () => {
       { settings: { maxMessageSize: 1024 } },
     );
     const client = createClient(TestService, transport);
-    await expect(client.unaryCall({ payload: { body: new Uint8Array(4096) } })).rejects.toMatchObject({ code: Code.ResourceExhausted });
+    await expect(client.unaryCall({ payload: { body: new Uint8Array(4096) } })).rejects.toMatchObject({
+      code: Code.ResourceExhausted,
+    });
     expect(calls).toBe(0);
   });
 
   it("rejects request headers the wire cannot carry", async () => {
     const { transport } = await setup();
     const client = createClient(TestService, transport);
-    await expect(client.emptyCall({}, { headers: { "x-bin": "not base64 !" } })).rejects.toMatchObject({ code: Code.Internal });
+    await expect(client.emptyCall({}, { headers: { "x-bin": "not base64 !" } })).rejects.toMatchObject({
+      code: Code.Internal,
+    });
     await expect(client.emptyCall({}, { headers: { "x-text": "é" } })).rejects.toMatchObject({ code: Code.Internal });
     // Over the server's 16 KiB max frame size: fails this call only, before a stream id is spent.
-    await expect(client.emptyCall({}, { headers: { "x-big": "a".repeat(20_000) } })).rejects.toMatchObject({ code: Code.ResourceExhausted });
+    await expect(client.emptyCall({}, { headers: { "x-big": "a".repeat(20_000) } })).rejects.toMatchObject({
+      code: Code.ResourceExhausted,
+    });
     await expect(client.emptyCall({})).resolves.toBeDefined();
   });
 });
@@ -288,7 +323,9 @@ describe("interceptors", () => {
 describe("options", () => {
   it("rejects a url that is not ws:// or wss://, and bad settings, at creation", () => {
     expect(() => createWebSocketTransport({ url: "http://127.0.0.1:1/" })).toThrow(TypeError);
-    expect(() => createWebSocketTransport({ url: "ws://127.0.0.1:1/", settings: { maxFrameSize: 10 } })).toThrow(RangeError);
+    expect(() => createWebSocketTransport({ url: "ws://127.0.0.1:1/", settings: { maxFrameSize: 10 } })).toThrow(
+      RangeError,
+    );
   });
 
   it("rejects timing options that would break the timers, at creation", () => {

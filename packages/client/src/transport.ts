@@ -1,4 +1,13 @@
-import { create, isMessage, type DescMessage, type DescMethod, type DescMethodStreaming, type DescMethodUnary, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import {
+  create,
+  isMessage,
+  type DescMessage,
+  type DescMethod,
+  type DescMethodStreaming,
+  type DescMethodUnary,
+  type MessageInitShape,
+  type MessageShape,
+} from "@bufbuild/protobuf";
 import {
   createContextValues,
   type ContextValues,
@@ -56,9 +65,16 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
     o.reconnect,
     o.trace,
   );
-  const ctx: CallContext = { channel, readOptions: options.readBinaryOptions, writeOptions: options.writeBinaryOptions };
+  const ctx: CallContext = {
+    channel,
+    readOptions: options.readBinaryOptions,
+    writeOptions: options.writeBinaryOptions,
+  };
   // Telemetry is the outermost interceptor: its span covers the others and the call.
-  const all = [...(options.telemetry ? [createTelemetryInterceptor(o.url, options.telemetry)] : []), ...(options.interceptors ?? [])];
+  const all = [
+    ...(options.telemetry ? [createTelemetryInterceptor(o.url, options.telemetry)] : []),
+    ...(options.interceptors ?? []),
+  ];
   const interceptors = all.length > 0 ? all : undefined;
   const baseUrl = o.url.replace(/\/+$/, "");
 
@@ -148,12 +164,17 @@ function applyInterceptors<T>(next: T, interceptors: Interceptor[]): T {
 }
 
 // Interceptors see complete messages, as with Connect's own transports.
-function normalizeIterable<I extends DescMessage>(schema: I, input: AsyncIterable<MessageInitShape<I>>): AsyncIterable<MessageShape<I>> {
+function normalizeIterable<I extends DescMessage>(
+  schema: I,
+  input: AsyncIterable<MessageInitShape<I>>,
+): AsyncIterable<MessageShape<I>> {
   return {
     [Symbol.asyncIterator]() {
       const it = input[Symbol.asyncIterator]();
       const map = (result: IteratorResult<MessageInitShape<I>>): IteratorResult<MessageShape<I>> =>
-        result.done ? result : { done: false, value: isMessage(result.value, schema) ? result.value : create(schema, result.value) };
+        result.done
+          ? result
+          : { done: false, value: isMessage(result.value, schema) ? result.value : create(schema, result.value) };
       return {
         next: () => it.next().then(map),
         return: it.return ? (value?: unknown) => it.return!(value).then(map) : undefined,

@@ -41,7 +41,9 @@ export class UnaryCall<I extends DescMessage, O extends DescMessage> extends Cal
     let bytes: Uint8Array | undefined;
     while (!this.finished && (bytes = stream.read()) !== undefined) {
       if (this.response !== undefined) {
-        return this.fail(new ConnectError("protocol error: received extra output message for unary method", Code.Unimplemented));
+        return this.fail(
+          new ConnectError("protocol error: received extra output message for unary method", Code.Unimplemented),
+        );
       }
       try {
         this.response = this.decode(this.unaryMethod.output, bytes);
@@ -56,7 +58,9 @@ export class UnaryCall<I extends DescMessage, O extends DescMessage> extends Cal
     if (this.finished) return;
     if (error) return this.settle(error);
     if (this.response === undefined) {
-      return this.settle(new ConnectError("protocol error: missing output message for unary method", Code.Unimplemented));
+      return this.settle(
+        new ConnectError("protocol error: missing output message for unary method", Code.Unimplemented),
+      );
     }
     this.settle(undefined);
   }

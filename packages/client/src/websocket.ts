@@ -45,7 +45,11 @@ export function keepsSentBytes(socket: Socket): boolean {
   return typeof socket.terminate === "function";
 }
 
-type SocketConstructor = new (url: string, protocols: string[], options: { perMessageDeflate: boolean; headers?: Readonly<Record<string, string>> }) => Socket;
+type SocketConstructor = new (
+  url: string,
+  protocols: string[],
+  options: { perMessageDeflate: boolean; headers?: Readonly<Record<string, string>> },
+) => Socket;
 
 /**
  * `ws` in Node (its TCP socket can be unref'd, so an idle client lets the process exit, and it
@@ -53,11 +57,14 @@ type SocketConstructor = new (url: string, protocols: string[], options: { perMe
  * (browsers, Deno, workers), which cannot send `headers`: asking for them there throws TypeError.
  */
 export function defaultWebSocket(headers?: object): WebSocketConstructor {
-  const inNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === "string";
+  const inNode =
+    typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === "string";
   const global = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (inNode || global === undefined) return IsomorphicWebSocket as unknown as WebSocketConstructor;
   if (headers !== undefined) {
-    throw new TypeError("grpc-ws: the headers option needs Node's ws WebSocket; a browser cannot set headers on a WebSocket (use the token option)");
+    throw new TypeError(
+      "grpc-ws: the headers option needs Node's ws WebSocket; a browser cannot set headers on a WebSocket (use the token option)",
+    );
   }
   return global;
 }
@@ -66,8 +73,16 @@ export function defaultWebSocket(headers?: object): WebSocketConstructor {
  * Opens a socket. `perMessageDeflate: false` matters for `ws`: with compression negotiated `ws`
  * queues a reference to the sent bytes, and the frame writer reuses its buffer after `send()`.
  */
-export function openSocket(ctor: WebSocketConstructor, url: string, protocols: string[], headers?: Readonly<Record<string, string>>): Socket {
-  const socket = new (ctor as unknown as SocketConstructor)(url, protocols, { perMessageDeflate: false, ...(headers ? { headers } : {}) });
+export function openSocket(
+  ctor: WebSocketConstructor,
+  url: string,
+  protocols: string[],
+  headers?: Readonly<Record<string, string>>,
+): Socket {
+  const socket = new (ctor as unknown as SocketConstructor)(url, protocols, {
+    perMessageDeflate: false,
+    ...(headers ? { headers } : {}),
+  });
   socket.binaryType = "arraybuffer";
   return socket;
 }

@@ -88,7 +88,9 @@ export async function expectConnectError(
     if (rawMessage !== undefined) assertEqual(e.rawMessage, rawMessage, `${what}: status message`);
     return e;
   }
-  throw new InteropAssertionError(`${what}: expected ConnectError ${Code[code]}, but the call succeeded with ${show(result)}`);
+  throw new InteropAssertionError(
+    `${what}: expected ConnectError ${Code[code]}, but the call succeeded with ${show(result)}`,
+  );
 }
 
 function describeError(e: unknown): string {
@@ -101,7 +103,9 @@ function show(v: unknown): string {
   if (typeof v === "string") return JSON.stringify(v);
   if (v instanceof Uint8Array) return `Uint8Array(${v.length})`;
   try {
-    const s = JSON.stringify(v, (_k, x: unknown) => (x instanceof Uint8Array ? `Uint8Array(${x.length})` : typeof x === "bigint" ? String(x) : x));
+    const s = JSON.stringify(v, (_k, x: unknown) =>
+      x instanceof Uint8Array ? `Uint8Array(${x.length})` : typeof x === "bigint" ? String(x) : x,
+    );
     return s === undefined ? String(v) : s.length > 200 ? `${s.slice(0, 200)}...` : s;
   } catch {
     return String(v);
@@ -161,12 +165,21 @@ function assertEchoedMetadata(header: Headers | undefined, trailer: Headers | un
   assert(trailer !== undefined, `${what}: onTrailer was not called`);
   assertEqual(header.get(ECHO_INITIAL_KEY), ECHO_INITIAL_VALUE, `${what}: initial metadata ${ECHO_INITIAL_KEY}`);
   const bin = trailer.get(ECHO_TRAILING_KEY);
-  assert(bin !== null, `${what}: trailing metadata ${ECHO_TRAILING_KEY} missing (trailers: ${show([...trailer.keys()])})`);
+  assert(
+    bin !== null,
+    `${what}: trailing metadata ${ECHO_TRAILING_KEY} missing (trailers: ${show([...trailer.keys()])})`,
+  );
   assertBytesEqual(decodeBinaryHeader(bin), ECHO_TRAILING_VALUE, `${what}: trailing metadata ${ECHO_TRAILING_KEY}`);
 }
 
 /** Expects a FullDuplexCall with these requests to end with `code`/`message` (after any responses). */
-async function expectDuplexStatus(client: Client<typeof TestService>, req: OutputRequestInit, code: Code, message: string, what: string): Promise<void> {
+async function expectDuplexStatus(
+  client: Client<typeof TestService>,
+  req: OutputRequestInit,
+  code: Code,
+  message: string,
+  what: string,
+): Promise<void> {
   await expectConnectError(() => collect(client.fullDuplexCall(requests(req))), code, what, message);
 }
 
@@ -269,25 +282,43 @@ export const interopCases: Record<InteropCaseName, InteropCase> = {
   async status_code_and_message(transport) {
     const client = testClient(transport);
     const responseStatus = { code: 2, message: TEST_STATUS_MESSAGE };
-    await expectConnectError(() => client.unaryCall({ responseStatus }), Code.Unknown, "UnaryCall", TEST_STATUS_MESSAGE);
+    await expectConnectError(
+      () => client.unaryCall({ responseStatus }),
+      Code.Unknown,
+      "UnaryCall",
+      TEST_STATUS_MESSAGE,
+    );
     await expectDuplexStatus(client, { responseStatus }, Code.Unknown, TEST_STATUS_MESSAGE, "FullDuplexCall");
   },
 
   async special_status_message(transport) {
     const client = testClient(transport);
     const responseStatus = { code: 2, message: SPECIAL_STATUS_MESSAGE };
-    await expectConnectError(() => client.unaryCall({ responseStatus }), Code.Unknown, "UnaryCall", SPECIAL_STATUS_MESSAGE);
+    await expectConnectError(
+      () => client.unaryCall({ responseStatus }),
+      Code.Unknown,
+      "UnaryCall",
+      SPECIAL_STATUS_MESSAGE,
+    );
     // Not in the spec (unary only), but the streaming trailer path must carry the same message.
     await expectDuplexStatus(client, { responseStatus }, Code.Unknown, SPECIAL_STATUS_MESSAGE, "FullDuplexCall");
   },
 
   async unimplemented_method(transport) {
-    await expectConnectError(() => testClient(transport).unimplementedMethod({}), Code.Unimplemented, "UnimplementedMethod");
+    await expectConnectError(
+      () => testClient(transport).unimplementedMethod({}),
+      Code.Unimplemented,
+      "UnimplementedMethod",
+    );
   },
 
   async unimplemented_service(transport) {
     const client = createClient(UnimplementedService, transport);
-    await expectConnectError(() => client.unimplementedCall({}), Code.Unimplemented, "UnimplementedService/UnimplementedCall");
+    await expectConnectError(
+      () => client.unimplementedCall({}),
+      Code.Unimplemented,
+      "UnimplementedService/UnimplementedCall",
+    );
   },
 
   async cancel_after_begin(transport) {

@@ -86,7 +86,15 @@ describe("grpc-websockets client libraries in Chromium", () => {
   });
 
   const run = (baseUrl: string, library: CompatLibrary, names?: string[]): Promise<PageResult> =>
-    tab.evaluate(([u, l, n]) => (window as unknown as { runCompat(u: string, l: string, n?: string[]): Promise<PageResult> }).runCompat(u, l, n), [baseUrl, library, names] as const);
+    tab.evaluate(
+      ([u, l, n]) =>
+        (window as unknown as { runCompat(u: string, l: string, n?: string[]): Promise<PageResult> }).runCompat(
+          u,
+          l,
+          n,
+        ),
+      [baseUrl, library, names] as const,
+    );
 
   for (const library of libraries) {
     it(`${library}: every case in process, over the browser's native WebSocket`, async () => {

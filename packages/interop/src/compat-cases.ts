@@ -3,7 +3,12 @@
 // same cases run in Node and in Chromium. Browser-safe: no Node-only imports.
 import { grpc } from "@improbable-eng/grpc-web";
 import { ClientError, Metadata, WebsocketTransport, createChannel, createClient } from "nice-grpc-web";
-import { SimpleRequestSchema, StreamingInputCallRequestSchema, StreamingOutputCallRequestSchema, type StreamingOutputCallResponse } from "../../../gen/grpc/testing/messages_pb.js";
+import {
+  SimpleRequestSchema,
+  StreamingInputCallRequestSchema,
+  StreamingOutputCallRequestSchema,
+  type StreamingOutputCallResponse,
+} from "../../../gen/grpc/testing/messages_pb.js";
 import { TestService, UnimplementedService } from "../../../gen/grpc/testing/test_pb.js";
 import { assert, assertBytesEqual, assertEqual } from "./cases.js";
 import { improbableMethod, improbableRequest, niceService, type ImprobableMessage } from "./compat-clients.js";
@@ -60,9 +65,16 @@ interface ImprobableCall<T> {
   onMessage?(message: T, client: grpc.Client<grpc.ProtobufMessage, grpc.ProtobufMessage>): void;
 }
 
-function improbable<T>(baseUrl: string, method: ReturnType<typeof improbableMethod>, call: ImprobableCall<T>): Promise<ImprobableResult<T>> {
+function improbable<T>(
+  baseUrl: string,
+  method: ReturnType<typeof improbableMethod>,
+  call: ImprobableCall<T>,
+): Promise<ImprobableResult<T>> {
   return new Promise((resolve) => {
-    const client = grpc.client(method as unknown as grpc.MethodDefinition<grpc.ProtobufMessage, grpc.ProtobufMessage>, { host: baseUrl, transport: grpc.WebsocketTransport() });
+    const client = grpc.client(method as unknown as grpc.MethodDefinition<grpc.ProtobufMessage, grpc.ProtobufMessage>, {
+      host: baseUrl,
+      transport: grpc.WebsocketTransport(),
+    });
     const messages: T[] = [];
     let headers: grpc.Metadata | undefined;
     client.onHeaders((h) => (headers = h));
@@ -108,7 +120,11 @@ const improbableCases: Record<CompatCaseName, CompatCase> = {
 
   async server_streaming(baseUrl) {
     const r = await improbable<StreamingOutputCallResponse>(baseUrl, m.streamingOutputCall, {
-      requests: [improbableRequest(StreamingOutputCallRequestSchema, { responseParameters: RESPONSE_SIZES.map((size) => ({ size })) })],
+      requests: [
+        improbableRequest(StreamingOutputCallRequestSchema, {
+          responseParameters: RESPONSE_SIZES.map((size) => ({ size })),
+        }),
+      ],
     });
     expectCode(r, grpc.Code.OK, "StreamingOutputCall");
     assertEqual(r.messages.map((x) => x.payload?.body.length).join(), RESPONSE_SIZES.join(), "response sizes");
@@ -116,14 +132,20 @@ const improbableCases: Record<CompatCaseName, CompatCase> = {
 
   async client_streaming(baseUrl) {
     const r = await improbable<{ aggregatedPayloadSize: number }>(baseUrl, m.streamingInputCall, {
-      requests: REQUEST_SIZES.map((n) => improbableRequest(StreamingInputCallRequestSchema, { payload: { body: zeros(n) } })),
+      requests: REQUEST_SIZES.map((n) =>
+        improbableRequest(StreamingInputCallRequestSchema, { payload: { body: zeros(n) } }),
+      ),
     });
     expectCode(r, grpc.Code.OK, "StreamingInputCall");
     assertEqual(r.messages[0]?.aggregatedPayloadSize, 74922, "aggregated_payload_size");
   },
 
   async bidi_ping_pong(baseUrl) {
-    const request = (i: number) => improbableRequest(StreamingOutputCallRequestSchema, { responseParameters: [{ size: RESPONSE_SIZES[i]! }], payload: { body: zeros(REQUEST_SIZES[i]!) } });
+    const request = (i: number) =>
+      improbableRequest(StreamingOutputCallRequestSchema, {
+        responseParameters: [{ size: RESPONSE_SIZES[i]! }],
+        payload: { body: zeros(REQUEST_SIZES[i]!) },
+      });
     let sent = 1;
     const r = await improbable<StreamingOutputCallResponse>(baseUrl, m.fullDuplexCall, {
       requests: [request(0)],
@@ -140,14 +162,20 @@ const improbableCases: Record<CompatCaseName, CompatCase> = {
 
   async status_and_message(baseUrl) {
     const responseStatus = { code: 2, message: COMPAT_STATUS_MESSAGE };
-    const unary = await improbable(baseUrl, m.unaryCall, { requests: [improbableRequest(SimpleRequestSchema, { responseStatus })] });
+    const unary = await improbable(baseUrl, m.unaryCall, {
+      requests: [improbableRequest(SimpleRequestSchema, { responseStatus })],
+    });
     expectCode(unary, grpc.Code.Unknown, "UnaryCall", COMPAT_STATUS_MESSAGE);
-    const duplex = await improbable(baseUrl, m.fullDuplexCall, { requests: [improbableRequest(StreamingOutputCallRequestSchema, { responseStatus })] });
+    const duplex = await improbable(baseUrl, m.fullDuplexCall, {
+      requests: [improbableRequest(StreamingOutputCallRequestSchema, { responseStatus })],
+    });
     expectCode(duplex, grpc.Code.Unknown, "FullDuplexCall", COMPAT_STATUS_MESSAGE);
   },
 
   async unimplemented(baseUrl) {
-    const r = await improbable(baseUrl, m.unimplementedCall, { requests: [improbableRequest(UnimplementedService.method.unimplementedCall.input, {})] });
+    const r = await improbable(baseUrl, m.unimplementedCall, {
+      requests: [improbableRequest(UnimplementedService.method.unimplementedCall.input, {})],
+    });
     expectCode(r, grpc.Code.Unimplemented, "UnimplementedCall");
   },
 
@@ -155,7 +183,11 @@ const improbableCases: Record<CompatCaseName, CompatCase> = {
     // The library has no deadline option; grpc-timeout is ordinary metadata to it.
     const r = await improbable(baseUrl, m.streamingOutputCall, {
       metadata: { "grpc-timeout": `${COMPAT_DEADLINE_MS}m` },
-      requests: [improbableRequest(StreamingOutputCallRequestSchema, { responseParameters: [{ size: 1, intervalUs: 5_000_000 }] })],
+      requests: [
+        improbableRequest(StreamingOutputCallRequestSchema, {
+          responseParameters: [{ size: 1, intervalUs: 5_000_000 }],
+        }),
+      ],
     });
     expectCode(r, grpc.Code.DeadlineExceeded, "StreamingOutputCall with a deadline");
   },
@@ -165,7 +197,11 @@ const improbableCases: Record<CompatCaseName, CompatCase> = {
     const first = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error("the first response never arrived")), 5_000);
       void improbable<StreamingOutputCallResponse>(baseUrl, m.fullDuplexCall, {
-        requests: [improbableRequest(StreamingOutputCallRequestSchema, { responseParameters: [{ size: 31415 }, { size: 1, intervalUs: 5_000_000 }] })],
+        requests: [
+          improbableRequest(StreamingOutputCallRequestSchema, {
+            responseParameters: [{ size: 31415 }, { size: 1, intervalUs: 5_000_000 }],
+          }),
+        ],
         finishSend: false,
         onMessage(message, client) {
           clearTimeout(timer);
@@ -202,7 +238,10 @@ async function* items<T>(...values: T[]): AsyncIterable<T> {
 
 function niceClients(baseUrl: string) {
   const channel = createChannel(baseUrl, WebsocketTransport());
-  return { test: createClient(niceService(TestService), channel), unimplemented: createClient(niceService(UnimplementedService), channel) };
+  return {
+    test: createClient(niceService(TestService), channel),
+    unimplemented: createClient(niceService(UnimplementedService), channel),
+  };
 }
 
 const niceCases: Record<CompatCaseName, CompatCase> = {
@@ -212,7 +251,11 @@ const niceCases: Record<CompatCaseName, CompatCase> = {
     let trailer: Metadata | undefined;
     const res = await test.unaryCall(
       { responseSize: 31415, payload: { body: zeros(27182) } },
-      { metadata: Metadata({ [ECHO_INITIAL_KEY]: ECHO_INITIAL_VALUE, [ECHO_TRAILING_KEY]: ECHO_TRAILING_VALUE }), onHeader: (h) => (header = h), onTrailer: (t) => (trailer = t) },
+      {
+        metadata: Metadata({ [ECHO_INITIAL_KEY]: ECHO_INITIAL_VALUE, [ECHO_TRAILING_KEY]: ECHO_TRAILING_VALUE }),
+        onHeader: (h) => (header = h),
+        onTrailer: (t) => (trailer = t),
+      },
     );
     assertEqual(res.payload?.body.length, 31415, "response payload size");
     assertEqual(header?.get(ECHO_INITIAL_KEY), ECHO_INITIAL_VALUE, "echoed initial metadata");
@@ -223,12 +266,17 @@ const niceCases: Record<CompatCaseName, CompatCase> = {
 
   async server_streaming(baseUrl) {
     const sizes: number[] = [];
-    for await (const r of niceClients(baseUrl).test.streamingOutputCall({ responseParameters: RESPONSE_SIZES.map((size) => ({ size })) })) sizes.push(r.payload?.body.length ?? -1);
+    for await (const r of niceClients(baseUrl).test.streamingOutputCall({
+      responseParameters: RESPONSE_SIZES.map((size) => ({ size })),
+    }))
+      sizes.push(r.payload?.body.length ?? -1);
     assertEqual(sizes.join(), RESPONSE_SIZES.join(), "response sizes");
   },
 
   async client_streaming(baseUrl) {
-    const res = await niceClients(baseUrl).test.streamingInputCall(items(...REQUEST_SIZES.map((n) => ({ payload: { body: zeros(n) } }))));
+    const res = await niceClients(baseUrl).test.streamingInputCall(
+      items(...REQUEST_SIZES.map((n) => ({ payload: { body: zeros(n) } }))),
+    );
     assertEqual(res.aggregatedPayloadSize, 74922, "aggregated_payload_size");
   },
 

@@ -3,7 +3,16 @@
 // classes (protoc + ts-protoc-gen), nice-grpc-web ts-proto output (protoc + ts-proto); neither
 // protoc plugin is available here, and both libraries only need serialize/deserialize functions.
 // Browser-safe: no Node-only imports.
-import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type DescService, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import {
+  create,
+  fromBinary,
+  toBinary,
+  type DescMessage,
+  type DescMethod,
+  type DescService,
+  type MessageInitShape,
+  type MessageShape,
+} from "@bufbuild/protobuf";
 
 /** A protobuf-es message in the google-protobuf shape @improbable-eng/grpc-web calls. */
 export interface ImprobableMessage<T> {
@@ -44,7 +53,9 @@ function improbableClass<S extends DescMessage>(schema: S): ImprobableMessageCla
 }
 
 /** The improbable-eng method descriptor of `method`. */
-export function improbableMethod<I extends DescMessage, O extends DescMessage>(method: DescMethod & { input: I; output: O }): ImprobableMethod<I, O> {
+export function improbableMethod<I extends DescMessage, O extends DescMessage>(
+  method: DescMethod & { input: I; output: O },
+): ImprobableMethod<I, O> {
   return {
     methodName: method.name,
     service: { serviceName: method.parent.typeName },
@@ -56,7 +67,10 @@ export function improbableMethod<I extends DescMessage, O extends DescMessage>(m
 }
 
 /** Wraps a request for an improbable-eng call. */
-export function improbableRequest<S extends DescMessage>(schema: S, init: MessageInitShape<S>): ImprobableMessage<MessageShape<S>> {
+export function improbableRequest<S extends DescMessage>(
+  schema: S,
+  init: MessageInitShape<S>,
+): ImprobableMessage<MessageShape<S>> {
   const Class = improbableClass(schema);
   const message = new Class();
   (message as { value: MessageShape<S> }).value = create(schema, init);
@@ -64,7 +78,12 @@ export function improbableRequest<S extends DescMessage>(schema: S, init: Messag
 }
 
 /** nice-grpc-web's own (generic) method definition. */
-export interface NiceMethod<I extends DescMessage, O extends DescMessage, RequestStream extends boolean = boolean, ResponseStream extends boolean = boolean> {
+export interface NiceMethod<
+  I extends DescMessage,
+  O extends DescMessage,
+  RequestStream extends boolean = boolean,
+  ResponseStream extends boolean = boolean,
+> {
   path: string;
   requestStream: RequestStream;
   responseStream: ResponseStream;
@@ -76,8 +95,17 @@ export interface NiceMethod<I extends DescMessage, O extends DescMessage, Reques
 }
 
 // nice-grpc-web picks a method's call shape from literal stream flags.
-type NiceMethodOf<M> = M extends { input: infer I extends DescMessage; output: infer O extends DescMessage; methodKind: infer K }
-  ? NiceMethod<I, O, K extends "client_streaming" | "bidi_streaming" ? true : false, K extends "server_streaming" | "bidi_streaming" ? true : false>
+type NiceMethodOf<M> = M extends {
+  input: infer I extends DescMessage;
+  output: infer O extends DescMessage;
+  methodKind: infer K;
+}
+  ? NiceMethod<
+      I,
+      O,
+      K extends "client_streaming" | "bidi_streaming" ? true : false,
+      K extends "server_streaming" | "bidi_streaming" ? true : false
+    >
   : never;
 type NiceService<S extends DescService> = { [K in keyof S["method"]]: NiceMethodOf<S["method"][K]> };
 

@@ -12,7 +12,12 @@ import { testServiceImpl } from "./test-service.js";
 
 function transports(baseUrl: string): CompressionTransports {
   return {
-    compressed: createGrpcTransport({ baseUrl, sendCompression: compressionGzip, acceptCompression: [compressionGzip], compressMinBytes: 0 }),
+    compressed: createGrpcTransport({
+      baseUrl,
+      sendCompression: compressionGzip,
+      acceptCompression: [compressionGzip],
+      compressMinBytes: 0,
+    }),
     plain: createGrpcTransport({ baseUrl, acceptCompression: [] }),
   };
 }
@@ -23,7 +28,12 @@ describe("compression cases against the Connect ServiceImpl via connect-node", (
   let baseUrl = "";
 
   beforeAll(async () => {
-    h2 = http2.createServer(connectNodeAdapter({ routes: (router) => router.service(TestService, testServiceImpl), acceptCompression: [compressionGzip] }));
+    h2 = http2.createServer(
+      connectNodeAdapter({
+        routes: (router) => router.service(TestService, testServiceImpl),
+        acceptCompression: [compressionGzip],
+      }),
+    );
     h2.on("session", (s) => {
       sessions.add(s);
       s.on("close", () => sessions.delete(s));
@@ -48,13 +58,19 @@ describe("compression cases against grpc-js via connect-node", () => {
   afterAll(() => server?.close());
 
   // grpc-js strips grpc-encoding before its handlers run: the probes cannot be checked there.
-  for (const name of compressionCaseNames) it(name, () => compressionCases[name]({ ...transports(server.baseUrl), serverSeesEncoding: false }));
+  for (const name of compressionCaseNames)
+    it(name, () => compressionCases[name]({ ...transports(server.baseUrl), serverSeesEncoding: false }));
 });
 
 describe("the compression cases detect broken servers", () => {
   it("a server that ignores expect_compressed fails the probe", async () => {
     // The in-memory router transport never compresses and its server never checks.
-    const t = createRouterTransport((r) => r.service(TestService, { ...testServiceImpl, unaryCall: (req) => ({ payload: { body: new Uint8Array(req.responseSize) } }) }));
+    const t = createRouterTransport((r) =>
+      r.service(TestService, {
+        ...testServiceImpl,
+        unaryCall: (req) => ({ payload: { body: new Uint8Array(req.responseSize) } }),
+      }),
+    );
     await expect(compressionCases.client_compressed_unary({ compressed: t, plain: t })).rejects.toThrow(/probe/);
   });
 });

@@ -22,7 +22,12 @@ export interface CompressionTransports {
 }
 export type CompressionCase = (transports: CompressionTransports) => Promise<void>;
 
-export const compressionCaseNames = ["client_compressed_unary", "server_compressed_unary", "client_compressed_streaming", "server_compressed_streaming"] as const;
+export const compressionCaseNames = [
+  "client_compressed_unary",
+  "server_compressed_unary",
+  "client_compressed_streaming",
+  "server_compressed_streaming",
+] as const;
 export type CompressionCaseName = (typeof compressionCaseNames)[number];
 
 const zeros = (n: number): Uint8Array => new Uint8Array(n);
@@ -30,7 +35,10 @@ const zeros = (n: number): Uint8Array => new Uint8Array(n);
 function assertZeros(body: Uint8Array | undefined, size: number, what: string): void {
   assert(body !== undefined, `${what}: response has no payload`);
   assertEqual(body.length, size, `${what}: payload size`);
-  assert(body.every((b) => b === 0), `${what}: payload is not all zero`);
+  assert(
+    body.every((b) => b === 0),
+    `${what}: payload is not all zero`,
+  );
 }
 
 async function* requests<T>(...items: T[]): AsyncGenerator<T> {
@@ -41,7 +49,12 @@ export const compressionCases: Record<CompressionCaseName, CompressionCase> = {
   async client_compressed_unary({ compressed, plain, serverSeesEncoding = true }) {
     const req = { responseType: PayloadType.COMPRESSABLE, responseSize: 314159, payload: { body: zeros(271828) } };
     // 1. Probe: a request that claims to be compressed but is not.
-    if (serverSeesEncoding) await expectConnectError(() => createClient(TestService, plain).unaryCall({ ...req, expectCompressed: { value: true } }), Code.InvalidArgument, "probe: uncompressed request with expect_compressed");
+    if (serverSeesEncoding)
+      await expectConnectError(
+        () => createClient(TestService, plain).unaryCall({ ...req, expectCompressed: { value: true } }),
+        Code.InvalidArgument,
+        "probe: uncompressed request with expect_compressed",
+      );
     // 2. Compressed, and expected so.
     const res = await createClient(TestService, compressed).unaryCall({ ...req, expectCompressed: { value: true } });
     assertZeros(res.payload?.body, 314159, "compressed request");
@@ -53,22 +66,34 @@ export const compressionCases: Record<CompressionCaseName, CompressionCase> = {
   async server_compressed_unary({ compressed }) {
     const client = createClient(TestService, compressed);
     for (const responseCompressed of [true, false]) {
-      const res = await client.unaryCall({ responseType: PayloadType.COMPRESSABLE, responseSize: 314159, payload: { body: zeros(271828) }, responseCompressed: { value: responseCompressed } });
+      const res = await client.unaryCall({
+        responseType: PayloadType.COMPRESSABLE,
+        responseSize: 314159,
+        payload: { body: zeros(271828) },
+        responseCompressed: { value: responseCompressed },
+      });
       assertZeros(res.payload?.body, 314159, `response_compressed ${responseCompressed}`);
     }
   },
 
   async client_compressed_streaming({ compressed, plain, serverSeesEncoding = true }) {
     // 1. Probe: the first message claims to be compressed but the call is not.
-    if (serverSeesEncoding) await expectConnectError(
-      () => createClient(TestService, plain).streamingInputCall(requests({ payload: { body: zeros(27182) }, expectCompressed: { value: true } })),
-      Code.InvalidArgument,
-      "probe: uncompressed stream with expect_compressed",
-    );
+    if (serverSeesEncoding)
+      await expectConnectError(
+        () =>
+          createClient(TestService, plain).streamingInputCall(
+            requests({ payload: { body: zeros(27182) }, expectCompressed: { value: true } }),
+          ),
+        Code.InvalidArgument,
+        "probe: uncompressed stream with expect_compressed",
+      );
     // 2. A compressed first message, then one the spec sends uncompressed (Connect compresses
     // per call, so it goes compressed too when it is over compressMinBytes).
     const res = await createClient(TestService, compressed).streamingInputCall(
-      requests({ payload: { body: zeros(27182) }, expectCompressed: { value: true } }, { payload: { body: zeros(45904) }, expectCompressed: { value: false } }),
+      requests(
+        { payload: { body: zeros(27182) }, expectCompressed: { value: true } },
+        { payload: { body: zeros(45904) }, expectCompressed: { value: false } },
+      ),
     );
     assertEqual(res.aggregatedPayloadSize, 73086, "aggregated_payload_size");
   },

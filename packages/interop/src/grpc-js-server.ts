@@ -169,7 +169,11 @@ export async function startGrpcJsTestServer(options?: GrpcJsTestServerOptions): 
   const halfCloseGraceMs = options?.halfCloseGraceMs ?? 2;
   const events: GrpcJsTestServerEvents = { started: [], cancelled: [], deadlineExceeded: [], aborted: [], calls: [] };
   const records: Record<EventKind, GrpcJsCallRecord[]> = { cancelled: [], deadlineExceeded: [], aborted: [] };
-  const claimed: Record<EventKind, Set<GrpcJsCallRecord>> = { cancelled: new Set(), deadlineExceeded: new Set(), aborted: new Set() };
+  const claimed: Record<EventKind, Set<GrpcJsCallRecord>> = {
+    cancelled: new Set(),
+    deadlineExceeded: new Set(),
+    aborted: new Set(),
+  };
   const waiters = new Set<() => void>();
   const notify = (): void => {
     for (const w of [...waiters]) w();
@@ -270,7 +274,11 @@ export async function startGrpcJsTestServer(options?: GrpcJsTestServerOptions): 
    * Runs a handler with a response stream: `body` writes the responses, then the call ends with
    * the echoed trailers, or with the status of what `body` threw.
    */
-  function serveStream(method: TestServiceMethodName, call: ResponseStream, body: (signal: AbortSignal) => Promise<void>): void {
+  function serveStream(
+    method: TestServiceMethodName,
+    call: ResponseStream,
+    body: (signal: AbortSignal) => Promise<void>,
+  ): void {
     const t = track(method, call);
     const trailer = echoMetadata(call);
     void (async () => {
@@ -300,7 +308,9 @@ export async function startGrpcJsTestServer(options?: GrpcJsTestServerOptions): 
       try {
         const err = statusError(call.request.responseStatus);
         if (err) throw err;
-        const res = create(SimpleResponseSchema, { payload: makePayload(call.request.responseType, call.request.responseSize) });
+        const res = create(SimpleResponseSchema, {
+          payload: makePayload(call.request.responseType, call.request.responseSize),
+        });
         callback(null, res, trailer);
       } catch (e) {
         callback(toGrpcStatus(e, trailer));
@@ -335,7 +345,9 @@ export async function startGrpcJsTestServer(options?: GrpcJsTestServerOptions): 
     },
 
     FullDuplexCall(call: ServerDuplexStream<StreamingOutputCallRequest, StreamingOutputCallResponse>) {
-      serveStream("FullDuplexCall", call, (signal) => respondEach(call, abortable(readMessages(call, halfCloseGraceMs), signal), signal));
+      serveStream("FullDuplexCall", call, (signal) =>
+        respondEach(call, abortable(readMessages(call, halfCloseGraceMs), signal), signal),
+      );
     },
 
     HalfDuplexCall(call: ServerDuplexStream<StreamingOutputCallRequest, StreamingOutputCallResponse>) {

@@ -7,7 +7,12 @@ import { Code, ConnectError, createClient, createRouterTransport, type Transport
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InteropAssertionError, interopCaseNames, interopCases } from "./cases.js";
 import { startGrpcJsTestServer, type GrpcJsTestServer } from "./grpc-js-server.js";
-import { createTestServiceImpl, testServiceImpl, type TestServiceImpl, type TestServiceMethodName } from "./test-service.js";
+import {
+  createTestServiceImpl,
+  testServiceImpl,
+  type TestServiceImpl,
+  type TestServiceMethodName,
+} from "./test-service.js";
 import { TestService } from "../../../gen/grpc/testing/test_pb.js";
 
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
@@ -56,7 +61,9 @@ describe("interop cases against grpc-js via connect-node (gRPC over HTTP/2)", ()
     server.clearEvents();
     const client = createClient(TestService, transport);
     // One response after 5 s, but a 200 ms timeout: the handler is asleep when the deadline hits.
-    const call = collect(client.streamingOutputCall({ responseParameters: [{ size: 1, intervalUs: 5_000_000 }] }, { timeoutMs: 200 }));
+    const call = collect(
+      client.streamingOutputCall({ responseParameters: [{ size: 1, intervalUs: 5_000_000 }] }, { timeoutMs: 200 }),
+    );
     await expect(call).rejects.toMatchObject({ code: Code.DeadlineExceeded });
     const rec = await server.waitForAbort("StreamingOutputCall", 1000);
     expect(rec.deadline - rec.startedAt).toBeLessThanOrEqual(200);
@@ -160,7 +167,9 @@ describe("interop cases against the Connect ServiceImpl via connect-node (gRPC o
   it("a deadline aborts a sleeping handler's ctx.signal", async () => {
     aborts.length = 0;
     const client = createClient(TestService, transport);
-    const call = collect(client.streamingOutputCall({ responseParameters: [{ size: 1, intervalUs: 5_000_000 }] }, { timeoutMs: 200 }));
+    const call = collect(
+      client.streamingOutputCall({ responseParameters: [{ size: 1, intervalUs: 5_000_000 }] }, { timeoutMs: 200 }),
+    );
     await expect(call).rejects.toMatchObject({ code: Code.DeadlineExceeded });
     await waitForAbort("StreamingOutputCall", 1000);
   });
@@ -173,7 +182,8 @@ describe("the cases detect broken servers", () => {
   }
 
   it("all cases pass against the in-memory router transport", async () => {
-    for (const name of interopCaseNames) await interopCases[name](createRouterTransport((r) => r.service(TestService, testServiceImpl)));
+    for (const name of interopCaseNames)
+      await interopCases[name](createRouterTransport((r) => r.service(TestService, testServiceImpl)));
   });
 
   it("large_unary: wrong response size", async () => {
@@ -202,7 +212,9 @@ describe("the cases detect broken servers", () => {
         return { payload: { body: new Uint8Array(req.responseSize) } };
       },
     });
-    await expect(interopCases.custom_metadata(t)).rejects.toThrow(/trailing metadata x-grpc-test-echo-trailing-bin missing/);
+    await expect(interopCases.custom_metadata(t)).rejects.toThrow(
+      /trailing metadata x-grpc-test-echo-trailing-bin missing/,
+    );
   });
 
   it("status_code_and_message: wrong message", async () => {
@@ -211,6 +223,8 @@ describe("the cases detect broken servers", () => {
         throw new ConnectError("other", Code.Unknown);
       },
     });
-    await expect(interopCases.status_code_and_message(t)).rejects.toThrow(/status message: expected "test status message", got "other"/);
+    await expect(interopCases.status_code_and_message(t)).rejects.toThrow(
+      /status message: expected "test status message", got "other"/,
+    );
   });
 });

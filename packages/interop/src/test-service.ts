@@ -73,7 +73,8 @@ function echoMetadata(ctx: HandlerContext): void {
 function checkCompressed(expect: { value: boolean } | undefined, ctx: HandlerContext): void {
   if (!expect?.value) return;
   const encoding = ctx.requestHeader.get("grpc-encoding") ?? "identity";
-  if (encoding === "identity") throw new ConnectError("expected a compressed request (grpc-encoding), got identity", Code.InvalidArgument);
+  if (encoding === "identity")
+    throw new ConnectError("expected a compressed request (grpc-encoding), got identity", Code.InvalidArgument);
 }
 
 /** Answers each request in turn; a request's response_status ends the call, so later requests are not processed (spec: Echo Status). */
@@ -96,7 +97,11 @@ async function* respond(req: StreamingOutputCallRequest, signal: AbortSignal): A
   }
 }
 
-function watch(observer: TestServiceObserver | undefined, method: TestServiceMethodName, ctx: HandlerContext): () => void {
+function watch(
+  observer: TestServiceObserver | undefined,
+  method: TestServiceMethodName,
+  ctx: HandlerContext,
+): () => void {
   observer?.onStart?.(method, ctx);
   const onAbort = observer?.onAbort;
   if (!onAbort) return () => undefined;

@@ -147,12 +147,16 @@ describe("connection", () => {
 describe("the four call kinds through grpc.testing.TestService", () => {
   test("unary: response, echoed metadata in headers and trailers", async () => {
     const client = await connect();
-    const call = client.call(`${TS}/UnaryCall`, [encode(SimpleRequestSchema, { responseSize: 10, payload: { body: new Uint8Array(5) } })], {
-      metadata: [
-        ["x-grpc-test-echo-initial", "hello"],
-        ["x-grpc-test-echo-trailing-bin", new Uint8Array([0xab, 0, 0xff])],
-      ],
-    });
+    const call = client.call(
+      `${TS}/UnaryCall`,
+      [encode(SimpleRequestSchema, { responseSize: 10, payload: { body: new Uint8Array(5) } })],
+      {
+        metadata: [
+          ["x-grpc-test-echo-initial", "hello"],
+          ["x-grpc-test-echo-trailing-bin", new Uint8Array([0xab, 0, 0xff])],
+        ],
+      },
+    );
     const outcome = await call.done;
     expect(outcome.status?.code).toBe(Status.OK);
     expect(outcome.headers).toContainEqual(["x-grpc-test-echo-initial", "hello"]);
@@ -170,7 +174,9 @@ describe("the four call kinds through grpc.testing.TestService", () => {
     ]);
     const outcome = await call.done;
     expect(outcome.status?.code).toBe(Status.OK);
-    expect(outcome.messages.map((m) => fromBinary(StreamingOutputCallResponseSchema, m).payload?.body.length)).toEqual(sizes);
+    expect(outcome.messages.map((m) => fromBinary(StreamingOutputCallResponseSchema, m).payload?.body.length)).toEqual(
+      sizes,
+    );
   });
 
   test("client streaming: the handler sees every request", async () => {
@@ -197,7 +203,9 @@ describe("the four call kinds through grpc.testing.TestService", () => {
     call.stream.halfClose();
     const outcome = await call.done;
     expect(outcome.status?.code).toBe(Status.OK);
-    expect(outcome.messages.map((m) => fromBinary(StreamingOutputCallResponseSchema, m).payload?.body.length)).toEqual(sizes);
+    expect(outcome.messages.map((m) => fromBinary(StreamingOutputCallResponseSchema, m).payload?.body.length)).toEqual(
+      sizes,
+    );
   });
 
   test("empty stream: bidi with no requests ends OK with no responses", async () => {
@@ -212,7 +220,9 @@ describe("errors", () => {
   test("a ConnectError from a handler becomes trailers-only code and message (any Unicode survives)", async () => {
     const client = await connect();
     const message = "\t\ntest with whitespace\r\nand Unicode BMP \u263A and non-BMP \u{1F608}\t\n";
-    const call = client.call(`${TS}/UnaryCall`, [encode(SimpleRequestSchema, { responseStatus: { code: 2, message } })]);
+    const call = client.call(`${TS}/UnaryCall`, [
+      encode(SimpleRequestSchema, { responseStatus: { code: 2, message } }),
+    ]);
     const outcome = await call.done;
     expect(outcome.headers).toBeUndefined();
     expect(outcome.status?.code).toBe(Status.UNKNOWN);
@@ -236,7 +246,9 @@ describe("errors", () => {
     const outcome = await client.call("/grpc.testing.ReconnectService/Stop", [new Uint8Array(0)]).done;
     expect(outcome.status?.code).toBe(Status.UNKNOWN);
     expect(outcome.status?.message).not.toContain("secret");
-    expect(JSON.stringify(outcome.trailers, (_k, v: unknown) => (v instanceof Uint8Array ? encodeBase64(v) : v))).not.toContain("db.ts");
+    expect(
+      JSON.stringify(outcome.trailers, (_k, v: unknown) => (v instanceof Uint8Array ? encodeBase64(v) : v)),
+    ).not.toContain("db.ts");
     const info = ended.find((e) => e.method === "/grpc.testing.ReconnectService/Stop");
     expect((info?.error as Error | undefined)?.message).toContain("secret");
   });
@@ -244,13 +256,25 @@ describe("errors", () => {
   test("unknown method, unknown service and unimplemented method are UNIMPLEMENTED", async () => {
     const client = await connect();
     const [method, service, unimplemented, malformed] = await Promise.all(
-      [`${TS}/NoSuchMethod`, "/grpc.testing.UnimplementedService/UnimplementedCall", `${TS}/UnimplementedMethod`, "/nonsense"].map(
-        (p) => client.call(p, [new Uint8Array(0)]).done,
-      ),
+      [
+        `${TS}/NoSuchMethod`,
+        "/grpc.testing.UnimplementedService/UnimplementedCall",
+        `${TS}/UnimplementedMethod`,
+        "/nonsense",
+      ].map((p) => client.call(p, [new Uint8Array(0)]).done),
     );
-    expect(method!.status).toMatchObject({ code: Status.UNIMPLEMENTED, message: "unknown method NoSuchMethod for service grpc.testing.TestService" });
-    expect(service!.status).toMatchObject({ code: Status.UNIMPLEMENTED, message: "unknown service grpc.testing.UnimplementedService" });
-    expect(unimplemented!.status).toMatchObject({ code: Status.UNIMPLEMENTED, message: "grpc.testing.TestService.UnimplementedMethod is not implemented" });
+    expect(method!.status).toMatchObject({
+      code: Status.UNIMPLEMENTED,
+      message: "unknown method NoSuchMethod for service grpc.testing.TestService",
+    });
+    expect(service!.status).toMatchObject({
+      code: Status.UNIMPLEMENTED,
+      message: "unknown service grpc.testing.UnimplementedService",
+    });
+    expect(unimplemented!.status).toMatchObject({
+      code: Status.UNIMPLEMENTED,
+      message: "grpc.testing.TestService.UnimplementedMethod is not implemented",
+    });
     expect(malformed!.status?.code).toBe(Status.UNIMPLEMENTED);
   });
 
@@ -270,7 +294,8 @@ describe("errors", () => {
 
   test("an invalid grpc-timeout is INVALID_ARGUMENT", async () => {
     const client = await connect();
-    const outcome = await client.call(`${TS}/EmptyCall`, [new Uint8Array(0)], { metadata: [["grpc-timeout", "soon"]] }).done;
+    const outcome = await client.call(`${TS}/EmptyCall`, [new Uint8Array(0)], { metadata: [["grpc-timeout", "soon"]] })
+      .done;
     expect(outcome.status?.code).toBe(Status.INVALID_ARGUMENT);
     expect(outcome.status?.message).toContain("grpc-timeout");
   });
@@ -390,7 +415,10 @@ describe("mounting", () => {
     server.on("upgrade", (req, socket, head) => {
       if (req.url === "/other") other.handleUpgrade(req, socket, head, (ws) => other.emit("connection", ws, req));
     });
-    mounted = createWebSocketBridge({ routes: (r) => r.service(TestService, createTestServiceImpl()), keepalive: false });
+    mounted = createWebSocketBridge({
+      routes: (r) => r.service(TestService, createTestServiceImpl()),
+      keepalive: false,
+    });
     mounted.attach(server, { path: "/grpc" });
     bridges.push(mounted);
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -422,7 +450,10 @@ describe("mounting", () => {
 
 describe("graceful close", () => {
   test("close() sends GOAWAY, lets in-flight calls finish, then closes the sockets", async () => {
-    const draining = createWebSocketBridge({ routes: (r) => r.service(TestService, createTestServiceImpl()), keepalive: false });
+    const draining = createWebSocketBridge({
+      routes: (r) => r.service(TestService, createTestServiceImpl()),
+      keepalive: false,
+    });
     const { url: drainUrl } = await draining.listen();
     const client = await connect(undefined, drainUrl);
     const call = client.call(`${TS}/FullDuplexCall`, [], { end: false });
@@ -446,7 +477,8 @@ describe("graceful close", () => {
     const aborted: TestServiceMethodName[] = [];
     let started = 0;
     const draining = createWebSocketBridge({
-      routes: (r) => r.service(TestService, createTestServiceImpl({ onStart: () => started++, onAbort: (m) => aborted.push(m) })),
+      routes: (r) =>
+        r.service(TestService, createTestServiceImpl({ onStart: () => started++, onAbort: (m) => aborted.push(m) })),
       keepalive: false,
     });
     const { url: drainUrl } = await draining.listen();
@@ -520,10 +552,17 @@ describe("handler context", () => {
     expect(ok.status).toMatchObject({ code: Status.OK, metadata: [["x-trailer-bin", new Uint8Array([1, 2])]] });
 
     const failed = await client.call(`${TS}/StreamingOutputCall`, [
-      encode(StreamingOutputCallRequestSchema, { responseParameters: [{ size: 1 }], responseStatus: { code: 10, message: "stop" } }),
+      encode(StreamingOutputCallRequestSchema, {
+        responseParameters: [{ size: 1 }],
+        responseStatus: { code: 10, message: "stop" },
+      }),
     ]).done;
     expect(failed.headers).toEqual([["x-header", "h"]]);
     expect(failed.messages).toHaveLength(1);
-    expect(failed.status).toMatchObject({ code: Status.ABORTED, message: "stop", metadata: [["x-trailer-bin", new Uint8Array([1, 2])]] });
+    expect(failed.status).toMatchObject({
+      code: Status.ABORTED,
+      message: "stop",
+      metadata: [["x-trailer-bin", new Uint8Array([1, 2])]],
+    });
   });
 });

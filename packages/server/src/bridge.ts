@@ -64,7 +64,6 @@ export interface WebSocketBridge {
   readonly draining: boolean;
 }
 
-
 /** Creates a bridge that serves gRPC over WebSocket from in-process handlers and/or an upstream gRPC server. */
 export function createWebSocketBridge(options: WebSocketBridgeOptions): WebSocketBridge {
   return new Bridge(options);
@@ -101,7 +100,9 @@ class Bridge implements WebSocketBridge, ConnectionContext, GrpcWebSocketsContex
   constructor(options: WebSocketBridgeOptions) {
     const o = resolveBridgeOptions(options);
     this.limits = o.limits;
-    this.router = new BridgeRouter(options.readBinaryOptions, options.writeBinaryOptions, [...(options.interceptors ?? [])]);
+    this.router = new BridgeRouter(options.readBinaryOptions, options.writeBinaryOptions, [
+      ...(options.interceptors ?? []),
+    ]);
     options.routes?.(this.router);
     this.forwarder = options.upstream !== undefined ? createUpstream(options.upstream) : undefined;
     this.sessionOptions = {
@@ -124,7 +125,11 @@ class Bridge implements WebSocketBridge, ConnectionContext, GrpcWebSocketsContex
     this.connectionAge = o.connectionAge;
     this.drainTimeoutMs = o.drainTimeoutMs;
     const telemetry = this.telemetry;
-    this.access = new AccessControl(options, CLOSE_HANDSHAKE_MS, telemetry ? (info: RefusalInfo) => telemetry.upgradeRefused(info.reason) : undefined);
+    this.access = new AccessControl(
+      options,
+      CLOSE_HANDSHAKE_MS,
+      telemetry ? (info: RefusalInfo) => telemetry.upgradeRefused(info.reason) : undefined,
+    );
     const maxPayload = o.maxPayload;
     this.wss = new WebSocketServer({
       noServer: true,
@@ -176,12 +181,20 @@ class Bridge implements WebSocketBridge, ConnectionContext, GrpcWebSocketsContex
       const requested = pathOf(request.url);
       // grpc-ws v1 takes the exact path; grpc-websockets clients put the method after it ("<path>/package.Service/Method").
       const exact = path === undefined || requested === path;
-      const compatPrefix = path !== undefined && requested.startsWith(path.endsWith("/") ? path : `${path}/`) && offersOnlyGrpcWebSockets(request);
+      const compatPrefix =
+        path !== undefined &&
+        requested.startsWith(path.endsWith("/") ? path : `${path}/`) &&
+        offersOnlyGrpcWebSockets(request);
       if (!exact && !compatPrefix) {
         // --- bounds: an upgrade nobody takes would hold its socket until the client gives up.
         if (ownServer || server.listenerCount("upgrade") === 1) {
           socket.on("error", ignore);
-          this.refuse(socket, "not_found", 404, `grpc-ws: no WebSocket endpoint at ${requested} (this server serves ${path})\n`);
+          this.refuse(
+            socket,
+            "not_found",
+            404,
+            `grpc-ws: no WebSocket endpoint at ${requested} (this server serves ${path})\n`,
+          );
         }
         return;
       }
@@ -200,12 +213,22 @@ class Bridge implements WebSocketBridge, ConnectionContext, GrpcWebSocketsContex
     if (this.closing) return this.refuse(socket, "shutting_down", 503, "grpc-ws: the server is shutting down\n");
     const compat = offersOnlyGrpcWebSockets(request);
     if (!compat && !offersSubprotocol(request, SUBPROTOCOL)) {
-      return this.refuse(socket, "no_subprotocol", 400, `grpc-ws: the WebSocket upgrade must offer the subprotocol "${SUBPROTOCOL}" (or "${GRPC_WEBSOCKETS}") in Sec-WebSocket-Protocol\n`);
+      return this.refuse(
+        socket,
+        "no_subprotocol",
+        400,
+        `grpc-ws: the WebSocket upgrade must offer the subprotocol "${SUBPROTOCOL}" (or "${GRPC_WEBSOCKETS}") in Sec-WebSocket-Protocol\n`,
+      );
     }
     // grpc-websockets: one call per socket, its method the rest of the URL path.
     const method = compat ? compatMethod(pathOf(request.url), base) : undefined;
     if (compat && method === undefined) {
-      return this.refuse(socket, "not_found", 404, `grpc-ws: ${JSON.stringify(pathOf(request.url))} does not name a method: grpc-websockets clients connect to <base URL>/package.Service/Method\n`);
+      return this.refuse(
+        socket,
+        "not_found",
+        404,
+        `grpc-ws: ${JSON.stringify(pathOf(request.url))} does not name a method: grpc-websockets clients connect to <base URL>/package.Service/Method\n`,
+      );
     }
     // --- bounds: connection limits (total and per client address), counted until the socket closes.
     const refused = this.guard.admit(request, socket);
@@ -223,7 +246,13 @@ class Bridge implements WebSocketBridge, ConnectionContext, GrpcWebSocketsContex
     this.access.admit(request, socket, upgrade, (ws, info) => this.accept(ws, request, socket, info, method));
   }
 
-  private accept(ws: WebSocket, request: IncomingMessage, socket: Duplex, info: ConnectionInfo, compatMethod: string | undefined): void {
+  private accept(
+    ws: WebSocket,
+    request: IncomingMessage,
+    socket: Duplex,
+    info: ConnectionInfo,
+    compatMethod: string | undefined,
+  ): void {
     if (this.closing) {
       ws.close(1001, "server shutting down");
       return;

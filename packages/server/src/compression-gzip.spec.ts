@@ -5,7 +5,8 @@ import { maxRssBytes, zipBomb } from "../../wire/src/zip-bomb.test-util.js";
 import { gzipNode } from "./compression-gzip.js";
 
 const text = new TextEncoder().encode("a compressible gRPC payload ".repeat(3000));
-const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
+const same = (a: Uint8Array, b: Uint8Array): boolean =>
+  Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
 
 async function statusOf(p: Promise<unknown>): Promise<number> {
   try {

@@ -32,7 +32,8 @@ async function gunzip(bytes: Uint8Array, maxOutputLength: number, limit: string)
   try {
     return view(await gunzipAsync(bytes, { maxOutputLength }));
   } catch (e) {
-    if ((e as { code?: unknown }).code === "ERR_BUFFER_TOO_LARGE") throw new MessageError(Status.RESOURCE_EXHAUSTED, limit);
+    if ((e as { code?: unknown }).code === "ERR_BUFFER_TOO_LARGE")
+      throw new MessageError(Status.RESOURCE_EXHAUSTED, limit);
     throw new MessageError(Status.INTERNAL, `invalid gzip message: ${e instanceof Error ? e.message : String(e)}`);
   }
 }

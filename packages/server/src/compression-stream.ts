@@ -107,7 +107,9 @@ export class CompressingCallStream implements CallStream {
   sendTrailers(trailers: Metadata, discardQueued = false): void {
     if (discardQueued || this.outboundBytes === 0) return this.inner.sendTrailers(trailers, discardQueued);
     const send = (): void => this.inner.sendTrailers(trailers);
-    this.outbound = this.outbound.then(send, () => this.inner.sendTrailers(createTrailers(Status.INTERNAL, "failed to compress a response message")));
+    this.outbound = this.outbound.then(send, () =>
+      this.inner.sendTrailers(createTrailers(Status.INTERNAL, "failed to compress a response message")),
+    );
   }
 
   reset(code: number): void {

@@ -24,7 +24,10 @@ describe("per-message compression over grpc-ws v1, in-process handlers", () => {
 
   beforeAll(async () => {
     // 2 MiB: the 1 MB zip bomb below fits compressed, and not inflated.
-    bridge = createWebSocketBridge({ routes: (r) => r.service(TestService, testServiceImpl), settings: { maxMessageSize: 2 << 20 } });
+    bridge = createWebSocketBridge({
+      routes: (r) => r.service(TestService, testServiceImpl),
+      settings: { maxMessageSize: 2 << 20 },
+    });
     client = await TestClient.connect((await bridge.listen()).url);
   });
   afterAll(async () => {
@@ -32,12 +35,18 @@ describe("per-message compression over grpc-ws v1, in-process handlers", () => {
     await bridge?.close({ drainTimeoutMs: 50 });
   });
 
-  const request = (init: Parameters<typeof create<typeof SimpleRequestSchema>>[1]) => toBinary(SimpleRequestSchema, create(SimpleRequestSchema, init));
+  const request = (init: Parameters<typeof create<typeof SimpleRequestSchema>>[1]) =>
+    toBinary(SimpleRequestSchema, create(SimpleRequestSchema, init));
 
   it("a gzip request reaches the handler inflated; the response comes back gzip", async () => {
     const t = client.call(UNARY, [], { metadata: GZIP, end: false });
     t.stream.acceptCompressed();
-    t.stream.write(zlib.gzipSync(request({ responseSize: 314159, payload: { body: new Uint8Array(271828) }, expectCompressed: { value: true } })), true);
+    t.stream.write(
+      zlib.gzipSync(
+        request({ responseSize: 314159, payload: { body: new Uint8Array(271828) }, expectCompressed: { value: true } }),
+      ),
+      true,
+    );
     t.stream.halfClose();
     const out = await t.done;
     expect(out.status?.code).toBe(Status.OK);
@@ -103,7 +112,10 @@ describe("per-message compression through the gateway to grpc-js", () => {
 
   it("a gzip request passes through untouched and grpc-js inflates it", async () => {
     upstream.clearEvents();
-    const body = toBinary(SimpleRequestSchema, create(SimpleRequestSchema, { responseSize: 314159, payload: { body: new Uint8Array(271828) } }));
+    const body = toBinary(
+      SimpleRequestSchema,
+      create(SimpleRequestSchema, { responseSize: 314159, payload: { body: new Uint8Array(271828) } }),
+    );
     const t = client.call(UNARY, [], { metadata: GZIP, end: false });
     t.stream.acceptCompressed();
     const packed = zlib.gzipSync(body);

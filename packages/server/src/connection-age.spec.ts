@@ -3,7 +3,12 @@ import { createWebSocketTransport } from "@grpc-ws/client";
 import { createTestServiceImpl } from "@grpc-ws/interop";
 import { afterEach, describe, expect, test } from "vitest";
 import { TestService } from "../../../gen/grpc/testing/test_pb.js";
-import { createWebSocketBridge, type ConnectionCloseInfo, type ConnectionInfo, type WebSocketBridgeOptions } from "./index.js";
+import {
+  createWebSocketBridge,
+  type ConnectionCloseInfo,
+  type ConnectionInfo,
+  type WebSocketBridgeOptions,
+} from "./index.js";
 import { until } from "./test-client.test-util.js";
 
 const cleanup: Array<() => Promise<unknown>> = [];
@@ -53,7 +58,10 @@ describe("maxConnectionAge", () => {
     const { client, opened, closed } = await start({ maxAgeMs: 200, jitter: 0 });
     const responses: number[] = [];
     // Five messages 100 ms apart: the stream outlives the age by 300 ms.
-    for await (const r of client.streamingOutputCall({ responseParameters: Array.from({ length: 5 }, () => ({ size: 1, intervalUs: 100_000 })) })) responses.push(r.payload?.body.length ?? -1);
+    for await (const r of client.streamingOutputCall({
+      responseParameters: Array.from({ length: 5 }, () => ({ size: 1, intervalUs: 100_000 })),
+    }))
+      responses.push(r.payload?.body.length ?? -1);
     expect(responses).toEqual([1, 1, 1, 1, 1]);
     await until(() => closed.length === 1, "the aged connection to close once idle");
     expect(closed[0]!.durationMs).toBeGreaterThanOrEqual(450);
@@ -65,7 +73,9 @@ describe("maxConnectionAge", () => {
     const startedAt = Date.now();
     const error = await (async () => {
       try {
-        for await (const _ of client.streamingOutputCall({ responseParameters: Array.from({ length: 20 }, () => ({ size: 1, intervalUs: 100_000 })) }));
+        for await (const _ of client.streamingOutputCall({
+          responseParameters: Array.from({ length: 20 }, () => ({ size: 1, intervalUs: 100_000 })),
+        }));
       } catch (e) {
         return e;
       }

@@ -26,9 +26,16 @@ export interface ResolvedConnectionAge {
 export function resolveConnectionAge(options: ConnectionAgeOptions | undefined): ResolvedConnectionAge | undefined {
   if (options === undefined) return undefined;
   const { maxAgeMs, jitter = DEFAULT_AGE_JITTER, graceMs } = options;
-  if (!(maxAgeMs > 0 && maxAgeMs <= 2 ** 31 - 1)) throw new RangeError(`grpc-ws: maxConnectionAge.maxAgeMs must be a number from 1 to ${2 ** 31 - 1}, got ${String(maxAgeMs)}`);
-  if (!(jitter >= 0 && jitter < 1)) throw new RangeError(`grpc-ws: maxConnectionAge.jitter must be from 0 to below 1, got ${String(jitter)}`);
-  if (graceMs !== undefined && !(graceMs >= 0 && graceMs <= 2 ** 31 - 1)) throw new RangeError(`grpc-ws: maxConnectionAge.graceMs must be a number from 0 to ${2 ** 31 - 1}, got ${String(graceMs)}`);
+  if (!(maxAgeMs > 0 && maxAgeMs <= 2 ** 31 - 1))
+    throw new RangeError(
+      `grpc-ws: maxConnectionAge.maxAgeMs must be a number from 1 to ${2 ** 31 - 1}, got ${String(maxAgeMs)}`,
+    );
+  if (!(jitter >= 0 && jitter < 1))
+    throw new RangeError(`grpc-ws: maxConnectionAge.jitter must be from 0 to below 1, got ${String(jitter)}`);
+  if (graceMs !== undefined && !(graceMs >= 0 && graceMs <= 2 ** 31 - 1))
+    throw new RangeError(
+      `grpc-ws: maxConnectionAge.graceMs must be a number from 0 to ${2 ** 31 - 1}, got ${String(graceMs)}`,
+    );
   return { maxAgeMs, jitter, graceMs };
 }
 
@@ -39,10 +46,13 @@ export function resolveConnectionAge(options: ConnectionAgeOptions | undefined):
 export function armConnectionAge(age: ResolvedConnectionAge, goAway: () => void, cutOff: () => void): () => void {
   const jittered = age.maxAgeMs * (1 + age.jitter * (2 * Math.random() - 1));
   let grace: ReturnType<typeof setTimeout> | undefined;
-  const timer = setTimeout(() => {
-    goAway();
-    if (age.graceMs !== undefined) unref((grace = setTimeout(cutOff, age.graceMs)));
-  }, Math.max(1, Math.round(jittered)));
+  const timer = setTimeout(
+    () => {
+      goAway();
+      if (age.graceMs !== undefined) unref((grace = setTimeout(cutOff, age.graceMs)));
+    },
+    Math.max(1, Math.round(jittered)),
+  );
   unref(timer);
   return () => {
     clearTimeout(timer);

@@ -117,14 +117,17 @@ export class Connection {
     ws.on("error", (error: Error) => {
       this.socketError = error;
     });
-    this.stopExpiry = watchExpiry(info.expiresAt, this.session, context.drainTimeoutMs, (message) => this.shutdown(message));
+    this.stopExpiry = watchExpiry(info.expiresAt, this.session, context.drainTimeoutMs, (message) =>
+      this.shutdown(message),
+    );
     this.closed = new Promise((resolve) => {
       ws.on("close", (code: number, reason: Buffer) => {
         clearTimeout(this.settingsTimer);
         this.disarmAge?.();
         this.stopExpiry();
         const why = this.socketError ? `the WebSocket failed: ${this.socketError.message}` : "the WebSocket closed";
-        const closeReason = this.closeReason || `${why} (close code ${code}${reason.length > 0 ? `: ${reason.toString()}` : ""})`;
+        const closeReason =
+          this.closeReason || `${why} (close code ${code}${reason.length > 0 ? `: ${reason.toString()}` : ""})`;
         this.session.close(new SessionClosedError(why, ErrorCode.CANCEL, true), 0);
         context.connectionClosed(this, closeReason);
         resolve();
@@ -181,7 +184,15 @@ export class Connection {
     const hook = this.context.onCallEnd;
     if (!hook) return;
     try {
-      hook({ method: call.path, code, message, durationMs: performance.now() - call.startedAt, forwarded: call.forwarded, error, connection: this.info });
+      hook({
+        method: call.path,
+        code,
+        message,
+        durationMs: performance.now() - call.startedAt,
+        forwarded: call.forwarded,
+        error,
+        connection: this.info,
+      });
     } catch {
       // A logging hook must not break the call it reports on.
     }

@@ -72,7 +72,8 @@ export function startCall(
   // In-process calls decompress and compress here; forwarded calls pass compressed messages on.
   const route = targets.router.routes.get(path);
   const compression = route ? negotiate(headers, targets.compression) : undefined;
-  const callStream = compression?.setup && isCompressible(stream) ? new CompressingCallStream(stream, compression.setup) : stream;
+  const callStream =
+    compression?.setup && isCompressible(stream) ? new CompressingCallStream(stream, compression.setup) : stream;
   // The OpenTelemetry API never throws, so the span can start before the call exists; it ends before `onEnded` reports.
   const t = targets.telemetry?.startCall(path, headers, source.connection);
   const ended: CallEnded = t
@@ -81,24 +82,44 @@ export function startCall(
         onEnded(c, code, message, error);
       }
     : onEnded;
-  const call = new ServerCall(callStream, { path, headers, timeoutMs, startedAt, connection: source.connection }, ended, t);
+  const call = new ServerCall(
+    callStream,
+    { path, headers, timeoutMs, startedAt, connection: source.connection },
+    ended,
+    t,
+  );
   track(call);
   // A throw from here would reach the socket's event handler: keep it to this call.
   const dispatch = (): void => {
     try {
       if (rawTimeout !== undefined && timeoutMs === undefined) {
-        call.end({ code: Status.INVALID_ARGUMENT, message: `invalid grpc-timeout ${JSON.stringify(rawTimeout)}: expected 1-8 digits and a unit (H, M, S, m, u, n)` });
+        call.end({
+          code: Status.INVALID_ARGUMENT,
+          message: `invalid grpc-timeout ${JSON.stringify(rawTimeout)}: expected 1-8 digits and a unit (H, M, S, m, u, n)`,
+        });
       } else if (compression?.refusal) {
         const { code, message, acceptEncoding } = compression.refusal;
         // grpc-accept-encoding is a reserved name createTrailers leaves out of metadata: added after it.
-        call.end({ code, message, trailers: [...createTrailers(code, message), [GRPC_ACCEPT_ENCODING, acceptEncoding]] });
+        call.end({
+          code,
+          message,
+          trailers: [...createTrailers(code, message), [GRPC_ACCEPT_ENCODING, acceptEncoding]],
+        });
       } else if (route) {
         if (timeoutMs !== undefined && timeoutMs > route.maxTimeoutMs) {
-          call.end({ code: Status.INVALID_ARGUMENT, message: `grpc-timeout of ${timeoutMs} ms exceeds the server's maximum of ${route.maxTimeoutMs} ms` });
+          call.end({
+            code: Status.INVALID_ARGUMENT,
+            message: `grpc-timeout of ${timeoutMs} ms exceeds the server's maximum of ${route.maxTimeoutMs} ms`,
+          });
         } else {
           // The handler runs with the call's span active, so spans it starts are children of it.
           const scope = t ? (fn: () => void) => t.run(fn) : undefined;
-          new InProcessCall(call, route, { origin: source.origin, peerMaxMessageSize: source.peerMaxMessageSize, contextValues: source.contextValues(), scope }).start();
+          new InProcessCall(call, route, {
+            origin: source.origin,
+            peerMaxMessageSize: source.peerMaxMessageSize,
+            contextValues: source.contextValues(),
+            scope,
+          }).start();
         }
       } else {
         const forward = targets.forwarder?.route(path);
@@ -141,7 +162,14 @@ function negotiate(headers: Metadata, options: CompressionOptions): Negotiation 
   if (n.error) return { refusal: { ...n.error, acceptEncoding } };
   if (!n.request && !n.response) return undefined;
   return {
-    setup: { request: n.request, response: n.response, acceptEncoding, compressMinBytes: options.minBytes, maxMessageSize: options.maxMessageSize, writeHighWaterMark: options.writeHighWaterMark },
+    setup: {
+      request: n.request,
+      response: n.response,
+      acceptEncoding,
+      compressMinBytes: options.minBytes,
+      maxMessageSize: options.maxMessageSize,
+      writeHighWaterMark: options.writeHighWaterMark,
+    },
   };
 }
 

@@ -22,7 +22,12 @@ export function errorTrailers(error: ConnectError, responseTrailer: Headers): Me
   // Without details of its own, a status details value the handler set in its trailers stays.
   const set = h.get(GRPC_STATUS_DETAILS);
   const details = encodeStatusDetails(error) ?? (set === null ? undefined : decodeBase64(set));
-  return createTrailers(error.code as number as Status, error.rawMessage, headersToMetadata(h, RESERVED_NAMES), details);
+  return createTrailers(
+    error.code as number as Status,
+    error.rawMessage,
+    headersToMetadata(h, RESERVED_NAMES),
+    details,
+  );
 }
 
 /** TRAILERS for a call that succeeded. */

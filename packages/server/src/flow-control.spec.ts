@@ -78,12 +78,21 @@ test("a stalled reader on a server stream pauses its handler within a bound whil
 
 test("a slow client-streaming handler holds the client back: the bridge buffers a bounded amount", async () => {
   const client = await fx.connect();
-  const request = toBinary(StreamingInputCallRequestSchema, create(StreamingInputCallRequestSchema, { payload: { body: new Uint8Array(MESSAGE) } }));
-  const call = client.call(`${TS}/StreamingInputCall`, Array.from({ length: COUNT }, () => request));
+  const request = toBinary(
+    StreamingInputCallRequestSchema,
+    create(StreamingInputCallRequestSchema, { payload: { body: new Uint8Array(MESSAGE) } }),
+  );
+  const call = client.call(
+    `${TS}/StreamingInputCall`,
+    Array.from({ length: COUNT }, () => request),
+  );
 
   await until(() => releaseReader !== undefined, "the handler to take its first message");
   // Let the client send what the window allows.
-  await until(() => (serverStream(call.stream.id)?.queuedBytes ?? 0) >= SERVER_STREAM_WINDOW - MESSAGE, "the stream window to fill");
+  await until(
+    () => (serverStream(call.stream.id)?.queuedBytes ?? 0) >= SERVER_STREAM_WINDOW - MESSAGE,
+    "the stream window to fill",
+  );
   const server = serverStream(call.stream.id)!;
   // The wire returns credit while at most half a window is queued (so a message larger than half
   // the window can complete): what waits unread stays under two windows.
@@ -95,6 +104,8 @@ test("a slow client-streaming handler holds the client back: the bridge buffers 
   releaseReader!();
   const outcome = await call.done;
   expect(outcome.status?.code).toBe(Status.OK);
-  expect(fromBinary(StreamingInputCallResponseSchema, outcome.messages[0]!).aggregatedPayloadSize).toBe(COUNT * MESSAGE);
+  expect(fromBinary(StreamingInputCallResponseSchema, outcome.messages[0]!).aggregatedPayloadSize).toBe(
+    COUNT * MESSAGE,
+  );
   expect(consumed).toBe(COUNT);
 });

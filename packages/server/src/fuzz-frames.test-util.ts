@@ -2,13 +2,34 @@
 // of well-formed frames in any order, and the builder that encodes them with the wire's own
 // FrameWriter into WebSocket messages (the only place bytes may be corrupted on purpose).
 import { create, toBinary } from "@bufbuild/protobuf";
-import { DEFAULT_SETTINGS, FrameType, FrameWriter, MAX_STREAM_ID, PATH, SettingId, writeMetadataFrame, writeMessagePrefix, type Metadata } from "@grpc-ws/wire";
+import {
+  DEFAULT_SETTINGS,
+  FrameType,
+  FrameWriter,
+  MAX_STREAM_ID,
+  PATH,
+  SettingId,
+  writeMetadataFrame,
+  writeMessagePrefix,
+  type Metadata,
+} from "@grpc-ws/wire";
 import fc from "fast-check";
 import { EmptySchema } from "../../../gen/grpc/testing/empty_pb.js";
-import { SimpleRequestSchema, StreamingInputCallRequestSchema, StreamingOutputCallRequestSchema } from "../../../gen/grpc/testing/messages_pb.js";
+import {
+  SimpleRequestSchema,
+  StreamingInputCallRequestSchema,
+  StreamingOutputCallRequestSchema,
+} from "../../../gen/grpc/testing/messages_pb.js";
 
 const TS = "/grpc.testing.TestService/";
-export const METHODS = ["EmptyCall", "UnaryCall", "StreamingOutputCall", "StreamingInputCall", "FullDuplexCall", "HalfDuplexCall"] as const;
+export const METHODS = [
+  "EmptyCall",
+  "UnaryCall",
+  "StreamingOutputCall",
+  "StreamingInputCall",
+  "FullDuplexCall",
+  "HalfDuplexCall",
+] as const;
 
 /** Which stream a frame goes to, resolved against the ids opened so far when the frame is built. */
 export type IdRef =
@@ -66,7 +87,10 @@ const idRef: fc.Arbitrary<IdRef> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: "huge" as const }) },
 );
 
-const headersId: fc.Arbitrary<IdRef> = fc.oneof({ weight: 40, arbitrary: fc.constant({ kind: "next" as const }) }, { weight: 1, arbitrary: idRef });
+const headersId: fc.Arbitrary<IdRef> = fc.oneof(
+  { weight: 40, arbitrary: fc.constant({ kind: "next" as const }) },
+  { weight: 1, arbitrary: idRef },
+);
 
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const errorCode = fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 0, max: 0xd }) }, { weight: 1, arbitrary: u32 });
@@ -76,7 +100,10 @@ const settingValue = (id: number): fc.Arbitrary<number> => {
   switch (id) {
     case SettingId.INITIAL_STREAM_WINDOW:
     case SettingId.INITIAL_CONNECTION_WINDOW:
-      return fc.oneof({ weight: 40, arbitrary: fc.integer({ min: 1, max: 1 << 20 }) }, { weight: 1, arbitrary: fc.constantFrom(0, 0x7fffffff, 0x80000000) });
+      return fc.oneof(
+        { weight: 40, arbitrary: fc.integer({ min: 1, max: 1 << 20 }) },
+        { weight: 1, arbitrary: fc.constantFrom(0, 0x7fffffff, 0x80000000) },
+      );
     case SettingId.MAX_FRAME_SIZE:
       return fc.oneof(
         { weight: 20, arbitrary: fc.integer({ min: 1024, max: 1 << 16 }) },
@@ -86,7 +113,11 @@ const settingValue = (id: number): fc.Arbitrary<number> => {
     case SettingId.MAX_CONCURRENT_STREAMS:
     case SettingId.MAX_MESSAGE_SIZE:
     case SettingId.MAX_METADATA_SIZE:
-      return fc.oneof(fc.integer({ min: 0, max: 8192 }), fc.constant(0xffffffff), fc.constant(DEFAULT_SETTINGS.maxMessageSize));
+      return fc.oneof(
+        fc.integer({ min: 0, max: 8192 }),
+        fc.constant(0xffffffff),
+        fc.constant(DEFAULT_SETTINGS.maxMessageSize),
+      );
     default:
       return u32;
   }
@@ -96,11 +127,18 @@ const settingsPairs: fc.Arbitrary<Array<[number, number]>> = fc.array(
   { maxLength: 6 },
 );
 
-const asciiValue = (max: number) => fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: max });
-const metadataName = fc.string({ unit: fc.constantFrom(..."abcdefghijklmnopqrstuvwxyz0123456789-_."), minLength: 1, maxLength: 12 });
+const asciiValue = (max: number) =>
+  fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: max });
+const metadataName = fc.string({
+  unit: fc.constantFrom(..."abcdefghijklmnopqrstuvwxyz0123456789-_."),
+  minLength: 1,
+  maxLength: 12,
+});
 const echoSize = fc.oneof(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 900, max: 1800 }));
 const metadataEntry: fc.Arbitrary<[string, string | Uint8Array]> = fc.oneof(
-  fc.constantFrom("1m", "5m", "30m", "200m", "1S", "100n", "99999999H", "0m", "abc", "").map((v): [string, string] => ["grpc-timeout", v]),
+  fc
+    .constantFrom("1m", "5m", "30m", "200m", "1S", "100n", "99999999H", "0m", "abc", "")
+    .map((v): [string, string] => ["grpc-timeout", v]),
   // Echoed back by the handlers: sizes around the smallest max frame size a client may advertise.
   echoSize.map((n): [string, string] => ["x-grpc-test-echo-initial", "e".repeat(n)]),
   echoSize.map((n): [string, Uint8Array] => ["x-grpc-test-echo-trailing-bin", new Uint8Array(n)]),
@@ -115,14 +153,29 @@ const metadataEntry: fc.Arbitrary<[string, string | Uint8Array]> = fc.oneof(
     ["grpc-encoding", "gzip"],
     ["grpc-status", "0"],
   ),
-  fc.tuple(metadataName.filter((n) => !n.endsWith("-bin")), asciiValue(40)),
-  fc.tuple(metadataName.map((n) => `${n}-bin`), fc.uint8Array({ maxLength: 40 })),
+  fc.tuple(
+    metadataName.filter((n) => !n.endsWith("-bin")),
+    asciiValue(40),
+  ),
+  fc.tuple(
+    metadataName.map((n) => `${n}-bin`),
+    fc.uint8Array({ maxLength: 40 }),
+  ),
 );
 const path: fc.Arbitrary<string | null> = fc.oneof(
   { weight: 12, arbitrary: fc.constantFrom(...METHODS).map((m) => TS + m) },
   {
     weight: 2,
-    arbitrary: fc.constantFrom<string | null>(TS + "UnimplementedMethod", "/x.Y/Z", "/", "//", "no-slash", "", null, "/grpc.testing.TestService"),
+    arbitrary: fc.constantFrom<string | null>(
+      TS + "UnimplementedMethod",
+      "/x.Y/Z",
+      "/",
+      "//",
+      "no-slash",
+      "",
+      null,
+      "/grpc.testing.TestService",
+    ),
   },
 );
 
@@ -133,18 +186,40 @@ const body: fc.Arbitrary<Body> = fc.oneof(
       kind: fc.constant("valid" as const),
       size: fc.oneof(fc.integer({ min: 0, max: 3000 }), fc.constantFrom(-1, 100_000)),
       payload: fc.integer({ min: 0, max: 300 }),
-      params: fc.array(fc.record({ size: fc.integer({ min: 0, max: 3000 }), intervalUs: fc.constantFrom(0, 0, 1000, 20_000) }), { maxLength: 3 }),
+      params: fc.array(
+        fc.record({ size: fc.integer({ min: 0, max: 3000 }), intervalUs: fc.constantFrom(0, 0, 1000, 20_000) }),
+        { maxLength: 3 },
+      ),
       count: fc.integer({ min: 1, max: 3 }),
     }),
   },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant("random" as const), bytes: fc.uint8Array({ maxLength: 64 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant("random" as const), bytes: fc.uint8Array({ maxLength: 64 }) }),
+  },
   { weight: 2, arbitrary: fc.constant({ kind: "empty" as const }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant("partial" as const), declared: fc.integer({ min: 1, max: 5000 }), present: fc.integer({ min: -4, max: 4999 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("oversize" as const), declared: fc.oneof(fc.constant(0xffffffff), fc.integer({ min: 4097, max: 1 << 24 })) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant("partial" as const),
+      declared: fc.integer({ min: 1, max: 5000 }),
+      present: fc.integer({ min: -4, max: 4999 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("oversize" as const),
+      declared: fc.oneof(fc.constant(0xffffffff), fc.integer({ min: 4097, max: 1 << 24 })),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("flags" as const), flags: fc.integer({ min: 1, max: 255 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("raw" as const), bytes: fc.uint8Array({ maxLength: 32 }) }) },
   { weight: 1, arbitrary: fc.constant({ kind: "nothing" as const }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("fill" as const), size: fc.integer({ min: 4000, max: 12_000 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant("fill" as const), size: fc.integer({ min: 4000, max: 12_000 }) }),
+  },
 );
 
 const headers: fc.Arbitrary<Action> = fc.record({
@@ -182,7 +257,14 @@ const action: fc.Arbitrary<Action> = fc.oneof(
       ),
     }),
   },
-  { weight: 20, arbitrary: fc.record({ k: fc.constant("ping" as const), ack: fc.boolean(), payload: fc.uint8Array({ minLength: 8, maxLength: 8 }) }) },
+  {
+    weight: 20,
+    arbitrary: fc.record({
+      k: fc.constant("ping" as const),
+      ack: fc.boolean(),
+      payload: fc.uint8Array({ minLength: 8, maxLength: 8 }),
+    }),
+  },
   {
     weight: 10,
     arbitrary: fc.record({
@@ -213,7 +295,9 @@ const action: fc.Arbitrary<Action> = fc.oneof(
 export const scenario: fc.Arbitrary<Scenario> = fc.record({
   settings: fc.oneof({ weight: 19, arbitrary: settingsPairs }, { weight: 1, arbitrary: fc.constant(null) }),
   // Most runs open a stream first: frames for a stream never opened end the connection at once.
-  actions: fc.tuple(fc.option(headers, { freq: 10 }), fc.array(action, { maxLength: 24 })).map(([first, rest]) => (first ? [first, ...rest] : rest)),
+  actions: fc
+    .tuple(fc.option(headers, { freq: 10 }), fc.array(action, { maxLength: 24 }))
+    .map(([first, rest]) => (first ? [first, ...rest] : rest)),
   stall: fc.oneof({ weight: 9, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
   corrupt: fc.oneof(
     { weight: 9, arbitrary: fc.constant(null) },
@@ -240,7 +324,13 @@ export interface ClientFacts {
 
 /** Encodes a scenario into the WebSocket messages to send, resolving stream references as it goes. */
 export function buildSteps(s: Scenario): { steps: Step[]; facts: ClientFacts } {
-  const facts: ClientFacts = { opened: new Set(), firstSettings: undefined, credit: new Map(), sentErrorGoAway: false, corrupted: false };
+  const facts: ClientFacts = {
+    opened: new Set(),
+    firstSettings: undefined,
+    credit: new Map(),
+    sentErrorGoAway: false,
+    corrupted: false,
+  };
   const opened: number[] = [];
   const paths = new Map<number, string>();
   let maxId = 0;
@@ -393,13 +483,22 @@ function validRequest(b: Extract<Body, { kind: "valid" }>, path: string): Uint8A
     case "EmptyCall":
       return toBinary(EmptySchema, create(EmptySchema));
     case "UnaryCall":
-      return toBinary(SimpleRequestSchema, create(SimpleRequestSchema, { responseSize: b.size, payload: { body: new Uint8Array(b.payload) } }));
+      return toBinary(
+        SimpleRequestSchema,
+        create(SimpleRequestSchema, { responseSize: b.size, payload: { body: new Uint8Array(b.payload) } }),
+      );
     case "StreamingInputCall":
-      return toBinary(StreamingInputCallRequestSchema, create(StreamingInputCallRequestSchema, { payload: { body: new Uint8Array(b.payload) } }));
+      return toBinary(
+        StreamingInputCallRequestSchema,
+        create(StreamingInputCallRequestSchema, { payload: { body: new Uint8Array(b.payload) } }),
+      );
     default:
       return toBinary(
         StreamingOutputCallRequestSchema,
-        create(StreamingOutputCallRequestSchema, { responseParameters: b.params, payload: { body: new Uint8Array(b.payload) } }),
+        create(StreamingOutputCallRequestSchema, {
+          responseParameters: b.params,
+          payload: { body: new Uint8Array(b.payload) },
+        }),
       );
   }
 }
@@ -414,7 +513,9 @@ function encodeBody(b: Body, path: string): Uint8Array {
       return prefixed(new Uint8Array(0));
     case "partial":
       // A prefix (or part of one) promising more bytes than follow.
-      return b.present < 0 ? prefixed(new Uint8Array(0), 0, b.declared).subarray(0, 5 + b.present) : prefixed(new Uint8Array(Math.min(b.present, b.declared - 1)), 0, b.declared);
+      return b.present < 0
+        ? prefixed(new Uint8Array(0), 0, b.declared).subarray(0, 5 + b.present)
+        : prefixed(new Uint8Array(Math.min(b.present, b.declared - 1)), 0, b.declared);
     case "oversize":
       return prefixed(new Uint8Array(8), 0, b.declared);
     case "flags":

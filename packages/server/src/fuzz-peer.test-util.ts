@@ -60,7 +60,8 @@ export class FuzzPeer {
     ws.on("message", (data: Buffer) => {
       try {
         const r = this.reader.reset(new Uint8Array(data.buffer, data.byteOffset, data.length));
-        while (r.next()) this.frames.push({ type: r.type, flags: r.flags, streamId: r.streamId, payload: r.payload.slice() });
+        while (r.next())
+          this.frames.push({ type: r.type, flags: r.flags, streamId: r.streamId, payload: r.payload.slice() });
       } catch (error) {
         this.malformed ??= error as Error;
       }
@@ -113,7 +114,10 @@ export function checkAnswers(peer: FuzzPeer, facts: ClientFacts): void {
   if (peer.malformed) throw new Error(`the bridge sent malformed frames: ${peer.malformed.message}`);
   const frames = peer.frames;
   expect(frames[0]?.type, "the bridge's first frame").toBe(FrameType.SETTINGS);
-  expect(frames.filter((f) => f.type === FrameType.SETTINGS), "SETTINGS frames from the bridge").toHaveLength(1);
+  expect(
+    frames.filter((f) => f.type === FrameType.SETTINGS),
+    "SETTINGS frames from the bridge",
+  ).toHaveLength(1);
   const settingOf = (id: number, fallback: number): number => facts.firstSettings?.get(id) ?? fallback;
   const streamWindow = settingOf(SettingId.INITIAL_STREAM_WINDOW, DEFAULT_SETTINGS.initialStreamWindow);
   const connectionWindow = settingOf(SettingId.INITIAL_CONNECTION_WINDOW, DEFAULT_SETTINGS.initialConnectionWindow);
@@ -128,21 +132,24 @@ export function checkAnswers(peer: FuzzPeer, facts: ClientFacts): void {
       case FrameType.GOAWAY: {
         const code = u32(f.payload, 4);
         const debug = new TextDecoder().decode(f.payload.subarray(8));
-        if (!CONNECTION_ERROR_CODES.has(code)) throw new Error(`the bridge sent GOAWAY ${ErrorCodeName[code] ?? code}: ${debug}`);
+        if (!CONNECTION_ERROR_CODES.has(code))
+          throw new Error(`the bridge sent GOAWAY ${ErrorCodeName[code] ?? code}: ${debug}`);
         continue;
       }
       case FrameType.PING:
         if (f.flags !== 1) throw new Error("the bridge sent a PING (keepalive is far off)");
         continue;
       case FrameType.WINDOW_UPDATE:
-        if (f.streamId !== 0 && !facts.corrupted && !facts.opened.has(f.streamId)) throw new Error(`${where}: the client never opened it`);
+        if (f.streamId !== 0 && !facts.corrupted && !facts.opened.has(f.streamId))
+          throw new Error(`${where}: the client never opened it`);
         continue;
       case FrameType.SETTINGS:
         continue;
     }
     if (facts.corrupted) {
       // What the bridge read is not what the client meant: only the codes above can be checked.
-      if (f.type === FrameType.RST_STREAM && !STREAM_ERROR_CODES.has(u32(f.payload, 0))) throw new Error(`${where}: RST_STREAM ${u32(f.payload, 0)}`);
+      if (f.type === FrameType.RST_STREAM && !STREAM_ERROR_CODES.has(u32(f.payload, 0)))
+        throw new Error(`${where}: RST_STREAM ${u32(f.payload, 0)}`);
       continue;
     }
     if (!facts.opened.has(f.streamId)) throw new Error(`${where}: the client never opened it`);
@@ -157,7 +164,8 @@ export function checkAnswers(peer: FuzzPeer, facts: ClientFacts): void {
       case FrameType.TRAILERS: {
         const status = parseTrailers(readMetadata(f.payload, 0, f.payload.length));
         // UNKNOWN is what a handler's unexpected exception becomes: a bug on our side.
-        if (status.code === Status.UNKNOWN || status.message === FAILED_TO_START) throw new Error(`${where}: status ${status.code}: ${status.message}`);
+        if (status.code === Status.UNKNOWN || status.message === FAILED_TO_START)
+          throw new Error(`${where}: status ${status.code}: ${status.message}`);
         ended.add(f.streamId);
         break;
       }
@@ -167,12 +175,17 @@ export function checkAnswers(peer: FuzzPeer, facts: ClientFacts): void {
         break;
       case FrameType.DATA: {
         if (!headers.has(f.streamId)) throw new Error(`${where}: DATA before HEADERS`);
-        if (f.payload.length > maxFrameSize) throw new Error(`${where}: DATA of ${f.payload.length} bytes over the client's max frame size ${maxFrameSize}`);
+        if (f.payload.length > maxFrameSize)
+          throw new Error(
+            `${where}: DATA of ${f.payload.length} bytes over the client's max frame size ${maxFrameSize}`,
+          );
         const total = (sent.get(f.streamId) ?? 0) + f.payload.length;
         sent.set(f.streamId, total);
         sentTotal += f.payload.length;
-        if (total > streamWindow + (facts.credit.get(f.streamId) ?? 0)) throw new Error(`${where}: ${total} DATA bytes overrun the stream window`);
-        if (sentTotal > connectionWindow + (facts.credit.get(0) ?? 0)) throw new Error(`${where}: ${sentTotal} DATA bytes overrun the connection window`);
+        if (total > streamWindow + (facts.credit.get(f.streamId) ?? 0))
+          throw new Error(`${where}: ${total} DATA bytes overrun the stream window`);
+        if (sentTotal > connectionWindow + (facts.credit.get(0) ?? 0))
+          throw new Error(`${where}: ${sentTotal} DATA bytes overrun the connection window`);
         break;
       }
     }
@@ -189,7 +202,11 @@ export function checkClose(peer: FuzzPeer, facts: ClientFacts): void {
     if (!facts.sentErrorGoAway && !facts.corrupted) throw new Error(`the bridge closed normally without cause: ${why}`);
     return;
   }
-  if (close.code !== CloseCode.PROTOCOL_ERROR && close.code !== CloseCode.UNSUPPORTED_DATA && close.code !== CloseCode.GOING_AWAY) {
+  if (
+    close.code !== CloseCode.PROTOCOL_ERROR &&
+    close.code !== CloseCode.UNSUPPORTED_DATA &&
+    close.code !== CloseCode.GOING_AWAY
+  ) {
     throw new Error(`the bridge closed with ${why}`);
   }
   if (close.code !== CloseCode.GOING_AWAY && !peer.frames.some((f) => f.type === FrameType.GOAWAY)) {

@@ -7,7 +7,15 @@
 import { createClient } from "@connectrpc/connect";
 import { createWebSocketTransport } from "@grpc-ws/client";
 import { createTestServiceImpl, startGrpcJsTestServer, type GrpcJsTestServer } from "@grpc-ws/interop";
-import { FrameType, SettingId, Status, parseTrailers, readMetadata, type CallStatus, type Settings } from "@grpc-ws/wire";
+import {
+  FrameType,
+  SettingId,
+  Status,
+  parseTrailers,
+  readMetadata,
+  type CallStatus,
+  type Settings,
+} from "@grpc-ws/wire";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { TestService } from "../../../gen/grpc/testing/test_pb.js";
@@ -28,14 +36,22 @@ const RUN_TIMEOUT_MS = 15_000;
 const DEEP_RUNS = process.env.FUZZ_RUNS ? Number(process.env.FUZZ_RUNS) : undefined;
 // Bounded in count and in time: the machine is shared, so the time limit ends a slow property early.
 const fcOptions = (numRuns: number) =>
-  DEEP_RUNS ? { numRuns: DEEP_RUNS } : ({ numRuns, interruptAfterTimeLimit: 20_000, markInterruptAsFailure: false } as const);
+  DEEP_RUNS
+    ? { numRuns: DEEP_RUNS }
+    : ({ numRuns, interruptAfterTimeLimit: 20_000, markInterruptAsFailure: false } as const);
 
-const delay = (ms: number) => new Promise<void>((resolve) => (ms === 0 ? setImmediate(resolve) : setTimeout(resolve, ms)));
+const delay = (ms: number) =>
+  new Promise<void>((resolve) => (ms === 0 ? setImmediate(resolve) : setTimeout(resolve, ms)));
 
 async function withTimeout<T>(ms: number, what: string, run: () => Promise<T>): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    return await Promise.race([run(), new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms)))]);
+    return await Promise.race([
+      run(),
+      new Promise<never>(
+        (_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms)),
+      ),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -45,7 +61,8 @@ const unexpected: unknown[] = [];
 const onUnexpected = (error: unknown): void => void unexpected.push(error);
 // A timer set past 2^31-1 ms fires at once; a listener leak piles up on a long-lived signal or socket.
 const onWarning = (warning: Error): void => {
-  if (warning.name === "TimeoutOverflowWarning" || warning.name === "MaxListenersExceededWarning") unexpected.push(warning);
+  if (warning.name === "TimeoutOverflowWarning" || warning.name === "MaxListenersExceededWarning")
+    unexpected.push(warning);
 };
 beforeAll(() => {
   process.on("unhandledRejection", onUnexpected);
@@ -74,14 +91,21 @@ interface Reached {
   failedCalls: number;
 }
 
-function useTarget(start: () => Promise<{ options: WebSocketBridgeOptions; settled: Target["settled"]; close?: () => Promise<void> }>): Target {
+function useTarget(
+  start: () => Promise<{ options: WebSocketBridgeOptions; settled: Target["settled"]; close?: () => Promise<void> }>,
+): Target {
   const target = {} as { -readonly [K in keyof Target]: Target[K] };
   let closeMore: (() => Promise<void>) | undefined;
   beforeAll(async () => {
     const { options, settled, close } = await start();
     closeMore = close;
     // Low water marks too, so that a client that stops reading reaches the socket's backpressure.
-    target.bridge = createWebSocketBridge({ ...options, settings: BRIDGE_SETTINGS, writeHighWaterMark: 4096, socketHighWaterMark: 16 * 1024 });
+    target.bridge = createWebSocketBridge({
+      ...options,
+      settings: BRIDGE_SETTINGS,
+      writeHighWaterMark: 4096,
+      socketHighWaterMark: 16 * 1024,
+    });
     target.url = (await target.bridge.listen()).url;
     target.settled = settled;
   });
@@ -123,7 +147,10 @@ async function fuzzOnce(target: Target, s: Scenario, reached?: Reached): Promise
       // Still open: the connection must still answer (or be closing for a reason by now).
       if (peer.open) {
         const probe = Uint8Array.from([0xf0, 0x22, 1, 2, 3, 4, 5, 6]);
-        const acked = () => peer.frames.some((f) => f.type === FrameType.PING && f.flags === 1 && f.payload.every((b, i) => b === probe[i]));
+        const acked = () =>
+          peer.frames.some(
+            (f) => f.type === FrameType.PING && f.flags === 1 && f.payload.every((b, i) => b === probe[i]),
+          );
         peer.ws.send(ping(probe));
         await until(() => !peer.open || acked(), "a PING ack or a close from the bridge", 3000);
         if (!acked()) await withTimeout(3000, "the close handshake", () => peer.closed);
@@ -139,7 +166,8 @@ async function fuzzOnce(target: Target, s: Scenario, reached?: Reached): Promise
   await target.settled(3000);
   // Warnings are emitted on a later tick.
   await delay(0);
-  if (unexpected.length > 0) throw new Error(`unhandled error or warning in the process: ${String(unexpected.splice(0)[0])}`);
+  if (unexpected.length > 0)
+    throw new Error(`unhandled error or warning in the process: ${String(unexpected.splice(0)[0])}`);
   if (reached) {
     reached.runs++;
     if (peer.closeEvent) reached.closedByBridge++;
@@ -161,7 +189,8 @@ let handlersStarted = 0;
 let handlersEnded = 0;
 const handlersRunning = new Map<string, number>();
 const inProcess = useTarget(async () => {
-  const count = (method: string, delta: number) => handlersRunning.set(method, (handlersRunning.get(method) ?? 0) + delta);
+  const count = (method: string, delta: number) =>
+    handlersRunning.set(method, (handlersRunning.get(method) ?? 0) + delta);
   const impl = createTestServiceImpl({
     onStart: (method) => {
       handlersStarted++;
@@ -175,7 +204,11 @@ const inProcess = useTarget(async () => {
   return {
     options: { routes: (router) => router.service(TestService, impl) },
     settled: (ms) =>
-      until(() => handlersStarted === handlersEnded, `every handler to end (running: ${JSON.stringify([...handlersRunning].filter(([, n]) => n > 0))})`, ms),
+      until(
+        () => handlersStarted === handlersEnded,
+        `every handler to end (running: ${JSON.stringify([...handlersRunning].filter(([, n]) => n > 0))})`,
+        ms,
+      ),
   };
 });
 
@@ -190,7 +223,11 @@ const gateway = useTarget(async () => {
       onCallEnd: (info) => void (info.forwarded && forwardedAtBridge++),
     },
     settled: (ms) =>
-      until(() => forwardedAtBridge === forwardedUpstream, `every forwarded call to end upstream (${forwardedAtBridge} ended at the bridge, ${forwardedUpstream} upstream)`, ms),
+      until(
+        () => forwardedAtBridge === forwardedUpstream,
+        `every forwarded call to end upstream (${forwardedAtBridge} ended at the bridge, ${forwardedUpstream} upstream)`,
+        ms,
+      ),
     close: () => upstream.close(),
   };
 });
@@ -230,7 +267,12 @@ describe("a hostile client's frame sequences never fail the bridge on its side a
 
 const TS = "/grpc.testing.TestService/";
 const emptyMessage: Action = { k: "data", id: { kind: "last" }, body: { kind: "empty" }, frames: 1, end: true };
-const run = (settings: Array<[number, number]>, actions: Action[]): Scenario => ({ settings, actions, stall: false, corrupt: null });
+const run = (settings: Array<[number, number]>, actions: Action[]): Scenario => ({
+  settings,
+  actions,
+  stall: false,
+  corrupt: null,
+});
 const headers = (method: string, metadata: Array<[string, string]>, end = false): Action => ({
   k: "headers",
   id: { kind: "next" },
@@ -245,13 +287,19 @@ describe("regressions found by the fuzzer", () => {
     ["in-process", () => inProcess],
     ["gateway", () => gateway],
   ])("%s: grpc-timeout 99999999H is a deadline far away, not one that passes at once", async (_, target) => {
-    const frames = await fuzzOnce(target(), run([], [headers("EmptyCall", [["grpc-timeout", "99999999H"]]), { k: "sleep", ms: 15 }, emptyMessage]));
+    const frames = await fuzzOnce(
+      target(),
+      run([], [headers("EmptyCall", [["grpc-timeout", "99999999H"]]), { k: "sleep", ms: 15 }, emptyMessage]),
+    );
     expect(statuses(frames, 1).map((status) => status.code)).toEqual([Status.OK]);
   });
 
   // Connect's Headers rejects ":authority": building the handler's context threw ("the server failed to start the call").
   test("in-process: a request pseudo-header other than :path is left out of the handler's headers", async () => {
-    const frames = await fuzzOnce(inProcess, run([], [headers("EmptyCall", [[":authority", "elsewhere"]]), emptyMessage]));
+    const frames = await fuzzOnce(
+      inProcess,
+      run([], [headers("EmptyCall", [[":authority", "elsewhere"]]), emptyMessage]),
+    );
     expect(statuses(frames, 1).map((status) => status.code)).toEqual([Status.OK]);
   });
 
@@ -260,14 +308,20 @@ describe("regressions found by the fuzzer", () => {
   // 'response' event as an uncaught exception and the client got DATA without HEADERS.
   const bigEcho: Array<[string, string]> = [["x-grpc-test-echo-initial", "e".repeat(1100)]];
   test("in-process: response headers over the client's max frame size end the call INTERNAL", async () => {
-    const frames = await fuzzOnce(inProcess, run([[SettingId.MAX_FRAME_SIZE, 1024]], [headers("StreamingInputCall", bigEcho, true)]));
+    const frames = await fuzzOnce(
+      inProcess,
+      run([[SettingId.MAX_FRAME_SIZE, 1024]], [headers("StreamingInputCall", bigEcho, true)]),
+    );
     const [status] = statuses(frames, 1);
     expect(status?.code).toBe(Status.INTERNAL);
     expect(status?.message).toContain("invalid response header metadata");
   });
 
   test("gateway: upstream response headers over the client's max frame size end the call INTERNAL", async () => {
-    const frames = await fuzzOnce(gateway, run([[SettingId.MAX_FRAME_SIZE, 1024]], [headers("EmptyCall", bigEcho), emptyMessage]));
+    const frames = await fuzzOnce(
+      gateway,
+      run([[SettingId.MAX_FRAME_SIZE, 1024]], [headers("EmptyCall", bigEcho), emptyMessage]),
+    );
     const [status] = statuses(frames, 1);
     expect(status?.code).toBe(Status.INTERNAL);
     expect(status?.message).toContain("cannot send the response headers of upstream");

@@ -34,7 +34,9 @@ describe("createCallHandlerContext", () => {
   it("keeps the context values it is given, or starts empty ones", () => {
     const key = createContextKey("none");
     const values = createContextValues().set(key, "set");
-    expect(createCallHandlerContext({ ...init(new AbortController().signal), contextValues: values }).values.get(key)).toBe("set");
+    expect(
+      createCallHandlerContext({ ...init(new AbortController().signal), contextValues: values }).values.get(key),
+    ).toBe("set");
     expect(createCallHandlerContext(init(new AbortController().signal)).values.get(key)).toBe("none");
   });
 

@@ -3,14 +3,20 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import { ErrorCode, Status, type Session } from "@grpc-ws/wire";
 import { beforeEach, describe, expect, test } from "vitest";
-import { StreamingInputCallRequestSchema, StreamingOutputCallRequestSchema } from "../../../gen/grpc/testing/messages_pb.js";
+import {
+  StreamingInputCallRequestSchema,
+  StreamingOutputCallRequestSchema,
+} from "../../../gen/grpc/testing/messages_pb.js";
 import { TestService } from "../../../gen/grpc/testing/test_pb.js";
 import { createWebSocketBridge, type CallEndInfo } from "./index.js";
 import { useBridge } from "./bridge-fixture.test-util.js";
 import { TestClient, until, type TestCall } from "./test-client.test-util.js";
 
 const TS = "/grpc.testing.TestService";
-const request = toBinary(StreamingInputCallRequestSchema, create(StreamingInputCallRequestSchema, { payload: { body: new Uint8Array(3) } }));
+const request = toBinary(
+  StreamingInputCallRequestSchema,
+  create(StreamingInputCallRequestSchema, { payload: { body: new Uint8Array(3) } }),
+);
 
 /** How the handler's `for await` over its requests ended: "completed" or the thrown error's code. */
 let iteration: Array<"completed" | Code> = [];
@@ -113,7 +119,11 @@ describe("a request iterator the handler is waiting on", () => {
 describe("a handler that stops early or ignores its signal", () => {
   test("bidi returning without reading every request ends the call OK; later DATA is ignored and the connection goes on", async () => {
     const client = await fx.connect();
-    const call = client.call(`${TS}/FullDuplexCall`, [toBinary(StreamingOutputCallRequestSchema, create(StreamingOutputCallRequestSchema))], { end: false });
+    const call = client.call(
+      `${TS}/FullDuplexCall`,
+      [toBinary(StreamingOutputCallRequestSchema, create(StreamingOutputCallRequestSchema))],
+      { end: false },
+    );
     const outcome = await call.done;
     expect(outcome.status?.code).toBe(Status.OK);
     expect(outcome.messages).toHaveLength(1);
@@ -131,7 +141,9 @@ describe("a handler that stops early or ignores its signal", () => {
     expect(outcome.status?.code).toBe(Status.DEADLINE_EXCEEDED);
     await until(() => generatorFinally === 1, "the generator's finally block");
     expect(yieldedAfterEnd).toBeLessThanOrEqual(1);
-    expect(ended.filter((e) => e.method === `${TS}/StreamingOutputCall`).map((e) => e.code)).toEqual([Status.DEADLINE_EXCEEDED]);
+    expect(ended.filter((e) => e.method === `${TS}/StreamingOutputCall`).map((e) => e.code)).toEqual([
+      Status.DEADLINE_EXCEEDED,
+    ]);
   });
 });
 

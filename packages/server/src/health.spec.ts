@@ -34,7 +34,17 @@ async function openStream(url: string): Promise<{ done: Promise<unknown>; abort:
   cleanup.push(() => transport.close());
   const controller = new AbortController();
   const client = createClient(TestService, transport);
-  const it = client.streamingOutputCall({ responseParameters: [{ size: 1, intervalUs: 0 }, { size: 1, intervalUs: 3_000_000 }] }, { signal: controller.signal })[Symbol.asyncIterator]();
+  const it = client
+    .streamingOutputCall(
+      {
+        responseParameters: [
+          { size: 1, intervalUs: 0 },
+          { size: 1, intervalUs: 3_000_000 },
+        ],
+      },
+      { signal: controller.signal },
+    )
+    [Symbol.asyncIterator]();
   await it.next(); // the stream is open
   const done = (async () => {
     try {

@@ -19,7 +19,10 @@ export type HealthHandler = (request: IncomingMessage, response: ServerResponse)
  * soon as `close()` starts draining, so the balancer stops sending new sockets while calls in
  * flight finish; liveness stays 200 so the process is not killed during the drain.
  */
-export function createHealthHandler(bridge: { readonly draining: boolean }, options: HealthOptions = {}): HealthHandler {
+export function createHealthHandler(
+  bridge: { readonly draining: boolean },
+  options: HealthOptions = {},
+): HealthHandler {
   const livePath = options.livePath ?? DEFAULT_LIVE_PATH;
   const readyPath = options.readyPath ?? DEFAULT_READY_PATH;
   return (request, response) => {
@@ -32,7 +35,11 @@ export function createHealthHandler(bridge: { readonly draining: boolean }, opti
     }
     const ok = path === livePath || !bridge.draining;
     const body = ok ? "ok\n" : "draining\n";
-    response.writeHead(ok ? 200 : 503, { "content-type": "text/plain", "cache-control": "no-store", "content-length": Buffer.byteLength(body) });
+    response.writeHead(ok ? 200 : 503, {
+      "content-type": "text/plain",
+      "cache-control": "no-store",
+      "content-length": Buffer.byteLength(body),
+    });
     response.end(request.method === "HEAD" ? undefined : body);
     return true;
   };

@@ -3,10 +3,31 @@
 // and memory and file descriptors back near their baseline once the attacker is gone. Rows on
 // connection counts, idleness, handshakes, slow readers and wrong paths are in
 // limits/connection-limits.spec.ts.
-import { CloseCode, DEFAULT_BUDGETS, ErrorCode, Flags, FrameType, RESET_BURST, RESET_RATE_PER_S, metadataSize, type Session, type Settings } from "@grpc-ws/wire";
+import {
+  CloseCode,
+  DEFAULT_BUDGETS,
+  ErrorCode,
+  Flags,
+  FrameType,
+  RESET_BURST,
+  RESET_RATE_PER_S,
+  metadataSize,
+  type Session,
+  type Settings,
+} from "@grpc-ws/wire";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { TestService } from "../../../gen/grpc/testing/test_pb.js";
-import { concat, frame, headersFrame, keepCalling, messagePayload, metadataHeaders, openFds, settledMemory, u32 } from "./hostile.test-util.js";
+import {
+  concat,
+  frame,
+  headersFrame,
+  keepCalling,
+  messagePayload,
+  metadataHeaders,
+  openFds,
+  settledMemory,
+  u32,
+} from "./hostile.test-util.js";
 import { createWebSocketBridge, type WebSocketBridge } from "./index.js";
 import { RawPeer, TestClient, until } from "./test-client.test-util.js";
 
@@ -114,7 +135,13 @@ describe("memory follows bytes received", () => {
       for (let i = 1; i <= 100; i++) {
         const id = 2 * i + 1;
         const updates = a.connectionUpdates();
-        peer.ws.send(concat([headersFrame(id, STALL), frame(FrameType.DATA, 0, id, messagePayload(new Uint8Array(12).fill(i))), padding]));
+        peer.ws.send(
+          concat([
+            headersFrame(id, STALL),
+            frame(FrameType.DATA, 0, id, messagePayload(new Uint8Array(12).fill(i))),
+            padding,
+          ]),
+        );
         // Connection credit for the padding comes back before the next 3 MiB go out.
         await until(() => a.connectionUpdates() > updates, "connection credit for the padding", 10_000);
       }
@@ -125,7 +152,6 @@ describe("memory follows bytes received", () => {
     });
   });
 });
-
 
 /** Sends `batch()` as one WebSocket message after another until the bridge closes the socket (at most `maxBatches`). */
 async function floodUntilClosed(a: Attack, batch: (i: number) => Uint8Array, maxBatches: number): Promise<number> {
@@ -170,7 +196,10 @@ describe("floods end the connection with GOAWAY ENHANCE_YOUR_CALM", () => {
           many(100, () => {
             const id = nextId;
             nextId += 2;
-            return concat([headersFrame(id, STALL, Flags.END_STREAM), frame(FrameType.DATA, 0, id, messagePayload(new Uint8Array(1)))]);
+            return concat([
+              headersFrame(id, STALL, Flags.END_STREAM),
+              frame(FrameType.DATA, 0, id, messagePayload(new Uint8Array(1))),
+            ]);
           }),
         2_000,
       );
@@ -226,7 +255,9 @@ describe("floods end the connection with GOAWAY ENHANCE_YOUR_CALM", () => {
       await floodUntilClosed(a, () => many(1_000, () => frame(FrameType.PING, 0, 0, new Uint8Array(8))), 1_000);
       await expectCalmed(a, "PINGs");
     });
-    expect(a.peer.frames.filter((f) => f.type === FrameType.PING).length).toBeLessThanOrEqual(DEFAULT_BUDGETS.pings.burst + 20);
+    expect(a.peer.frames.filter((f) => f.type === FrameType.PING).length).toBeLessThanOrEqual(
+      DEFAULT_BUDGETS.pings.burst + 20,
+    );
   });
 
   test("zero-length DATA flood", async () => {
@@ -309,7 +340,8 @@ describe("the connection window bounds buffered bytes", () => {
       // The client sends until its connection window is spent: the bridge holds all of it (every
       // stream's queue is under a quarter of the window) and returns no connection credit.
       const session = sessions()[0]!;
-      const total = () => [...Array(61).keys()].map((i) => session.stream(2 * i + 1)?.queuedBytes ?? 0).reduce((x, y) => x + y, 0);
+      const total = () =>
+        [...Array(61).keys()].map((i) => session.stream(2 * i + 1)?.queuedBytes ?? 0).reduce((x, y) => x + y, 0);
       await until(() => total() >= 4 * MiB - 64 * 1024, "the client to fill the connection window", 15_000);
       await new Promise((r) => setTimeout(r, 300));
       // 30 streams x 1 MiB offered; before, each stream's window (256 KiB) was buffered: 7.5 MiB.

@@ -3,14 +3,28 @@
 import { readdirSync } from "node:fs";
 import v8 from "node:v8";
 import vm from "node:vm";
-import { FRAME_HEADER_SIZE, FrameType, PATH, MESSAGE_PREFIX_SIZE, Status, writeMessagePrefix, writeMetadata, metadataSize } from "@grpc-ws/wire";
+import {
+  FRAME_HEADER_SIZE,
+  FrameType,
+  PATH,
+  MESSAGE_PREFIX_SIZE,
+  Status,
+  writeMessagePrefix,
+  writeMetadata,
+  metadataSize,
+} from "@grpc-ws/wire";
 import type { TestClient } from "./test-client.test-util.js";
 
 v8.setFlagsFromString("--expose-gc");
 const collect = vm.runInNewContext("gc") as () => void;
 
 /** One frame: the 9-byte header and `payload`. */
-export function frame(type: number, flags: number, streamId: number, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
+export function frame(
+  type: number,
+  flags: number,
+  streamId: number,
+  payload: Uint8Array = new Uint8Array(0),
+): Uint8Array {
   const out = new Uint8Array(FRAME_HEADER_SIZE + payload.length);
   out[0] = payload.length >>> 16;
   out[1] = payload.length >>> 8;
@@ -79,7 +93,10 @@ export function openFds(): number {
  * Keeps a well-behaved client calling `path` one call after another until `stop()`, which
  * resolves to the number of calls and the statuses other than OK.
  */
-export function keepCalling(client: TestClient, path: string): { stop(): Promise<{ calls: number; failures: string[] }> } {
+export function keepCalling(
+  client: TestClient,
+  path: string,
+): { stop(): Promise<{ calls: number; failures: string[] }> } {
   let running = true;
   let calls = 0;
   const failures: string[] = [];
@@ -87,7 +104,10 @@ export function keepCalling(client: TestClient, path: string): { stop(): Promise
     while (running && calls < 10_000) {
       const outcome = await client.call(path, [new Uint8Array(0)], { timeoutMs: 20_000 }).done;
       calls++;
-      if (outcome.status?.code !== Status.OK) failures.push(outcome.status ? `${outcome.status.code}: ${outcome.status.message}` : `reset ${outcome.reset?.name}`);
+      if (outcome.status?.code !== Status.OK)
+        failures.push(
+          outcome.status ? `${outcome.status.code}: ${outcome.status.message}` : `reset ${outcome.reset?.name}`,
+        );
       await new Promise((r) => setTimeout(r, 5));
     }
   })();

@@ -1,7 +1,14 @@
 import { create, fromBinary, isMessage, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import { Code, ConnectError, createHandlerContext, type ContextValues } from "@connectrpc/connect";
 import { RESERVED_NAMES, Status, createTrailers } from "@grpc-ws/wire";
-import { MessageIterator, WritableGate, headersToMetadata, metadataToHeaders, pipeMessages, type MessageSink } from "@grpc-ws/wire/internal";
+import {
+  MessageIterator,
+  WritableGate,
+  headersToMetadata,
+  metadataToHeaders,
+  pipeMessages,
+  type MessageSink,
+} from "@grpc-ws/wire/internal";
 import { errorTrailers, okTrailers, toConnectError } from "./error-trailers.js";
 import type { Route } from "./router.js";
 import type { CallHandler, ServerCall } from "./server-call.js";
@@ -117,11 +124,16 @@ export class InProcessCall implements CallHandler {
     const stream = this.call.stream;
     const check = (): void => {
       if (this.call.ended) return;
-      if (stream.readableLength > 1) return this.failWith(Status.INTERNAL, "received more than one request message for a unary or server-streaming method");
+      if (stream.readableLength > 1)
+        return this.failWith(
+          Status.INTERNAL,
+          "received more than one request message for a unary or server-streaming method",
+        );
       if (!stream.remoteEnded) return;
       this.readable = undefined;
       const bytes = stream.read();
-      if (bytes === undefined) return this.failWith(Status.INTERNAL, "the client half-closed without sending the request message");
+      if (bytes === undefined)
+        return this.failWith(Status.INTERNAL, "the client half-closed without sending the request message");
       let req: unknown;
       try {
         req = this.decode(bytes);
@@ -160,7 +172,10 @@ export class InProcessCall implements CallHandler {
     try {
       return fromBinary(this.route.method.input, bytes, this.route.readOptions);
     } catch (e) {
-      const error = new ConnectError(`failed to parse the request message: ${e instanceof Error ? e.message : String(e)}`, Code.Internal);
+      const error = new ConnectError(
+        `failed to parse the request message: ${e instanceof Error ? e.message : String(e)}`,
+        Code.Internal,
+      );
       this.call.end({ code: Status.INTERNAL, message: error.rawMessage, abort: true });
       this.ctx.abort(error);
       throw error;
@@ -239,7 +254,10 @@ export class InProcessCall implements CallHandler {
     const message = isMessage(value, schema) ? value : create(schema, value as never);
     const bytes = toBinary(schema, message, this.route.writeOptions);
     if (bytes.length > this.maxOut) {
-      throw new ConnectError(`response message of ${bytes.length} bytes exceeds the client's limit of ${this.maxOut} bytes`, Code.ResourceExhausted);
+      throw new ConnectError(
+        `response message of ${bytes.length} bytes exceeds the client's limit of ${this.maxOut} bytes`,
+        Code.ResourceExhausted,
+      );
     }
     this.sendHeaders();
     this.call.sizes?.response(bytes.length);
@@ -253,7 +271,10 @@ export class InProcessCall implements CallHandler {
       this.call.stream.sendHeaders(headersToMetadata(this.ctx.responseHeader, RESERVED_NAMES));
     } catch (e) {
       // Unencodable, or larger than the client's max frame size (the echo of a large request header).
-      throw new ConnectError(`invalid response header metadata: ${e instanceof Error ? e.message : String(e)}`, Code.Internal);
+      throw new ConnectError(
+        `invalid response header metadata: ${e instanceof Error ? e.message : String(e)}`,
+        Code.Internal,
+      );
     }
   }
 

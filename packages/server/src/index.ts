@@ -20,6 +20,11 @@ export type { OriginPolicy } from "./access/origin.js";
 export type { AuthenticateHook, AuthenticateContext, Authenticated } from "./access/authenticate.js";
 export type { UpgradeRequest, UpgradeTls } from "./access/upgrade-request.js";
 export type { RefusalInfo } from "./access/refusal.js";
-export { connectionKey, connectionOf, type ConnectionInfo, type ConnectionCloseInfo } from "./access/connection-info.js";
+export {
+  connectionKey,
+  connectionOf,
+  type ConnectionInfo,
+  type ConnectionCloseInfo,
+} from "./access/connection-info.js";
 export { CREDENTIALS_EXPIRED } from "./access/expiry.js";
 export { gzipNode as compressionGzip } from "./compression-gzip.js";

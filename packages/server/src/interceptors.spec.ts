@@ -16,7 +16,11 @@ import {
 import { createWebSocketTransport, type WebSocketTransport } from "@grpc-ws/client";
 import { Status, type Session, type Stream } from "@grpc-ws/wire";
 import { afterAll, describe, expect, test } from "vitest";
-import { SimpleRequestSchema, StreamingOutputCallRequestSchema, type SimpleRequest } from "../../../gen/grpc/testing/messages_pb.js";
+import {
+  SimpleRequestSchema,
+  StreamingOutputCallRequestSchema,
+  type SimpleRequest,
+} from "../../../gen/grpc/testing/messages_pb.js";
 import { TestService } from "../../../gen/grpc/testing/test_pb.js";
 import { createWebSocketBridge, type WebSocketBridge, type WebSocketBridgeOptions } from "./index.js";
 import { BridgeRouter } from "./router.js";
@@ -30,7 +34,9 @@ afterAll(async () => {
   for (const o of open.splice(0).reverse()) await o.close();
 });
 
-async function start(options: WebSocketBridgeOptions): Promise<{ bridge: WebSocketBridge; url: string; client: Client<typeof TestService> }> {
+async function start(
+  options: WebSocketBridgeOptions,
+): Promise<{ bridge: WebSocketBridge; url: string; client: Client<typeof TestService> }> {
   const bridge = createWebSocketBridge({ keepalive: false, ...options });
   open.push({ close: () => bridge.close({ drainTimeoutMs: 100 }) });
   const { url } = await bridge.listen();
@@ -63,7 +69,11 @@ let handled = 0;
 const service: Partial<ServiceImpl<typeof TestService>> = {
   unaryCall(req, ctx) {
     handled++;
-    return { username: ctx.values.get(USER), oauthScope: ctx.requestHeader.get("x-scope") ?? "", payload: { body: new Uint8Array(req.responseSize) } };
+    return {
+      username: ctx.values.get(USER),
+      oauthScope: ctx.requestHeader.get("x-scope") ?? "",
+      payload: { body: new Uint8Array(req.responseSize) },
+    };
   },
   async *streamingOutputCall(req) {
     handled++;
@@ -78,7 +88,8 @@ const service: Partial<ServiceImpl<typeof TestService>> = {
   },
   async *fullDuplexCall(reqs) {
     handled++;
-    for await (const r of reqs) for (const p of r.responseParameters) yield { payload: { body: new Uint8Array(p.size) } };
+    for await (const r of reqs)
+      for (const p of r.responseParameters) yield { payload: { body: new Uint8Array(p.size) } };
   },
 };
 
@@ -165,7 +176,17 @@ describe("order and composition", () => {
         ),
     });
     await client.emptyCall({});
-    expect(log).toEqual([">bridge1", ">bridge2", ">service1", ">service2", "handler", "<service2", "<service1", "<bridge2", "<bridge1"]);
+    expect(log).toEqual([
+      ">bridge1",
+      ">bridge2",
+      ">service1",
+      ">service2",
+      "handler",
+      "<service2",
+      "<service1",
+      "<bridge2",
+      "<bridge1",
+    ]);
   });
 
   test("a routes function typed against Connect's ConnectRouter registers service and rpc interceptors unchanged", async () => {
@@ -179,7 +200,9 @@ describe("order and composition", () => {
       };
     function routes(router: ConnectRouter): void {
       router.service(TestService, { emptyCall: () => ({}) }, { interceptors: [record("service")] });
-      router.rpc(TestService.method.unaryCall, (req) => ({ payload: { body: new Uint8Array(req.responseSize) } }), { interceptors: [record("rpc")] });
+      router.rpc(TestService.method.unaryCall, (req) => ({ payload: { body: new Uint8Array(req.responseSize) } }), {
+        interceptors: [record("rpc")],
+      });
     }
     const { client } = await start({ routes });
     await client.emptyCall({});
@@ -190,7 +213,14 @@ describe("order and composition", () => {
   test("the request an interceptor sees describes the call; a replaced header and message reach the handler", async () => {
     let seen: Record<string, unknown> | undefined;
     const rewrite: Interceptor = (next) => async (req) => {
-      seen = { stream: req.stream, url: req.url, requestMethod: req.requestMethod, service: req.service.typeName, method: req.method.name, aborted: req.signal.aborted };
+      seen = {
+        stream: req.stream,
+        url: req.url,
+        requestMethod: req.requestMethod,
+        service: req.service.typeName,
+        method: req.method.name,
+        aborted: req.signal.aborted,
+      };
       if (req.stream) return next(req);
       const header = new Headers(req.header);
       header.set("x-scope", "rewritten");
@@ -235,7 +265,9 @@ describe("responses", () => {
     expect(unary.trailer?.get("x-trailer")).toBe("from-interceptor");
 
     const stream = got();
-    expect(await collect(client.streamingOutputCall({ responseParameters: [{ size: 1 }, { size: 1 }] }, stream.options))).toHaveLength(2);
+    expect(
+      await collect(client.streamingOutputCall({ responseParameters: [{ size: 1 }, { size: 1 }] }, stream.options)),
+    ).toHaveLength(2);
     expect(stream.header?.get("x-intercepted")).toBe("StreamingOutputCall");
     expect(stream.trailer?.get("x-trailer")).toBe("from-interceptor");
 
@@ -249,12 +281,20 @@ describe("responses", () => {
     const replace: Interceptor = (next) => async (req) => {
       const res = await next(req);
       if (res.stream) return res;
-      return { ...res, header: new Headers({ "x-new": "h" }), trailer: new Headers({ "x-new-trailer": "t" }), message: { ...res.message, username: "replaced" } };
+      return {
+        ...res,
+        header: new Headers({ "x-new": "h" }),
+        trailer: new Headers({ "x-new-trailer": "t" }),
+        message: { ...res.message, username: "replaced" },
+      };
     };
     const { client } = await start({ routes: (r) => r.service(TestService, service), interceptors: [replace, auth] });
     let header: Headers | undefined;
     let trailer: Headers | undefined;
-    const res = await client.unaryCall({}, { headers: { authorization: "Bearer good" }, onHeader: (h) => (header = h), onTrailer: (t) => (trailer = t) });
+    const res = await client.unaryCall(
+      {},
+      { headers: { authorization: "Bearer good" }, onHeader: (h) => (header = h), onTrailer: (t) => (trailer = t) },
+    );
     expect(res.username).toBe("replaced");
     expect(header?.get("x-new")).toBe("h");
     expect(trailer?.get("x-new-trailer")).toBe("t");
@@ -302,7 +342,9 @@ describe("streams", () => {
     expect(counts).toEqual({ requests: 3, responses: 3 });
     expect((await client.streamingInputCall(sizes(1, 2))).aggregatedPayloadSize).toBe(3);
     expect(counts).toEqual({ requests: 5, responses: 4 });
-    expect(await collect(client.streamingOutputCall({ responseParameters: [{ size: 1 }, { size: 1 }] }))).toHaveLength(2);
+    expect(await collect(client.streamingOutputCall({ responseParameters: [{ size: 1 }, { size: 1 }] }))).toHaveLength(
+      2,
+    );
     expect(counts).toEqual({ requests: 6, responses: 6 });
   });
 
@@ -418,7 +460,9 @@ describe("streams", () => {
     // The raw client keeps no deadline timer of its own, so only the bridge's deadline can end the
     // call (a Connect client would race it with its own cancel).
     const raw = await testClient(url);
-    const outcome = await raw.call(`${TS}/UnaryCall`, [toBinary(SimpleRequestSchema, create(SimpleRequestSchema))], { timeoutMs: 100 }).done;
+    const outcome = await raw.call(`${TS}/UnaryCall`, [toBinary(SimpleRequestSchema, create(SimpleRequestSchema))], {
+      timeoutMs: 100,
+    }).done;
     expect(outcome.status?.code).toBe(Status.DEADLINE_EXCEEDED);
     await until(() => reason !== undefined, "the interceptor to see the deadline");
     expect(ConnectError.from(reason).code).toBe(Code.DeadlineExceeded);
@@ -447,14 +491,18 @@ describe("requestGate", () => {
         r.service(TestService, service, {
           async requestGate(ctx) {
             await Promise.resolve();
-            if (ctx.requestHeader.get("authorization") !== "Bearer good") throw new ConnectError("gate closed", Code.PermissionDenied);
+            if (ctx.requestHeader.get("authorization") !== "Bearer good")
+              throw new ConnectError("gate closed", Code.PermissionDenied);
             ctx.values.set(USER, "gated");
             order.push("gate");
           },
         }),
     });
     handled = 0;
-    await expect(client.unaryCall({})).rejects.toMatchObject({ code: Code.PermissionDenied, rawMessage: "gate closed" });
+    await expect(client.unaryCall({})).rejects.toMatchObject({
+      code: Code.PermissionDenied,
+      rawMessage: "gate closed",
+    });
     await expect(client.streamingInputCall(sizes(1, 2))).rejects.toMatchObject({ code: Code.PermissionDenied });
     const raw = await testClient(url);
     const refused = await raw.call(`${TS}/FullDuplexCall`, [], { end: false }).done;

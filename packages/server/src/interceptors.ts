@@ -20,20 +20,35 @@ type AnyFn = (req: UnaryRequest | StreamRequest) => Promise<UnaryResponse | Stre
  * AsyncIterable that is pulled only as fast as the runner sends (flow control is unchanged).
  * Request and response objects are built here only, so routes without interceptors pay nothing.
  */
-export function intercept(method: DescMethod, impl: AnyMethodImpl, interceptors: readonly Interceptor[]): AnyMethodImpl {
+export function intercept(
+  method: DescMethod,
+  impl: AnyMethodImpl,
+  interceptors: readonly Interceptor[],
+): AnyMethodImpl {
   // Like Connect, the chain is built per call: an interceptor's outer function runs once per call.
   switch (method.methodKind) {
     case "unary":
       return (input, ctx) => {
         const c = ctx as HandlerContext;
-        const next = chain(async (req) => unaryResponse(method, c, await impl(req.message, handlerContext(c, req))), interceptors);
+        const next = chain(
+          async (req) => unaryResponse(method, c, await impl(req.message, handlerContext(c, req))),
+          interceptors,
+        );
         return invokeUnary(next, method, input, c);
       };
     case "server_streaming":
       return (input, ctx) => {
         const c = ctx as HandlerContext;
         const next = chain(
-          async (req) => streamResponse(method, c, impl(await single(req.message as AsyncIterable<unknown>), handlerContext(c, req)) as AsyncIterable<unknown>),
+          async (req) =>
+            streamResponse(
+              method,
+              c,
+              impl(
+                await single(req.message as AsyncIterable<unknown>),
+                handlerContext(c, req),
+              ) as AsyncIterable<unknown>,
+            ),
           interceptors,
         );
         return invokeStream(next, method, oneMessage(input), c);
@@ -41,13 +56,19 @@ export function intercept(method: DescMethod, impl: AnyMethodImpl, interceptors:
     case "client_streaming":
       return (input, ctx) => {
         const c = ctx as HandlerContext;
-        const next = chain(async (req) => streamResponse(method, c, oneMessage(await impl(req.message, handlerContext(c, req)))), interceptors);
+        const next = chain(
+          async (req) => streamResponse(method, c, oneMessage(await impl(req.message, handlerContext(c, req)))),
+          interceptors,
+        );
         return single(invokeStream(next, method, input as AsyncIterable<unknown>, c), "response");
       };
     case "bidi_streaming":
       return (input, ctx) => {
         const c = ctx as HandlerContext;
-        const next = chain(async (req) => streamResponse(method, c, impl(req.message, handlerContext(c, req)) as AsyncIterable<unknown>), interceptors);
+        const next = chain(
+          async (req) => streamResponse(method, c, impl(req.message, handlerContext(c, req)) as AsyncIterable<unknown>),
+          interceptors,
+        );
         return invokeStream(next, method, input as AsyncIterable<unknown>, c);
       };
   }
@@ -67,7 +88,12 @@ async function invokeUnary(next: AnyFn, method: DescMethod, message: unknown, ct
 }
 
 // Response headers are in place before the first message goes out, trailers once the stream is done.
-async function* invokeStream(next: AnyFn, method: DescMethod, message: AsyncIterable<unknown>, ctx: HandlerContext): AsyncGenerator<unknown> {
+async function* invokeStream(
+  next: AnyFn,
+  method: DescMethod,
+  message: AsyncIterable<unknown>,
+  ctx: HandlerContext,
+): AsyncGenerator<unknown> {
   const res = await next({ ...requestCommon(method, ctx), stream: true, message } as StreamRequest);
   copyHeaders(res.header, ctx.responseHeader);
   if (res.stream) yield* res.message;
@@ -97,7 +123,11 @@ function unaryResponse(method: DescMethod, ctx: HandlerContext, message: unknown
 }
 
 function streamResponse(method: DescMethod, ctx: HandlerContext, messages: AsyncIterable<unknown>): StreamResponse {
-  return { ...responseCommon(method, ctx), stream: true, message: normalizeAll(method.output, messages) } as StreamResponse;
+  return {
+    ...responseCommon(method, ctx),
+    stream: true,
+    message: normalizeAll(method.output, messages),
+  } as StreamResponse;
 }
 
 // The handler's own response headers and trailers: an interceptor may set them or return others.
@@ -121,11 +151,15 @@ async function* oneMessage(value: unknown): AsyncGenerator<unknown> {
 async function single(messages: AsyncIterable<unknown>, what = "request"): Promise<unknown> {
   const it = messages[Symbol.asyncIterator]();
   const first = await it.next();
-  if (first.done) throw new ConnectError(`an interceptor left no ${what} message where the method takes exactly one`, Code.Internal);
+  if (first.done)
+    throw new ConnectError(`an interceptor left no ${what} message where the method takes exactly one`, Code.Internal);
   const second = await it.next();
   if (!second.done) {
     await it.return?.();
-    throw new ConnectError(`an interceptor left more than one ${what} message where the method takes exactly one`, Code.Internal);
+    throw new ConnectError(
+      `an interceptor left more than one ${what} message where the method takes exactly one`,
+      Code.Internal,
+    );
   }
   return first.value;
 }

@@ -17,7 +17,11 @@ test.each([
 });
 
 test("keepalive fields left undefined keep their defaults; false and 0 turn keepalive off without an error", async () => {
-  for (const keepalive of [{ intervalMs: undefined as unknown as number, timeoutMs: 5000 }, false as const, { intervalMs: 0, timeoutMs: 1 }]) {
+  for (const keepalive of [
+    { intervalMs: undefined as unknown as number, timeoutMs: 5000 },
+    false as const,
+    { intervalMs: 0, timeoutMs: 1 },
+  ]) {
     const bridge = createWebSocketBridge({ keepalive });
     await bridge.close();
   }

@@ -1,7 +1,17 @@
 import type { IncomingMessage } from "node:http";
 import type { BinaryReadOptions, BinaryWriteOptions } from "@bufbuild/protobuf";
 import type { ConnectRouter, ContextValues, Interceptor } from "@connectrpc/connect";
-import { DEFAULT_COMPRESS_MIN_BYTES, resolveBudgets, resolveSettings, type Budgets, type Compression, type KeepaliveOptions, type Settings, type Status, type TraceSink } from "@grpc-ws/wire";
+import {
+  DEFAULT_COMPRESS_MIN_BYTES,
+  resolveBudgets,
+  resolveSettings,
+  type Budgets,
+  type Compression,
+  type KeepaliveOptions,
+  type Settings,
+  type Status,
+  type TraceSink,
+} from "@grpc-ws/wire";
 import { checkRange, resolveKeepalive, traceFromEnv } from "@grpc-ws/wire/internal";
 import type { AuthenticateHook } from "./access/authenticate.js";
 import type { ConnectionCloseInfo, ConnectionInfo } from "./access/connection-info.js";
@@ -171,7 +181,8 @@ export function resolveBridgeOptions(options: WebSocketBridgeOptions): ResolvedB
   // A client coalesces a tick's frames into one message: a full connection window of DATA plus
   // request headers for every stream it may open, and room for control frames.
   const maxPayload =
-    options.maxPayload ?? settings.initialConnectionWindow + settings.maxConcurrentStreams * (settings.maxMetadataSize + 64) + 1024 * 1024;
+    options.maxPayload ??
+    settings.initialConnectionWindow + settings.maxConcurrentStreams * (settings.maxMetadataSize + 64) + 1024 * 1024;
   checkRange("maxPayload", maxPayload, 1, Number.MAX_SAFE_INTEGER);
   const compressMinBytes = options.compressMinBytes ?? DEFAULT_COMPRESS_MIN_BYTES;
   checkRange("compressMinBytes", compressMinBytes, 0, Number.MAX_SAFE_INTEGER);

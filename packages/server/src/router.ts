@@ -45,7 +45,11 @@ export class BridgeRouter implements ConnectRouter {
     private readonly interceptors: readonly Interceptor[] = [],
   ) {}
 
-  service = <T extends DescService>(service: T, implementation: Partial<ServiceImpl<T>>, options?: RouteOptions): this => {
+  service = <T extends DescService>(
+    service: T,
+    implementation: Partial<ServiceImpl<T>>,
+    options?: RouteOptions,
+  ): this => {
     this.services.set(service.typeName, service);
     const impls = implementation as Record<string, unknown>;
     for (const method of service.methods) {
@@ -66,7 +70,9 @@ export class BridgeRouter implements ConnectRouter {
     const binary = options?.binaryOptions;
     // Unlike Connect, where a service's interceptors replace the router's, both apply: a service
     // that adds logging must not drop the bridge's authentication.
-    const interceptors = options?.interceptors?.length ? [...this.interceptors, ...options.interceptors] : this.interceptors;
+    const interceptors = options?.interceptors?.length
+      ? [...this.interceptors, ...options.interceptors]
+      : this.interceptors;
     this.routes.set(methodPath(method.parent.typeName, method.name), {
       method,
       service: method.parent,

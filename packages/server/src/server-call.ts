@@ -101,7 +101,13 @@ export class ServerCall {
     /** Told the size of every request and response message (telemetry); whoever serves the call reports them. */
     readonly sizes?: MessageSizes,
   ) {
-    ({ path: this.path, headers: this.headers, timeoutMs: this.timeoutMs, startedAt: this.startedAt, connection: this.connection } = request);
+    ({
+      path: this.path,
+      headers: this.headers,
+      timeoutMs: this.timeoutMs,
+      startedAt: this.startedAt,
+      connection: this.connection,
+    } = request);
     this.signal = this.controller.signal;
     stream.events = { onReset: (code, error) => this.onReset(code, error) };
     if (this.timeoutMs !== undefined) this.cancelDeadline = setDeadline(this.timeoutMs, () => this.onDeadline());
@@ -138,7 +144,12 @@ export class ServerCall {
       message = `invalid trailer metadata: ${e instanceof Error ? e.message : String(e)}`;
       this.stream.sendTrailers(createTrailers(code, message), status.discardQueued);
     }
-    this.settle(code, message, status.abort ? new ConnectError(status.message, status.code as number as Code) : undefined, status.error);
+    this.settle(
+      code,
+      message,
+      status.abort ? new ConnectError(status.message, status.code as number as Code) : undefined,
+      status.error,
+    );
   }
 
   /** Bridge shutdown: ends the call for the client with `code` and aborts the handler's signal. */
@@ -148,7 +159,12 @@ export class ServerCall {
 
   private onDeadline(): void {
     this.cancelDeadline = undefined;
-    this.end({ code: Status.DEADLINE_EXCEEDED, message: `deadline of ${formatMs(this.timeoutMs!)} exceeded`, discardQueued: true, abort: true });
+    this.end({
+      code: Status.DEADLINE_EXCEEDED,
+      message: `deadline of ${formatMs(this.timeoutMs!)} exceeded`,
+      discardQueued: true,
+      abort: true,
+    });
   }
 
   // The session closed the stream: the client reset it, the connection went away, or a message broke a limit.

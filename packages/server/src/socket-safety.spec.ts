@@ -57,7 +57,10 @@ describe("a peer that does not read its socket", () => {
     const PINGS_PER_MESSAGE = 20_000;
     const MESSAGES = 100;
     let pings = new Uint8Array(0);
-    const writer = new FrameWriter((m) => (pings = m.slice()), { schedule: () => undefined, slabSize: 17 * PINGS_PER_MESSAGE });
+    const writer = new FrameWriter((m) => (pings = m.slice()), {
+      schedule: () => undefined,
+      slabSize: 17 * PINGS_PER_MESSAGE,
+    });
     for (let i = 0; i < PINGS_PER_MESSAGE; i++) writer.ping(new Uint8Array(8), false);
     writer.flush();
     expect(pings.length).toBe(17 * PINGS_PER_MESSAGE);
@@ -70,7 +73,11 @@ describe("a peer that does not read its socket", () => {
     // one tick are sent together, so the bridge sees the socket full only after a read batch:
     // libuv reads at most 32 x 64 KiB per poll), plus messages ws had already parsed.
     const bound = SOCKET_HIGH_WATER + 32 * 64 * 1024 + 3 * perMessageAcks;
-    await until(() => server.isPaused || server.bufferedAmount > bound, "the bridge to stop reading or to buffer past the bound", 10_000);
+    await until(
+      () => server.isPaused || server.bufferedAmount > bound,
+      "the bridge to stop reading or to buffer past the bound",
+      10_000,
+    );
     expect(server.bufferedAmount).toBeLessThanOrEqual(bound);
     expect(server.isPaused).toBe(true);
     // The client's own writes back up instead.

@@ -89,7 +89,11 @@ export class TestClient {
   }
 
   /** Connects and waits for the server's SETTINGS. */
-  static async connect(url: string, settings?: Partial<Settings>, upgradeHeaders?: Record<string, string>): Promise<TestClient> {
+  static async connect(
+    url: string,
+    settings?: Partial<Settings>,
+    upgradeHeaders?: Record<string, string>,
+  ): Promise<TestClient> {
     const ws = new WebSocket(url, [SUBPROTOCOL], { headers: upgradeHeaders });
     ws.binaryType = "nodebuffer";
     let ready!: () => void;
@@ -108,7 +112,13 @@ export class TestClient {
   call(path: string, requests: Uint8Array[], options: CallOptions = {}): TestCall {
     const metadata: Metadata = [...(options.metadata ?? [])];
     if (options.timeoutMs !== undefined) metadata.push(["grpc-timeout", formatTimeout(options.timeoutMs)]);
-    const outcome: CallOutcome = { headers: undefined, messages: [], status: undefined, trailers: undefined, reset: undefined };
+    const outcome: CallOutcome = {
+      headers: undefined,
+      messages: [],
+      status: undefined,
+      trailers: undefined,
+      reset: undefined,
+    };
     let reading = options.read ?? true;
     let finish!: () => void;
     let gotHeaders!: () => void;
@@ -219,10 +229,13 @@ export class RawPeer {
     this.writer = new FrameWriter((m) => ws.send(m.slice()), { schedule: () => undefined });
     ws.on("message", (data: Buffer) => {
       const r = this.reader.reset(new Uint8Array(data.buffer, data.byteOffset, data.length));
-      while (r.next()) this.frames.push({ type: r.type, flags: r.flags, streamId: r.streamId, payload: r.payload.slice() });
+      while (r.next())
+        this.frames.push({ type: r.type, flags: r.flags, streamId: r.streamId, payload: r.payload.slice() });
     });
     ws.on("error", () => undefined);
-    this.closed = new Promise((resolve) => ws.on("close", (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() })));
+    this.closed = new Promise((resolve) =>
+      ws.on("close", (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() })),
+    );
   }
 
   static async connect(url: string): Promise<RawPeer> {

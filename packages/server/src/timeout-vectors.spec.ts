@@ -13,7 +13,9 @@ interface TimeoutVector {
   invalid?: boolean;
   status?: keyof typeof Status;
 }
-const vectors = JSON.parse(readFileSync(new URL("../../../docs/vectors/grpc-ws-v1.json", import.meta.url), "utf8")) as Array<{
+const vectors = JSON.parse(
+  readFileSync(new URL("../../../docs/vectors/grpc-ws-v1.json", import.meta.url), "utf8"),
+) as Array<{
   kind: string;
 }>;
 // Metadata text values are printable ASCII (section 3.1); the others are refused before the timeout is read.

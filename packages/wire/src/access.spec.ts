@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { BEARER_SUBPROTOCOL_PREFIX, bearerSubprotocol, refusalCloseCode, refusalCloseReason, statusFromRefusalClose, tokenFromSubprotocol } from "./access.js";
+import {
+  BEARER_SUBPROTOCOL_PREFIX,
+  bearerSubprotocol,
+  refusalCloseCode,
+  refusalCloseReason,
+  statusFromRefusalClose,
+  tokenFromSubprotocol,
+} from "./access.js";
 import { Status } from "./status.js";
 
 // RFC 7230 token characters: what a Sec-WebSocket-Protocol entry may hold.

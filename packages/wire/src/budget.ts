@@ -91,7 +91,8 @@ export function resolveBudgets(partial: Partial<Budgets> = {}): Budgets {
     } else {
       const base = DEFAULT_BUDGETS[key] as RateLimit;
       const limit = { burst: value.burst ?? base.burst, perSecond: value.perSecond ?? base.perSecond };
-      if (!(limit.burst >= 1) || !(limit.perSecond >= 0)) throw new RangeError(`budgets.${key} needs burst >= 1 and perSecond >= 0`);
+      if (!(limit.burst >= 1) || !(limit.perSecond >= 0))
+        throw new RangeError(`budgets.${key} needs burst >= 1 and perSecond >= 0`);
       (out as unknown as Record<string, RateLimit>)[key] = limit;
     }
   }
@@ -136,7 +137,10 @@ export class ConnectionBudget {
     if (!bucket) this.buckets.set(kind, (bucket = new Bucket(this.limits[kind])));
     if (!bucket.take(n)) {
       const { burst, perSecond } = this.limits[kind];
-      throw new ProtocolError(ErrorCode.ENHANCE_YOUR_CALM, `too many ${RATE_NAMES[kind]}: more than ${burst} at once or ${perSecond} per second`);
+      throw new ProtocolError(
+        ErrorCode.ENHANCE_YOUR_CALM,
+        `too many ${RATE_NAMES[kind]}: more than ${burst} at once or ${perSecond} per second`,
+      );
     }
   }
 
@@ -144,7 +148,10 @@ export class ConnectionBudget {
   hold(kind: LevelBudget, n: number): void {
     const level = (this.levels[kind] += n);
     if (n > 0 && level > this.limits[kind]) {
-      throw new ProtocolError(ErrorCode.ENHANCE_YOUR_CALM, `${kind === "heldBytes" ? "bytes held" : "queued messages"} above the limit of ${this.limits[kind]}`);
+      throw new ProtocolError(
+        ErrorCode.ENHANCE_YOUR_CALM,
+        `${kind === "heldBytes" ? "bytes held" : "queued messages"} above the limit of ${this.limits[kind]}`,
+      );
     }
   }
 

@@ -1,13 +1,21 @@
 import * as zlib from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { compressMessage, decompressMessage, gzip, negotiateCompression, parseEncodingList, type Compression } from "./compression.js";
+import {
+  compressMessage,
+  decompressMessage,
+  gzip,
+  negotiateCompression,
+  parseEncodingList,
+  type Compression,
+} from "./compression.js";
 import { MessageError } from "./message.js";
 import { Status } from "./status.js";
 import { maxRssBytes, zipBomb } from "./zip-bomb.test-util.js";
 
 const text = new TextEncoder().encode("hello compressible world ".repeat(4000));
 // vitest's deep equality walks typed arrays element by element: compare bytes directly.
-const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
+const same = (a: Uint8Array, b: Uint8Array): boolean =>
+  Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
 
 async function statusOf(p: Promise<unknown>): Promise<number> {
   try {
@@ -42,7 +50,9 @@ describe("gzip with the platform's CompressionStream", () => {
   it("corrupt input is INTERNAL, never a crash", async () => {
     const packed = zlib.gzipSync(text);
     expect(await statusOf(gzip.decompress(packed.subarray(0, packed.length - 10), 1 << 20))).toBe(Status.INTERNAL);
-    expect(await statusOf(gzip.decompress(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), 1 << 20))).toBe(Status.INTERNAL);
+    expect(await statusOf(gzip.decompress(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), 1 << 20))).toBe(
+      Status.INTERNAL,
+    );
   });
 
   it("a 1 GiB zip bomb gets RESOURCE_EXHAUSTED without inflating it", async () => {
@@ -73,8 +83,14 @@ describe("compressMessage / decompressMessage", () => {
   });
 
   it("maps another implementation's errors: code 8 stays RESOURCE_EXHAUSTED, others INTERNAL; an unchecked result is still held to the limit", async () => {
-    const throwing = (error: unknown): Compression => ({ name: "x", compress: async (b) => b, decompress: () => Promise.reject(error) });
-    expect(await statusOf(decompressMessage(throwing(Object.assign(new Error("too big"), { code: 8 })), text, 10))).toBe(Status.RESOURCE_EXHAUSTED);
+    const throwing = (error: unknown): Compression => ({
+      name: "x",
+      compress: async (b) => b,
+      decompress: () => Promise.reject(error),
+    });
+    expect(
+      await statusOf(decompressMessage(throwing(Object.assign(new Error("too big"), { code: 8 })), text, 10)),
+    ).toBe(Status.RESOURCE_EXHAUSTED);
     expect(await statusOf(decompressMessage(throwing(new Error("bad data")), text, 10))).toBe(Status.INTERNAL);
     const careless: Compression = { name: "x", compress: async (b) => b, decompress: async () => text };
     expect(await statusOf(decompressMessage(careless, text, text.length - 1))).toBe(Status.RESOURCE_EXHAUSTED);
@@ -94,8 +110,14 @@ describe("negotiation (grpc/grpc doc/compression.md)", () => {
   });
 
   it("identity or no grpc-encoding means uncompressed requests", () => {
-    expect(negotiateCompression([gzip], undefined, "identity", undefined)).toEqual({ request: undefined, response: undefined });
-    expect(negotiateCompression([gzip], undefined, undefined, "gzip")).toEqual({ request: undefined, response: undefined });
+    expect(negotiateCompression([gzip], undefined, "identity", undefined)).toEqual({
+      request: undefined,
+      response: undefined,
+    });
+    expect(negotiateCompression([gzip], undefined, undefined, "gzip")).toEqual({
+      request: undefined,
+      response: undefined,
+    });
   });
 
   it("responses use sendCompression when the client accepts it, else the request's encoding if accepted, else identity", () => {

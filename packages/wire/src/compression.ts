@@ -36,7 +36,10 @@ const MAX_SLICE = 16 * 1024;
 export const gzip: Compression = {
   name: "gzip",
   compress: (bytes) => pipeThrough(new CompressionStream("gzip"), bytes, Number.MAX_SAFE_INTEGER),
-  decompress: (bytes, readMaxBytes) => (bytes.length === 0 ? Promise.resolve(new Uint8Array(0)) : pipeThrough(new DecompressionStream("gzip"), bytes, readMaxBytes)),
+  decompress: (bytes, readMaxBytes) =>
+    bytes.length === 0
+      ? Promise.resolve(new Uint8Array(0))
+      : pipeThrough(new DecompressionStream("gzip"), bytes, readMaxBytes),
 };
 
 /**
@@ -45,7 +48,11 @@ export const gzip: Compression = {
  * the output as it comes and stops at the limit: the output held never exceeds the limit plus one
  * slice's worth (at most max(limit, 66 KB)).
  */
-async function pipeThrough(stream: CompressionStream | DecompressionStream, input: Uint8Array, maxBytes: number): Promise<Uint8Array> {
+async function pipeThrough(
+  stream: CompressionStream | DecompressionStream,
+  input: Uint8Array,
+  maxBytes: number,
+): Promise<Uint8Array> {
   const writer = stream.writable.getWriter();
   const reader = stream.readable.getReader();
   const chunks: Uint8Array[] = [];
@@ -67,7 +74,10 @@ async function pipeThrough(stream: CompressionStream | DecompressionStream, inpu
       total += value.length;
       if (total > maxBytes) {
         failed = true;
-        throw new MessageError(Status.RESOURCE_EXHAUSTED, `message exceeds the limit of ${maxBytes} bytes after decompression`);
+        throw new MessageError(
+          Status.RESOURCE_EXHAUSTED,
+          `message exceeds the limit of ${maxBytes} bytes after decompression`,
+        );
       }
       chunks.push(value);
     }
@@ -97,8 +107,13 @@ function concat(chunks: Uint8Array[], total: number): Uint8Array {
  * Decompresses one received message with the call's encoding; every failure is a `MessageError`
  * with the status the call ends with (RESOURCE_EXHAUSTED over the limit, INTERNAL otherwise).
  */
-export async function decompressMessage(compression: Compression | undefined, bytes: Uint8Array, readMaxBytes: number): Promise<Uint8Array> {
-  if (!compression) throw new MessageError(Status.INTERNAL, "received a compressed message, but the call has no grpc-encoding");
+export async function decompressMessage(
+  compression: Compression | undefined,
+  bytes: Uint8Array,
+  readMaxBytes: number,
+): Promise<Uint8Array> {
+  if (!compression)
+    throw new MessageError(Status.INTERNAL, "received a compressed message, but the call has no grpc-encoding");
   let out: Uint8Array;
   try {
     out = await compression.decompress(bytes, readMaxBytes);
@@ -106,16 +121,31 @@ export async function decompressMessage(compression: Compression | undefined, by
     if (e instanceof MessageError) throw e;
     // Another implementation (connect-node's) reports the limit as a ConnectError ResourceExhausted.
     const code = (e as { code?: unknown } | null)?.code;
-    if (code === Status.RESOURCE_EXHAUSTED) throw new MessageError(Status.RESOURCE_EXHAUSTED, `message exceeds the limit of ${readMaxBytes} bytes after decompression`);
-    throw new MessageError(Status.INTERNAL, `invalid ${compression.name} message: ${e instanceof Error ? e.message : String(e)}`);
+    if (code === Status.RESOURCE_EXHAUSTED)
+      throw new MessageError(
+        Status.RESOURCE_EXHAUSTED,
+        `message exceeds the limit of ${readMaxBytes} bytes after decompression`,
+      );
+    throw new MessageError(
+      Status.INTERNAL,
+      `invalid ${compression.name} message: ${e instanceof Error ? e.message : String(e)}`,
+    );
   }
   // An implementation that does not check while inflating is still held to the limit.
-  if (out.length > readMaxBytes) throw new MessageError(Status.RESOURCE_EXHAUSTED, `message exceeds the limit of ${readMaxBytes} bytes after decompression`);
+  if (out.length > readMaxBytes)
+    throw new MessageError(
+      Status.RESOURCE_EXHAUSTED,
+      `message exceeds the limit of ${readMaxBytes} bytes after decompression`,
+    );
   return out;
 }
 
 /** Compresses `bytes` when `compression` is set and the message is at least `minBytes` long. */
-export async function compressMessage(compression: Compression | undefined, bytes: Uint8Array, minBytes: number): Promise<{ bytes: Uint8Array; compressed: boolean }> {
+export async function compressMessage(
+  compression: Compression | undefined,
+  bytes: Uint8Array,
+  minBytes: number,
+): Promise<{ bytes: Uint8Array; compressed: boolean }> {
   if (!compression || bytes.length < minBytes) return { bytes, compressed: false };
   return { bytes: await compression.compress(bytes), compressed: true };
 }
@@ -161,7 +191,14 @@ export function negotiateCompression(
     request = accept.find((c) => c.name === name);
     if (!request) {
       const supported = [IDENTITY, ...accept.map((c) => c.name)].join(",");
-      return { request: undefined, response: undefined, error: { code: Status.UNIMPLEMENTED, message: `grpc-encoding "${name}" is not supported (supported: ${supported})` } };
+      return {
+        request: undefined,
+        response: undefined,
+        error: {
+          code: Status.UNIMPLEMENTED,
+          message: `grpc-encoding "${name}" is not supported (supported: ${supported})`,
+        },
+      };
     }
   }
   const accepted = parseEncodingList(requestAcceptEncoding);

@@ -1,4 +1,12 @@
-import { FRAME_HEADER_SIZE, FrameType, FrameTypeName, ErrorCode, MAX_FRAME_SIZE_LIMIT, MAX_FRAME_TYPE, MAX_WINDOW_SIZE } from "./constants.js";
+import {
+  FRAME_HEADER_SIZE,
+  FrameType,
+  FrameTypeName,
+  ErrorCode,
+  MAX_FRAME_SIZE_LIMIT,
+  MAX_FRAME_TYPE,
+  MAX_WINDOW_SIZE,
+} from "./constants.js";
 import { ProtocolError } from "./errors.js";
 
 // Per-type rules as bit sets over the type (bit `1 << type`), so a valid frame costs a few ANDs.
@@ -74,7 +82,10 @@ export class FrameReader {
     const left = b.length - p;
     if (left === 0) return false;
     if (left < FRAME_HEADER_SIZE) {
-      throw new ProtocolError(ErrorCode.FRAME_SIZE_ERROR, `truncated frame header: ${left} of ${FRAME_HEADER_SIZE} bytes`);
+      throw new ProtocolError(
+        ErrorCode.FRAME_SIZE_ERROR,
+        `truncated frame header: ${left} of ${FRAME_HEADER_SIZE} bytes`,
+      );
     }
     const length = (b[p]! << 16) | (b[p + 1]! << 8) | b[p + 2]!;
     const type = b[p + 3]!;
@@ -84,20 +95,35 @@ export class FrameReader {
       throw new ProtocolError(ErrorCode.PROTOCOL_ERROR, `unknown frame type 0x${type.toString(16)}`);
     }
     if (length > this.maxFrameSize) {
-      throw new ProtocolError(ErrorCode.FRAME_SIZE_ERROR, `${FrameTypeName[type]} payload of ${length} bytes exceeds max frame size ${this.maxFrameSize}`);
+      throw new ProtocolError(
+        ErrorCode.FRAME_SIZE_ERROR,
+        `${FrameTypeName[type]} payload of ${length} bytes exceeds max frame size ${this.maxFrameSize}`,
+      );
     }
     if (length > left - FRAME_HEADER_SIZE) {
-      throw new ProtocolError(ErrorCode.FRAME_SIZE_ERROR, `truncated ${FrameTypeName[type]} frame: payload of ${length} bytes, ${left - FRAME_HEADER_SIZE} present`);
+      throw new ProtocolError(
+        ErrorCode.FRAME_SIZE_ERROR,
+        `truncated ${FrameTypeName[type]} frame: payload of ${length} bytes, ${left - FRAME_HEADER_SIZE} present`,
+      );
     }
     if (rawId > 0x7fffffff) {
-      throw new ProtocolError(ErrorCode.PROTOCOL_ERROR, `${FrameTypeName[type]} frame has the reserved stream id bit set`);
+      throw new ProtocolError(
+        ErrorCode.PROTOCOL_ERROR,
+        `${FrameTypeName[type]} frame has the reserved stream id bit set`,
+      );
     }
     const t = 1 << type;
     if (flags !== 0 && (flags !== 1 || (t & FLAG_1) === 0)) {
-      throw new ProtocolError(ErrorCode.PROTOCOL_ERROR, `${FrameTypeName[type]} frame has invalid flags 0x${flags.toString(16)}`);
+      throw new ProtocolError(
+        ErrorCode.PROTOCOL_ERROR,
+        `${FrameTypeName[type]} frame has invalid flags 0x${flags.toString(16)}`,
+      );
     }
     if ((t & STREAM_ID_ZERO) !== 0 && rawId !== 0) {
-      throw new ProtocolError(ErrorCode.PROTOCOL_ERROR, `${FrameTypeName[type]} frame must have stream id 0, got ${rawId}`);
+      throw new ProtocolError(
+        ErrorCode.PROTOCOL_ERROR,
+        `${FrameTypeName[type]} frame must have stream id 0, got ${rawId}`,
+      );
     }
     if ((t & STREAM_ID_NONZERO) !== 0 && rawId === 0) {
       throw new ProtocolError(ErrorCode.PROTOCOL_ERROR, `${FrameTypeName[type]} frame must not have stream id 0`);
@@ -109,7 +135,10 @@ export class FrameReader {
         ((t & LENGTH_MULTIPLE_OF_6) !== 0 && length % 6 !== 0) ||
         ((t & LENGTH_AT_LEAST_8) !== 0 && length < 8))
     ) {
-      throw new ProtocolError(ErrorCode.FRAME_SIZE_ERROR, `${FrameTypeName[type]} frame has invalid payload length ${length}`);
+      throw new ProtocolError(
+        ErrorCode.FRAME_SIZE_ERROR,
+        `${FrameTypeName[type]} frame has invalid payload length ${length}`,
+      );
     }
     this.type = type as FrameType;
     this.flags = flags;

@@ -32,8 +32,15 @@ describe("writer -> reader round trip", () => {
   test("every frame kind survives in one coalesced message", () => {
     const { writer, flush } = capture();
     const settings = resolveSettings({ initialStreamWindow: 1234, maxConcurrentStreams: 7, maxFrameSize: 65536 });
-    const headers: Metadata = [[":path", "/s.S/M"], ["k", "v"], ["b-bin", new Uint8Array([0, 255])]];
-    const trailers: Metadata = [["grpc-status", "3"], ["grpc-message", "bad%20arg"]];
+    const headers: Metadata = [
+      [":path", "/s.S/M"],
+      ["k", "v"],
+      ["b-bin", new Uint8Array([0, 255])],
+    ];
+    const trailers: Metadata = [
+      ["grpc-status", "3"],
+      ["grpc-message", "bad%20arg"],
+    ];
     writeSettings(writer, settings);
     writeMetadataFrame(writer, FrameType.HEADERS, 1, headers, true);
     writer.data(1, new Uint8Array([0, 0, 0, 0, 1, 42]), true);

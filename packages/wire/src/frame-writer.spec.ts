@@ -123,7 +123,9 @@ describe("FrameWriter memory reuse", () => {
 describe("FrameWriter memory when idle", () => {
   const sinkKeeping = () => {
     const sent: Array<{ message: Uint8Array; copy: Uint8Array; release: () => void }> = [];
-    const writer = new FrameWriter((message, release) => sent.push({ message, copy: message.slice(), release }), { schedule: () => {} });
+    const writer = new FrameWriter((message, release) => sent.push({ message, copy: message.slice(), release }), {
+      schedule: () => {},
+    });
     return { writer, sent };
   };
 

@@ -9,7 +9,13 @@ import { readMetadata } from "./metadata.js";
 import { readSettings } from "./settings.js";
 
 // Valid messages from the vector file are the seeds that mutations start from.
-const seeds = (JSON.parse(readFileSync(new URL("../../../docs/vectors/grpc-ws-v1.json", import.meta.url), "utf8")) as Array<{ kind: string; hex: string; error?: unknown }>)
+const seeds = (
+  JSON.parse(readFileSync(new URL("../../../docs/vectors/grpc-ws-v1.json", import.meta.url), "utf8")) as Array<{
+    kind: string;
+    hex: string;
+    error?: unknown;
+  }>
+)
   .filter((v) => v.kind === "frames" && !v.error && v.hex.length > 0)
   .map((v) => Uint8Array.from(Buffer.from(v.hex.replace(/\s+/g, ""), "hex")));
 
@@ -22,7 +28,8 @@ function receive(bytes: Uint8Array, maxFrameSize: number): number {
     count++;
     // Every frame consumes at least its header, so more frames than this would mean a loop.
     if (count > bytes.length / FRAME_HEADER_SIZE) throw new Error(`reader did not advance after ${count} frames`);
-    if (r.type === FrameType.HEADERS || r.type === FrameType.TRAILERS) readMetadata(r.bytes, r.offset, r.length, 1 << 20, r.streamId);
+    if (r.type === FrameType.HEADERS || r.type === FrameType.TRAILERS)
+      readMetadata(r.bytes, r.offset, r.length, 1 << 20, r.streamId);
     if (r.type === FrameType.SETTINGS) readSettings(r.bytes, r.offset, r.length);
     if (r.type === FrameType.DATA) {
       try {
@@ -50,7 +57,10 @@ const mutation = fc.oneof(
   fc.record({ kind: fc.constant("insert" as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }),
 );
 
-function mutate(seed: Uint8Array, mutations: Array<{ kind: "set" | "xor" | "cut" | "insert"; at: number; value: number }>): Uint8Array {
+function mutate(
+  seed: Uint8Array,
+  mutations: Array<{ kind: "set" | "xor" | "cut" | "insert"; at: number; value: number }>,
+): Uint8Array {
   let b = seed.slice();
   for (const m of mutations) {
     const at = b.length === 0 ? 0 : m.at % (b.length + (m.kind === "insert" ? 1 : 0));
@@ -64,14 +74,22 @@ function mutate(seed: Uint8Array, mutations: Array<{ kind: "set" | "xor" | "cut"
 describe("FrameReader under random input", () => {
   test("random bytes: frames or ProtocolError, nothing else, always terminating", () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 256 }), fc.constantFrom(1024, 16384, 0xffffff), (bytes, max) => onlyProtocolErrors(bytes, max)),
+      fc.property(fc.uint8Array({ maxLength: 256 }), fc.constantFrom(1024, 16384, 0xffffff), (bytes, max) =>
+        onlyProtocolErrors(bytes, max),
+      ),
       { numRuns: 3000 },
     );
   });
 
   test("random frame headers in front of random payloads", () => {
     const frame = fc
-      .tuple(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 9 }), fc.integer({ min: 0, max: 3 }), fc.constantFrom(0, 1, 2, 3, 0x7fffffff, 0x80000001), fc.uint8Array({ maxLength: 40 }))
+      .tuple(
+        fc.integer({ min: 0, max: 40 }),
+        fc.integer({ min: 0, max: 9 }),
+        fc.integer({ min: 0, max: 3 }),
+        fc.constantFrom(0, 1, 2, 3, 0x7fffffff, 0x80000001),
+        fc.uint8Array({ maxLength: 40 }),
+      )
       .map(([length, type, flags, id, payload]) => {
         const b = new Uint8Array(FRAME_HEADER_SIZE + payload.length);
         new DataView(b.buffer).setUint32(0, length << 8);
@@ -82,7 +100,9 @@ describe("FrameReader under random input", () => {
         return b;
       });
     fc.assert(
-      fc.property(fc.array(frame, { maxLength: 6 }), (frames) => onlyProtocolErrors(Uint8Array.from(frames.flatMap((f) => [...f])), 16384)),
+      fc.property(fc.array(frame, { maxLength: 6 }), (frames) =>
+        onlyProtocolErrors(Uint8Array.from(frames.flatMap((f) => [...f])), 16384),
+      ),
       { numRuns: 3000 },
     );
   });
@@ -91,7 +111,9 @@ describe("FrameReader under random input", () => {
     expect(seeds.length).toBeGreaterThan(30);
     for (const seed of seeds) expect(() => receive(seed, 16384)).not.toThrow();
     fc.assert(
-      fc.property(fc.constantFrom(...seeds), fc.array(mutation, { minLength: 1, maxLength: 4 }), (seed, mutations) => onlyProtocolErrors(mutate(seed, mutations), 16384)),
+      fc.property(fc.constantFrom(...seeds), fc.array(mutation, { minLength: 1, maxLength: 4 }), (seed, mutations) =>
+        onlyProtocolErrors(mutate(seed, mutations), 16384),
+      ),
       { numRuns: 5000 },
     );
   });

@@ -42,11 +42,22 @@ describe("Headers <-> metadata", () => {
 
   test("metadataToHeaders base64-encodes -bin values and appends into an existing Headers", () => {
     const into = new Headers({ a: "1" });
-    const h = metadataToHeaders([["a", "2"], ["k-bin", new Uint8Array([0xfb, 0xff])], ["s", "x"]], new Set(["s"]), into);
+    const h = metadataToHeaders(
+      [
+        ["a", "2"],
+        ["k-bin", new Uint8Array([0xfb, 0xff])],
+        ["s", "x"],
+      ],
+      new Set(["s"]),
+      into,
+    );
     expect(h).toBe(into);
     expect(h.get("a")).toBe("1, 2");
     expect(h.get("k-bin")).toBe("+/8=");
     expect(h.has("s")).toBe(false);
-    expect(headersToMetadata(h)).toEqual([["a", "1, 2"], ["k-bin", new Uint8Array([0xfb, 0xff])]]);
+    expect(headersToMetadata(h)).toEqual([
+      ["a", "1, 2"],
+      ["k-bin", new Uint8Array([0xfb, 0xff])],
+    ]);
   });
 });

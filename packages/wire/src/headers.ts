@@ -76,7 +76,11 @@ export function headersToMetadata(headers: Headers, skip?: ReadonlySet<string>):
  * Converts wire metadata to Connect-style `Headers` (`-bin` values base64-encoded). Pseudo-headers
  * (a leading `:`) are left out: `Headers` rejects such names, and a peer may send them.
  */
-export function metadataToHeaders(metadata: Metadata, skip?: ReadonlySet<string>, into: Headers = new Headers()): Headers {
+export function metadataToHeaders(
+  metadata: Metadata,
+  skip?: ReadonlySet<string>,
+  into: Headers = new Headers(),
+): Headers {
   for (const [name, value] of metadata) {
     if (name.charCodeAt(0) === 0x3a || skip?.has(name)) continue;
     into.append(name, typeof value === "string" ? value : encodeBase64(value));

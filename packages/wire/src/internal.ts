@@ -14,4 +14,11 @@ export { checkRange, resolveKeepalive, withDefaults } from "./options.js";
 export { statusOfReset } from "./reset-status.js";
 export { Keepalive } from "./keepalive.js";
 export { traceFromEnv, describeFrame } from "./trace.js";
-export { RPC_SYSTEM, SPAN_KIND_CLIENT, SPAN_KIND_SERVER, SPAN_STATUS_ERROR, metadataCarrier, telemetryApi } from "./telemetry.js";
+export {
+  RPC_SYSTEM,
+  SPAN_KIND_CLIENT,
+  SPAN_KIND_SERVER,
+  SPAN_STATUS_ERROR,
+  metadataCarrier,
+  telemetryApi,
+} from "./telemetry.js";

@@ -127,7 +127,10 @@ export class MessageReader {
     }
     if (!allowed) throw new MessageError(Status.INTERNAL, `invalid message flags 0x${flags.toString(16)}`);
     if (length > this.maxMessageSize) {
-      throw new MessageError(Status.RESOURCE_EXHAUSTED, `message of ${length} bytes exceeds the limit of ${this.maxMessageSize} bytes`);
+      throw new MessageError(
+        Status.RESOURCE_EXHAUSTED,
+        `message of ${length} bytes exceeds the limit of ${this.maxMessageSize} bytes`,
+      );
     }
   }
 }

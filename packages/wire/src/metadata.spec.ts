@@ -1,7 +1,15 @@
 import { describe, expect, test } from "vitest";
 import { ErrorCode } from "./constants.js";
 import { ProtocolError } from "./errors.js";
-import { getMetadata, invalidName, isBinaryName, metadataSize, readMetadata, writeMetadata, type Metadata } from "./metadata.js";
+import {
+  getMetadata,
+  invalidName,
+  isBinaryName,
+  metadataSize,
+  readMetadata,
+  writeMetadata,
+  type Metadata,
+} from "./metadata.js";
 
 function encode(metadata: Metadata): Uint8Array {
   const buf = new Uint8Array(metadataSize(metadata) + 4);
@@ -38,7 +46,8 @@ describe("metadata block", () => {
 
   test("names: valid and invalid", () => {
     for (const name of ["a", "grpc-timeout", ":path", "x_y.z-0", "-bin"]) expect(invalidName(name)).toBeUndefined();
-    for (const name of ["", "A", "a b", "a:b", "caf\u00e9", "a\u0000", "::", "a/b"]) expect(invalidName(name)).toBeDefined();
+    for (const name of ["", "A", "a b", "a:b", "caf\u00e9", "a\u0000", "::", "a/b"])
+      expect(invalidName(name)).toBeDefined();
     expect(invalidName("a".repeat(0x10000))).toMatch(/65535/);
     expect(isBinaryName("x-bin")).toBe(true);
     expect(isBinaryName("bin")).toBe(false);
@@ -50,7 +59,12 @@ describe("metadata block", () => {
     expect(() => metadataSize([["k", "a\nb"]])).toThrow(TypeError);
     expect(() => metadataSize([["k-bin", "text"]])).toThrow(/binary/);
     expect(() => metadataSize([["k", new Uint8Array(1)]])).toThrow(/-bin/);
-    expect(metadataSize([["ab", "cd"], ["e-bin", new Uint8Array(3)]])).toBe(6 + 4 + 6 + 8);
+    expect(
+      metadataSize([
+        ["ab", "cd"],
+        ["e-bin", new Uint8Array(3)],
+      ]),
+    ).toBe(6 + 4 + 6 + 8);
   });
 
   test("a block over maxSize is refused before decoding", () => {
@@ -74,7 +88,10 @@ describe("metadata block", () => {
   });
 
   test("getMetadata returns the first value", () => {
-    const md: Metadata = [["a", "1"], ["a", "2"]];
+    const md: Metadata = [
+      ["a", "1"],
+      ["a", "2"],
+    ];
     expect(getMetadata(md, "a")).toBe("1");
     expect(getMetadata(md, "b")).toBeUndefined();
   });

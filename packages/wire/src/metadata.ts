@@ -46,7 +46,9 @@ export function metadataSize(metadata: Metadata): number {
       if (isBinaryName(name)) throw new TypeError(`metadata ${name} must have a binary (Uint8Array) value`);
       for (let i = 0; i < value.length; i++) {
         if (!isTextByte(value.charCodeAt(i))) {
-          throw new TypeError(`metadata ${name} has a character outside printable ASCII; use a -bin name for binary values`);
+          throw new TypeError(
+            `metadata ${name} has a character outside printable ASCII; use a -bin name for binary values`,
+          );
         }
       }
     } else if (!isBinaryName(name)) {
@@ -105,10 +107,20 @@ function ascii(bytes: Uint8Array, start: number, end: number): string {
  * Decodes a metadata block. Binary values are views into `bytes` (copy them to keep them past
  * the message). Throws `ProtocolError` on any malformed entry or when the block exceeds `maxSize`.
  */
-export function readMetadata(bytes: Uint8Array, offset: number, length: number, maxSize = Infinity, streamId = 0): Metadata {
+export function readMetadata(
+  bytes: Uint8Array,
+  offset: number,
+  length: number,
+  maxSize = Infinity,
+  streamId = 0,
+): Metadata {
   const fail = (what: string) => new ProtocolError(ErrorCode.PROTOCOL_ERROR, `malformed metadata: ${what}`, streamId);
   if (length > maxSize) {
-    throw new ProtocolError(ErrorCode.PROTOCOL_ERROR, `metadata block of ${length} bytes exceeds max metadata size ${maxSize}`, streamId);
+    throw new ProtocolError(
+      ErrorCode.PROTOCOL_ERROR,
+      `metadata block of ${length} bytes exceeds max metadata size ${maxSize}`,
+      streamId,
+    );
   }
   const out: Metadata = [];
   const end = offset + length;

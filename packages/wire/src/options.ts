@@ -7,7 +7,9 @@ import { MAX_TIMER_MS } from "./timers.js";
  */
 export function withDefaults<T extends object>(defaults: Readonly<T>, partial: Partial<T> | undefined): T {
   const result = { ...defaults } as T;
-  if (partial) for (const key of Object.keys(partial) as Array<keyof T>) if (partial[key] !== undefined) result[key] = partial[key] as T[keyof T];
+  if (partial)
+    for (const key of Object.keys(partial) as Array<keyof T>)
+      if (partial[key] !== undefined) result[key] = partial[key] as T[keyof T];
   return result;
 }
 

@@ -48,7 +48,12 @@ export class OutboundQueue {
       const size = message.length;
       // Prefix bytes: flags (1: compressed), then the u32 length.
       while (this.sent < MESSAGE_PREFIX_SIZE && left > 0) {
-        buf[o++] = this.sent === 0 ? (this.compressed?.has(message) ? 1 : 0) : (size >>> (8 * (MESSAGE_PREFIX_SIZE - 1 - this.sent))) & 0xff;
+        buf[o++] =
+          this.sent === 0
+            ? this.compressed?.has(message)
+              ? 1
+              : 0
+            : (size >>> (8 * (MESSAGE_PREFIX_SIZE - 1 - this.sent))) & 0xff;
         this.sent++;
         left--;
       }

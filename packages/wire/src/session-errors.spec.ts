@@ -7,7 +7,8 @@ import type { Stream } from "./stream.js";
 
 const SETTINGS = "000000 04 00 00000000"; // empty SETTINGS: the peer uses the defaults
 const HEADERS = (id: string, flags = "00") => `00000d 01 ${flags} ${id} 0005 00000002 3a70617468 2f61`; // [[":path", "/a"]]
-const DATA = (id: string, flags = "00", payload = "") => `${(payload.replace(/\s/g, "").length / 2).toString(16).padStart(6, "0")} 00 ${flags} ${id} ${payload}`;
+const DATA = (id: string, flags = "00", payload = "") =>
+  `${(payload.replace(/\s/g, "").length / 2).toString(16).padStart(6, "0")} 00 ${flags} ${id} ${payload}`;
 
 interface Case {
   name: string;
@@ -20,22 +21,118 @@ interface Case {
 
 // Every connection error: the session answers with GOAWAY(code) and closes the WebSocket.
 const connectionErrors: Case[] = [
-  { name: "first frame is not SETTINGS", role: "server", messages: [HEADERS("00000001")], code: "PROTOCOL_ERROR", match: "first frame must be SETTINGS" },
-  { name: "SETTINGS twice", role: "server", messages: [SETTINGS, SETTINGS], code: "PROTOCOL_ERROR", match: "only once" },
-  { name: "invalid SETTINGS window", role: "client", messages: ["000006 04 00 00000000 0001 00000000"], code: "FLOW_CONTROL_ERROR", match: "initialStreamWindow" },
-  { name: "truncated frame", role: "server", messages: [SETTINGS + " 000004 03 00 00000001 0000"], code: "FRAME_SIZE_ERROR", match: "truncated" },
-  { name: "frame over the advertised MAX_FRAME_SIZE", role: "server", messages: [SETTINGS + " 004001 00 00 00000001"], code: "FRAME_SIZE_ERROR", match: "exceeds max frame size 16384" },
-  { name: "unknown frame type", role: "client", messages: [SETTINGS + " 000000 09 00 00000000"], code: "PROTOCOL_ERROR", match: "unknown frame type" },
-  { name: "malformed metadata", role: "server", messages: [SETTINGS, "000002 01 00 00000001 0000"], code: "PROTOCOL_ERROR", match: "malformed metadata" },
-  { name: "even stream id from a client", role: "server", messages: [SETTINGS, HEADERS("00000002")], code: "PROTOCOL_ERROR", match: "odd and increasing" },
-  { name: "decreasing stream id", role: "server", messages: [SETTINGS, HEADERS("00000005"), HEADERS("00000003")], code: "PROTOCOL_ERROR", match: "odd and increasing" },
-  { name: "a second HEADERS on an open stream (request)", role: "server", messages: [SETTINGS, HEADERS("00000001"), HEADERS("00000001")], code: "PROTOCOL_ERROR", match: "odd and increasing" },
-  { name: "TRAILERS from a client", role: "server", messages: [SETTINGS, HEADERS("00000001"), "000000 02 00 00000001"], code: "PROTOCOL_ERROR", match: "must not send TRAILERS" },
-  { name: "DATA on a stream never opened", role: "server", messages: [SETTINGS, DATA("00000007")], code: "PROTOCOL_ERROR", match: "never opened" },
-  { name: "RST_STREAM on a stream never opened", role: "client", messages: [SETTINGS, "000004 03 00 00000001 00000008"], code: "PROTOCOL_ERROR", match: "never opened" },
-  { name: "HEADERS on an even (server-initiated) stream", role: "client", messages: [SETTINGS, "000000 01 00 00000002"], code: "PROTOCOL_ERROR", match: "never opened" },
-  { name: "WINDOW_UPDATE over 2^31-1 on the connection", role: "server", messages: [SETTINGS, "000004 07 00 00000000 7fffffff"], code: "FLOW_CONTROL_ERROR", match: "connection window" },
-  { name: "DATA beyond the connection window", role: "server", messages: [SETTINGS, HEADERS("00000001"), DATA("00000001", "00", "00".repeat(1000))], code: "FLOW_CONTROL_ERROR", match: "connection window" },
+  {
+    name: "first frame is not SETTINGS",
+    role: "server",
+    messages: [HEADERS("00000001")],
+    code: "PROTOCOL_ERROR",
+    match: "first frame must be SETTINGS",
+  },
+  {
+    name: "SETTINGS twice",
+    role: "server",
+    messages: [SETTINGS, SETTINGS],
+    code: "PROTOCOL_ERROR",
+    match: "only once",
+  },
+  {
+    name: "invalid SETTINGS window",
+    role: "client",
+    messages: ["000006 04 00 00000000 0001 00000000"],
+    code: "FLOW_CONTROL_ERROR",
+    match: "initialStreamWindow",
+  },
+  {
+    name: "truncated frame",
+    role: "server",
+    messages: [SETTINGS + " 000004 03 00 00000001 0000"],
+    code: "FRAME_SIZE_ERROR",
+    match: "truncated",
+  },
+  {
+    name: "frame over the advertised MAX_FRAME_SIZE",
+    role: "server",
+    messages: [SETTINGS + " 004001 00 00 00000001"],
+    code: "FRAME_SIZE_ERROR",
+    match: "exceeds max frame size 16384",
+  },
+  {
+    name: "unknown frame type",
+    role: "client",
+    messages: [SETTINGS + " 000000 09 00 00000000"],
+    code: "PROTOCOL_ERROR",
+    match: "unknown frame type",
+  },
+  {
+    name: "malformed metadata",
+    role: "server",
+    messages: [SETTINGS, "000002 01 00 00000001 0000"],
+    code: "PROTOCOL_ERROR",
+    match: "malformed metadata",
+  },
+  {
+    name: "even stream id from a client",
+    role: "server",
+    messages: [SETTINGS, HEADERS("00000002")],
+    code: "PROTOCOL_ERROR",
+    match: "odd and increasing",
+  },
+  {
+    name: "decreasing stream id",
+    role: "server",
+    messages: [SETTINGS, HEADERS("00000005"), HEADERS("00000003")],
+    code: "PROTOCOL_ERROR",
+    match: "odd and increasing",
+  },
+  {
+    name: "a second HEADERS on an open stream (request)",
+    role: "server",
+    messages: [SETTINGS, HEADERS("00000001"), HEADERS("00000001")],
+    code: "PROTOCOL_ERROR",
+    match: "odd and increasing",
+  },
+  {
+    name: "TRAILERS from a client",
+    role: "server",
+    messages: [SETTINGS, HEADERS("00000001"), "000000 02 00 00000001"],
+    code: "PROTOCOL_ERROR",
+    match: "must not send TRAILERS",
+  },
+  {
+    name: "DATA on a stream never opened",
+    role: "server",
+    messages: [SETTINGS, DATA("00000007")],
+    code: "PROTOCOL_ERROR",
+    match: "never opened",
+  },
+  {
+    name: "RST_STREAM on a stream never opened",
+    role: "client",
+    messages: [SETTINGS, "000004 03 00 00000001 00000008"],
+    code: "PROTOCOL_ERROR",
+    match: "never opened",
+  },
+  {
+    name: "HEADERS on an even (server-initiated) stream",
+    role: "client",
+    messages: [SETTINGS, "000000 01 00 00000002"],
+    code: "PROTOCOL_ERROR",
+    match: "never opened",
+  },
+  {
+    name: "WINDOW_UPDATE over 2^31-1 on the connection",
+    role: "server",
+    messages: [SETTINGS, "000004 07 00 00000000 7fffffff"],
+    code: "FLOW_CONTROL_ERROR",
+    match: "connection window",
+  },
+  {
+    name: "DATA beyond the connection window",
+    role: "server",
+    messages: [SETTINGS, HEADERS("00000001"), DATA("00000001", "00", "00".repeat(1000))],
+    code: "FLOW_CONTROL_ERROR",
+    match: "connection window",
+  },
 ];
 
 function open(role: "client" | "server", onStream?: (s: Stream) => void, initialStreamWindow?: number) {
@@ -45,7 +142,11 @@ function open(role: "client" | "server", onStream?: (s: Stream) => void, initial
     ...scripted({
       role,
       // A tiny connection window makes the connection-window case reachable with small frames.
-      settings: { initialConnectionWindow: 999, maxFrameSize: 16384, ...(initialStreamWindow ? { initialStreamWindow } : {}) },
+      settings: {
+        initialConnectionWindow: 999,
+        maxFrameSize: 16384,
+        ...(initialStreamWindow ? { initialStreamWindow } : {}),
+      },
       onClose: (e) => closed.push(e),
       onStream: onStream ? (s) => onStream(s) : undefined,
     }),
@@ -62,7 +163,9 @@ describe("Session: connection errors send GOAWAY and close the WebSocket", () =>
       expect(goaway, "GOAWAY sent").toBeDefined();
       expect(goaway!.code).toBe(ErrorCode[c.code]);
       expect(goaway!.debug).toContain(c.match);
-      expect(raw.closes).toEqual([{ code: c.close ?? CloseCode.PROTOCOL_ERROR, reason: expect.stringContaining(c.match) }]);
+      expect(raw.closes).toEqual([
+        { code: c.close ?? CloseCode.PROTOCOL_ERROR, reason: expect.stringContaining(c.match) },
+      ]);
       expect(raw.session.closed).toBe(true);
       expect(raw.closed[0]!.code).toBe(ErrorCode[c.code]);
       // Nothing more is accepted after the close.
@@ -96,7 +199,10 @@ describe("Session: connection errors send GOAWAY and close the WebSocket", () =>
     });
     raw.session.receive(hex([SETTINGS, HEADERS("00000001")].join(" ")));
     await tick();
-    expect(raw.frames().find((f) => f.type === "GOAWAY")).toMatchObject({ code: ErrorCode.INTERNAL_ERROR, debug: expect.stringContaining("handler bug") });
+    expect(raw.frames().find((f) => f.type === "GOAWAY")).toMatchObject({
+      code: ErrorCode.INTERNAL_ERROR,
+      debug: expect.stringContaining("handler bug"),
+    });
     expect(raw.closes[0]!.code).toBe(CloseCode.INTERNAL_ERROR);
   });
 });
@@ -104,16 +210,30 @@ describe("Session: connection errors send GOAWAY and close the WebSocket", () =>
 describe("Session: stream errors reset one stream and keep the connection", () => {
   async function streamError(messages: string[], initialStreamWindow?: number) {
     const resets: Array<[number, number]> = [];
-    const raw = open("server", (s) => (s.events = { onReset: (code) => resets.push([s.id, code]) }), initialStreamWindow);
+    const raw = open(
+      "server",
+      (s) => (s.events = { onReset: (code) => resets.push([s.id, code]) }),
+      initialStreamWindow,
+    );
     for (const m of messages) raw.session.receive(hex(m));
     await tick();
     expect(raw.session.closed).toBe(false);
     expect(raw.frames().some((f) => f.type === "GOAWAY")).toBe(false);
-    return { rst: raw.frames().filter((f) => f.type === "RST_STREAM").map((f) => [f.streamId, f.code]), resets, raw };
+    return {
+      rst: raw
+        .frames()
+        .filter((f) => f.type === "RST_STREAM")
+        .map((f) => [f.streamId, f.code]),
+      resets,
+      raw,
+    };
   }
 
   test("DATA beyond the stream window: RST_STREAM FLOW_CONTROL_ERROR", async () => {
-    const { rst, resets } = await streamError([SETTINGS, HEADERS("00000001"), DATA("00000001", "00", "00".repeat(17))], 16);
+    const { rst, resets } = await streamError(
+      [SETTINGS, HEADERS("00000001"), DATA("00000001", "00", "00".repeat(17))],
+      16,
+    );
     expect(rst).toEqual([[1, ErrorCode.FLOW_CONTROL_ERROR]]);
     expect(resets).toEqual([[1, ErrorCode.FLOW_CONTROL_ERROR]]);
   });
@@ -130,7 +250,13 @@ describe("Session: stream errors reset one stream and keep the connection", () =
   });
 
   test("frames for a stream that is already closed are ignored", async () => {
-    const { rst, raw } = await streamError([SETTINGS, HEADERS("00000001"), "000004 03 00 00000001 00000008", DATA("00000001", "01", "00"), "000004 07 00 00000001 00000010"]);
+    const { rst, raw } = await streamError([
+      SETTINGS,
+      HEADERS("00000001"),
+      "000004 03 00 00000001 00000008",
+      DATA("00000001", "01", "00"),
+      "000004 07 00 00000001 00000010",
+    ]);
     expect(rst).toEqual([]);
     expect(raw.session.activeStreams).toBe(0);
   });
@@ -144,7 +270,14 @@ describe("Session: client-side stream errors", () => {
     const stream = raw.session.openStream("/a/b", [], { onReset: (code) => resets.push(code) });
     for (const m of messages) raw.session.receive(hex(m.replace("ID", stream.id.toString(16).padStart(8, "0"))));
     await tick();
-    return { rst: raw.frames().filter((f) => f.type === "RST_STREAM").map((f) => f.code), resets, raw };
+    return {
+      rst: raw
+        .frames()
+        .filter((f) => f.type === "RST_STREAM")
+        .map((f) => f.code),
+      resets,
+      raw,
+    };
   }
 
   test("DATA before the response HEADERS: PROTOCOL_ERROR", async () => {
@@ -159,7 +292,11 @@ describe("Session: client-side stream errors", () => {
   });
 
   test("TRAILERS inside a message: the stream fails, no RST needed (already closed)", async () => {
-    const { rst, resets } = await clientStream(["000000 01 00 ID", DATA("ID", "00", "00 00000005 01"), "000012 02 00 ID 000b 00000001 677270632d737461747573 30"]);
+    const { rst, resets } = await clientStream([
+      "000000 01 00 ID",
+      DATA("ID", "00", "00 00000005 01"),
+      "000012 02 00 ID 000b 00000001 677270632d737461747573 30",
+    ]);
     expect(rst).toEqual([]);
     expect(resets).toEqual([ErrorCode.PROTOCOL_ERROR]);
   });

@@ -131,7 +131,10 @@ describe("Session flow control", () => {
     expect(received.get(3)!.length).toBe(50);
     const stalledServer = streams[0]!;
     // Only one window's worth crossed the wire for the stalled stream.
-    const sentOnStalled = wire.frames("client").filter((f) => f.type === "DATA" && f.streamId === 1).reduce((n, f) => n + f.length, 0);
+    const sentOnStalled = wire
+      .frames("client")
+      .filter((f) => f.type === "DATA" && f.streamId === 1)
+      .reduce((n, f) => n + f.length, 0);
     expect(sentOnStalled).toBe(window);
     expect(stalledServer.queuedBytes).toBeLessThanOrEqual(window);
     expect(stalled.writable).toBe(false);
@@ -251,7 +254,9 @@ test("an oversize request while a response message is half sent resets the strea
       onTrailers: () => resolve({ trailers: true }),
       onReset: (code) => resolve({ reset: code }),
     });
-    void until(() => serverStream !== undefined && serverStream.pendingBytes > 0, "half-sent response").then(() => s.write(new Uint8Array(2000)));
+    void until(() => serverStream !== undefined && serverStream.pendingBytes > 0, "half-sent response").then(() =>
+      s.write(new Uint8Array(2000)),
+    );
   });
   expect(await outcome).toEqual({ reset: 0x8 });
 });

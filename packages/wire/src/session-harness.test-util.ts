@@ -24,7 +24,13 @@ export function decode(message: Uint8Array): WireFrame[] {
   const r = new FrameReader().reset(message);
   const out: WireFrame[] = [];
   while (r.next()) {
-    const f: WireFrame = { type: FrameTypeName[r.type]!, flags: r.flags, streamId: r.streamId, length: r.length, payload: r.payload.slice() };
+    const f: WireFrame = {
+      type: FrameTypeName[r.type]!,
+      flags: r.flags,
+      streamId: r.streamId,
+      length: r.length,
+      payload: r.payload.slice(),
+    };
     if (f.type === "HEADERS" || f.type === "TRAILERS") f.metadata = readMetadata(f.payload, 0, f.length);
     if (f.type === "SETTINGS") f.settings = readSettings(f.payload, 0, f.length);
     if (f.type === "RST_STREAM") f.code = r.u32(0);

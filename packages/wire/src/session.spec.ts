@@ -11,7 +11,8 @@ import type { Metadata } from "./metadata.js";
 
 const opened: Session[] = [];
 afterEach(() => {
-  for (const s of opened.splice(0)) s.close({ message: "test over", code: 0, remote: false, name: "SessionClosedError" } as SessionClosedError, 0);
+  for (const s of opened.splice(0))
+    s.close({ message: "test over", code: 0, remote: false, name: "SessionClosedError" } as SessionClosedError, 0);
 });
 
 async function pair(...args: Parameters<typeof connect>) {
@@ -44,7 +45,12 @@ interface CallResult {
   order: string[];
 }
 
-function call(client: Session, path: string, messages: Uint8Array[], headers: Metadata = []): { stream: Stream; done: Promise<CallResult> } {
+function call(
+  client: Session,
+  path: string,
+  messages: Uint8Array[],
+  headers: Metadata = [],
+): { stream: Stream; done: Promise<CallResult> } {
   const result: CallResult = { messages: [], order: [] };
   let stream!: Stream;
   const done = new Promise<CallResult>((resolve) => {
@@ -78,7 +84,10 @@ function call(client: Session, path: string, messages: Uint8Array[], headers: Me
 
 describe("Session: exchanges between two sessions", () => {
   test("SETTINGS go first both ways and carry each side's settings", async () => {
-    const { client, server, wire } = await pair({ settings: { maxMessageSize: 1000 } }, { settings: { maxConcurrentStreams: 5 } });
+    const { client, server, wire } = await pair(
+      { settings: { maxMessageSize: 1000 } },
+      { settings: { maxConcurrentStreams: 5 } },
+    );
     expect(wire.frames("client")[0]!.type).toBe("SETTINGS");
     expect(wire.frames("server")[0]!.type).toBe("SETTINGS");
     expect(server.peer!.maxMessageSize).toBe(1000);
@@ -124,9 +133,26 @@ describe("Session: exchanges between two sessions", () => {
         },
       },
     );
-    const { done } = call(client, "/pkg.Svc/Unary", [new Uint8Array([1, 2, 3])], [["authorization", "Bearer x"], ["t-bin", new Uint8Array([0, 255])]]);
+    const { done } = call(
+      client,
+      "/pkg.Svc/Unary",
+      [new Uint8Array([1, 2, 3])],
+      [
+        ["authorization", "Bearer x"],
+        ["t-bin", new Uint8Array([0, 255])],
+      ],
+    );
     const r = await done;
-    expect(seen).toEqual([{ path: "/pkg.Svc/Unary", headers: [["authorization", "Bearer x"], ["t-bin", new Uint8Array([0, 255])]], endStream: false }]);
+    expect(seen).toEqual([
+      {
+        path: "/pkg.Svc/Unary",
+        headers: [
+          ["authorization", "Bearer x"],
+          ["t-bin", new Uint8Array([0, 255])],
+        ],
+        endStream: false,
+      },
+    ]);
     expect(r.order).toEqual(["headers", "message", "trailers"]);
     expect(r.headers).toEqual([["x-echo", "1"]]);
     expect(r.messages).toEqual([new Uint8Array([1, 2, 3])]);
@@ -158,15 +184,29 @@ describe("Session: exchanges between two sessions", () => {
     );
     const result: CallResult = { messages: [], order: [] };
     await new Promise<void>((resolve) => {
-      client.openStream("/x.Y/Z", [], { onHeaders: () => result.order.push("headers"), onTrailers: (t) => ((result.trailers = t), resolve()) }, true);
+      client.openStream(
+        "/x.Y/Z",
+        [],
+        { onHeaders: () => result.order.push("headers"), onTrailers: (t) => ((result.trailers = t), resolve()) },
+        true,
+      );
     });
     expect(result.order).toEqual([]);
-    expect(parseTrailers(result.trailers!)).toMatchObject({ code: Status.UNIMPLEMENTED, message: "no such method \u2603" });
+    expect(parseTrailers(result.trailers!)).toMatchObject({
+      code: Status.UNIMPLEMENTED,
+      message: "no such method \u2603",
+    });
   });
 
   test("many concurrent bidi streams interleave and each gets its own messages back", async () => {
     const { client } = await pair({}, { onStream: echo });
-    const calls = Array.from({ length: 20 }, (_, i) => call(client, `/s/${i}`, Array.from({ length: 5 }, (_, j) => new Uint8Array(100 * j).fill(i))));
+    const calls = Array.from({ length: 20 }, (_, i) =>
+      call(
+        client,
+        `/s/${i}`,
+        Array.from({ length: 5 }, (_, j) => new Uint8Array(100 * j).fill(i)),
+      ),
+    );
     const results = await Promise.all(calls.map((c) => c.done));
     results.forEach((r, i) => {
       expect(r.messages.map((m) => m.length)).toEqual([0, 100, 200, 300, 400]);
@@ -206,13 +246,18 @@ describe("Session: exchanges between two sessions", () => {
     await until(() => wire.log.filter((m) => m.from === "client").length > before, "client message");
     const sent = wire.log.filter((m) => m.from === "client").slice(before);
     expect(sent).toHaveLength(1);
-    expect(sent[0]!.frames.filter((f) => f.type === "HEADERS").map((f) => f.streamId)).toEqual([1, 3, 5, 7, 9, 11, 13, 15, 17, 19]);
+    expect(sent[0]!.frames.filter((f) => f.type === "HEADERS").map((f) => f.streamId)).toEqual([
+      1, 3, 5, 7, 9, 11, 13, 15, 17, 19,
+    ]);
     expect(sent[0]!.frames.filter((f) => f.type === "DATA" && f.flags === 1)).toHaveLength(10);
   });
 
   test("oversize request message: the server ends the call with RESOURCE_EXHAUSTED", async () => {
     let handlerReset: Error | undefined;
-    const { client } = await pair({}, { settings: { maxMessageSize: 100 }, onStream: (s) => (s.events = { onReset: (_c, e) => (handlerReset = e) }) });
+    const { client } = await pair(
+      {},
+      { settings: { maxMessageSize: 100 }, onStream: (s) => (s.events = { onReset: (_c, e) => (handlerReset = e) }) },
+    );
     const r = await call(client, "/big/big", [new Uint8Array(101)]).done;
     expect(parseTrailers(r.trailers!).code).toBe(Status.RESOURCE_EXHAUSTED);
     expect(handlerReset).toBeInstanceOf(MessageError);
@@ -254,7 +299,10 @@ describe("Session: exchanges between two sessions", () => {
       {
         onStream(stream) {
           try {
-            stream.sendTrailers([["grpc-status", "0"], ["x", "caf\u00e9"]]);
+            stream.sendTrailers([
+              ["grpc-status", "0"],
+              ["x", "caf\u00e9"],
+            ]);
           } catch (e) {
             errors.push(e);
           }
@@ -283,8 +331,15 @@ describe("Session: GOAWAY, stream limits, keepalive", () => {
     expect(goaways).toEqual([1]);
     expect(client.draining).toBe(true);
     expect(client.canOpenStream).toBe(false);
-    await until(() => wire.frames("server").some((f) => f.type === "RST_STREAM" && f.streamId === 3), "refusal of stream 3");
-    expect(wire.frames("server").find((f) => f.type === "GOAWAY")).toMatchObject({ lastStreamId: 1, code: 0, debug: "maintenance" });
+    await until(
+      () => wire.frames("server").some((f) => f.type === "RST_STREAM" && f.streamId === 3),
+      "refusal of stream 3",
+    );
+    expect(wire.frames("server").find((f) => f.type === "GOAWAY")).toMatchObject({
+      lastStreamId: 1,
+      code: 0,
+      debug: "maintenance",
+    });
     expect(client.closed).toBe(false);
   });
 
@@ -334,7 +389,9 @@ describe("Session: GOAWAY, stream limits, keepalive", () => {
 
   test("PING is answered with an ACK carrying the same 8 bytes", async () => {
     const raw = scripted({ role: "server" });
-    raw.session.receive(hex("000000 04 00 00000000 000008 05 00 00000000 0102030405060708 000008 05 01 00000000 0000000000000000"));
+    raw.session.receive(
+      hex("000000 04 00 00000000 000008 05 00 00000000 0102030405060708 000008 05 01 00000000 0000000000000000"),
+    );
     await tick();
     const pings = raw.frames().filter((f) => f.type === "PING");
     expect(pings).toHaveLength(1);
@@ -344,7 +401,10 @@ describe("Session: GOAWAY, stream limits, keepalive", () => {
 
   test("keepalive: PINGs keep a live connection open and a dead peer is detected", async () => {
     const closes: SessionClosedError[] = [];
-    const { client, wire } = await pair({ keepalive: { intervalMs: 30, timeoutMs: 60 }, onClose: (e) => closes.push(e) }, {});
+    const { client, wire } = await pair(
+      { keepalive: { intervalMs: 30, timeoutMs: 60 }, onClose: (e) => closes.push(e) },
+      {},
+    );
     await until(() => wire.frames("server").some((f) => f.type === "PING" && f.flags === 1), "PING ACK", 2000);
     expect(wire.frames("client").some((f) => f.type === "PING" && f.flags === 0)).toBe(true);
     await new Promise((r) => setTimeout(r, 150));
@@ -360,7 +420,10 @@ describe("Session: GOAWAY, stream limits, keepalive", () => {
     const r = call(client, "/x/x", []);
     await until(() => server.activeStreams === 1, "server stream");
     server.goAway();
-    server.close({ name: "SessionClosedError", message: "shutdown", code: 0, remote: false } as SessionClosedError, CloseCode.GOING_AWAY);
+    server.close(
+      { name: "SessionClosedError", message: "shutdown", code: 0, remote: false } as SessionClosedError,
+      CloseCode.GOING_AWAY,
+    );
     const result = await r.done;
     expect(result.reset!.code).toBe(ErrorCode.CANCEL);
     expect(client.closed).toBe(true);

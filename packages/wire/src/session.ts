@@ -174,7 +174,13 @@ export class Session {
     if (this.role !== "client") throw new Error("only a client opens streams");
     const why = this.whyCannotOpen();
     if (why !== undefined || !this._peer) throw new Error(`cannot open a stream now (${why}): check canOpenStream`);
-    const stream = new Stream(this.nextStreamId, this.host, this._peer.initialStreamWindow, this.local.initialStreamWindow, this.local.maxMessageSize);
+    const stream = new Stream(
+      this.nextStreamId,
+      this.host,
+      this._peer.initialStreamWindow,
+      this.local.initialStreamWindow,
+      this.local.maxMessageSize,
+    );
     stream.events = events;
     // Throws TypeError for metadata that cannot be sent, before the stream takes an id or a slot.
     stream.sendHeaders([[PATH, path], ...headers], endStream);
@@ -198,7 +204,11 @@ export class Session {
     } catch (error) {
       // Anything but a ProtocolError is a bug on this side (e.g. a throwing callback), not the peer's fault.
       if (error instanceof ProtocolError) this.fail(error);
-      else this.fail(new ProtocolError(ErrorCode.INTERNAL_ERROR, error instanceof Error ? error.message : String(error)), CloseCode.INTERNAL_ERROR);
+      else
+        this.fail(
+          new ProtocolError(ErrorCode.INTERNAL_ERROR, error instanceof Error ? error.message : String(error)),
+          CloseCode.INTERNAL_ERROR,
+        );
     } finally {
       this.receiving = false;
     }
@@ -217,7 +227,10 @@ export class Session {
 
   /** A text WebSocket message arrived: a connection error (close 1003). */
   receiveText(): void {
-    this.fail(new ProtocolError(ErrorCode.PROTOCOL_ERROR, "text WebSocket message: grpc-ws carries binary messages only"), CloseCode.UNSUPPORTED_DATA);
+    this.fail(
+      new ProtocolError(ErrorCode.PROTOCOL_ERROR, "text WebSocket message: grpc-ws carries binary messages only"),
+      CloseCode.UNSUPPORTED_DATA,
+    );
   }
 
   /** The socket can take more after `send` returned false. */
@@ -266,7 +279,12 @@ export class Session {
     const maxFrame = this._peer.maxFrameSize;
     const batchLimit = 4 * this.writeHighWaterMark;
     try {
-      while (this.ready.length > 0 && this.connSendWindow > 0 && !this.socketBlocked && this.writer.pending < batchLimit) {
+      while (
+        this.ready.length > 0 &&
+        this.connSendWindow > 0 &&
+        !this.socketBlocked &&
+        this.writer.pending < batchLimit
+      ) {
         this.connSendWindow -= this.ready.shift()!.sendData(Math.min(maxFrame, this.connSendWindow));
       }
     } finally {
@@ -306,7 +324,11 @@ export class Session {
         this.writer.ping(r.payload, true);
         return;
       case FrameType.GOAWAY:
-        return this.onGoAway(r.u32(0) & MAX_STREAM_ID, r.u32(4), decoder.decode(r.bytes.subarray(r.offset + 8, r.offset + r.length)));
+        return this.onGoAway(
+          r.u32(0) & MAX_STREAM_ID,
+          r.u32(4),
+          decoder.decode(r.bytes.subarray(r.offset + 8, r.offset + r.length)),
+        );
     }
   }
 
@@ -321,7 +343,8 @@ export class Session {
     const stream = this.streams.get(r.streamId);
     if (!stream) return this.checkKnown(r.streamId);
     if (!stream.receiveHeaders((r.flags & Flags.END_STREAM) !== 0)) return;
-    if (r.length > this.local.maxMetadataSize) return stream.tooLarge(`response headers of ${r.length} bytes exceed the limit of ${this.local.maxMetadataSize}`);
+    if (r.length > this.local.maxMetadataSize)
+      return stream.tooLarge(`response headers of ${r.length} bytes exceed the limit of ${this.local.maxMetadataSize}`);
     const headers = readMetadata(r.bytes, r.offset, r.length, Infinity, r.streamId);
     this.budget.charge("metadataEntries", headers.length);
     stream.events.onHeaders?.(headers);
@@ -330,7 +353,10 @@ export class Session {
   private onRequestHeaders(r: FrameReader): void {
     const id = r.streamId;
     if (id % 2 === 0 || id <= this.lastPeerStreamId) {
-      throw new ProtocolError(ErrorCode.PROTOCOL_ERROR, `HEADERS opening stream ${id}: client stream ids must be odd and increasing (last was ${this.lastPeerStreamId})`);
+      throw new ProtocolError(
+        ErrorCode.PROTOCOL_ERROR,
+        `HEADERS opening stream ${id}: client stream ids must be odd and increasing (last was ${this.lastPeerStreamId})`,
+      );
     }
     this.lastPeerStreamId = id;
     if (this._draining || this.streams.size >= this.local.maxConcurrentStreams) {
@@ -340,7 +366,13 @@ export class Session {
     }
     this.budget.charge("streamStarts");
     const endStream = (r.flags & Flags.END_STREAM) !== 0;
-    const stream = new Stream(id, this.host, this._peer!.initialStreamWindow, this.local.initialStreamWindow, this.local.maxMessageSize);
+    const stream = new Stream(
+      id,
+      this.host,
+      this._peer!.initialStreamWindow,
+      this.local.initialStreamWindow,
+      this.local.maxMessageSize,
+    );
     stream.opened(endStream);
     this.streams.set(id, stream);
     if (r.length > this.local.maxMetadataSize) {
@@ -352,7 +384,10 @@ export class Session {
     if (!first || first[0] !== PATH || typeof first[1] !== "string" || !first[1].startsWith("/")) {
       this.budget.charge("resets");
       stream.reset(ErrorCode.PROTOCOL_ERROR);
-      stream.events.onReset?.(ErrorCode.PROTOCOL_ERROR, new ProtocolError(ErrorCode.PROTOCOL_ERROR, "request HEADERS must start with :path", id));
+      stream.events.onReset?.(
+        ErrorCode.PROTOCOL_ERROR,
+        new ProtocolError(ErrorCode.PROTOCOL_ERROR, "request HEADERS must start with :path", id),
+      );
       return;
     }
     headers.shift();
@@ -363,7 +398,10 @@ export class Session {
     const length = r.length;
     if (length > 0) {
       if (length > this.local.initialConnectionWindow - this.connUnreturned) {
-        throw new ProtocolError(ErrorCode.FLOW_CONTROL_ERROR, `DATA of ${length} bytes exceeds the connection window of ${this.local.initialConnectionWindow - this.connUnreturned}`);
+        throw new ProtocolError(
+          ErrorCode.FLOW_CONTROL_ERROR,
+          `DATA of ${length} bytes exceeds the connection window of ${this.local.initialConnectionWindow - this.connUnreturned}`,
+        );
       }
       // Credit goes back once no stream holds these bytes (returnConnectionCredit).
       this.connUnreturned += length;
@@ -379,7 +417,8 @@ export class Session {
     if (this.role === "server") throw new ProtocolError(ErrorCode.PROTOCOL_ERROR, "a client must not send TRAILERS");
     const stream = this.streams.get(r.streamId);
     if (!stream) return this.checkKnown(r.streamId);
-    if (r.length > this.local.maxMetadataSize) return stream.tooLarge(`trailers of ${r.length} bytes exceed the limit of ${this.local.maxMetadataSize}`);
+    if (r.length > this.local.maxMetadataSize)
+      return stream.tooLarge(`trailers of ${r.length} bytes exceed the limit of ${this.local.maxMetadataSize}`);
     const trailers = readMetadata(r.bytes, r.offset, r.length, Infinity, r.streamId);
     this.budget.charge("metadataEntries", trailers.length);
     stream.receiveTrailers(trailers);
@@ -397,7 +436,8 @@ export class Session {
     this.budget.charge("windowUpdates");
     if (id === 0) {
       this.connSendWindow += increment;
-      if (this.connSendWindow > MAX_WINDOW_SIZE) throw new ProtocolError(ErrorCode.FLOW_CONTROL_ERROR, "connection window above 2^31-1");
+      if (this.connSendWindow > MAX_WINDOW_SIZE)
+        throw new ProtocolError(ErrorCode.FLOW_CONTROL_ERROR, "connection window above 2^31-1");
       for (const stream of this.streams.values()) stream.resume();
     } else {
       const stream = this.streams.get(id);
@@ -412,13 +452,23 @@ export class Session {
     if (this.role === "client") {
       for (const stream of [...this.streams.values()]) {
         if (stream.id > lastStreamId) {
-          stream.abort(ErrorCode.REFUSED_STREAM, new ProtocolError(ErrorCode.REFUSED_STREAM, `server is going away${debug ? `: ${debug}` : ""}`, stream.id));
+          stream.abort(
+            ErrorCode.REFUSED_STREAM,
+            new ProtocolError(ErrorCode.REFUSED_STREAM, `server is going away${debug ? `: ${debug}` : ""}`, stream.id),
+          );
         }
       }
     }
     this.options.onGoAway?.(lastStreamId, code, debug);
     if (code !== ErrorCode.NO_ERROR) {
-      this.close(new SessionClosedError(`peer sent GOAWAY ${ErrorCodeName[code] ?? code}${debug ? `: ${debug}` : ""}`, code, true), CloseCode.NORMAL);
+      this.close(
+        new SessionClosedError(
+          `peer sent GOAWAY ${ErrorCodeName[code] ?? code}${debug ? `: ${debug}` : ""}`,
+          code,
+          true,
+        ),
+        CloseCode.NORMAL,
+      );
     }
   }
 

@@ -27,7 +27,10 @@ describe("settings", () => {
   });
 
   test("readSettings applies entries at an offset over the defaults", () => {
-    const inner = payload([[5, 99], [6, 1]]);
+    const inner = payload([
+      [5, 99],
+      [6, 1],
+    ]);
     const buf = new Uint8Array(inner.length + 3);
     buf.set(inner, 3);
     expect(readSettings(buf, 3, inner.length)).toEqual({ ...DEFAULT_SETTINGS, maxMessageSize: 99, maxMetadataSize: 1 });
@@ -47,6 +50,13 @@ describe("settings", () => {
     expect(code([[2, 2 ** 31]])).toBe(ErrorCode.FLOW_CONTROL_ERROR);
     expect(code([[4, 100]])).toBe(ErrorCode.PROTOCOL_ERROR);
     expect(code([[4, 2 ** 24]])).toBe(ErrorCode.PROTOCOL_ERROR);
-    expect(code([[3, 0], [5, 0], [6, 0], [42, 0]])).toBeUndefined();
+    expect(
+      code([
+        [3, 0],
+        [5, 0],
+        [6, 0],
+        [42, 0],
+      ]),
+    ).toBeUndefined();
   });
 });

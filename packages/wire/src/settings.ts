@@ -62,10 +62,13 @@ export function resolveSettings(partial: Partial<Settings> = {}): Settings {
 function checkSettings(s: Settings): string | undefined {
   for (const key of KEYS) {
     const v = s[key];
-    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) return `setting ${key} must be an integer in 0..2^32-1, got ${v}`;
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff)
+      return `setting ${key} must be an integer in 0..2^32-1, got ${v}`;
   }
-  if (s.initialStreamWindow < 1 || s.initialStreamWindow > MAX_WINDOW_SIZE) return `initialStreamWindow must be in 1..2^31-1`;
-  if (s.initialConnectionWindow < 1 || s.initialConnectionWindow > MAX_WINDOW_SIZE) return `initialConnectionWindow must be in 1..2^31-1`;
+  if (s.initialStreamWindow < 1 || s.initialStreamWindow > MAX_WINDOW_SIZE)
+    return `initialStreamWindow must be in 1..2^31-1`;
+  if (s.initialConnectionWindow < 1 || s.initialConnectionWindow > MAX_WINDOW_SIZE)
+    return `initialConnectionWindow must be in 1..2^31-1`;
   if (s.maxFrameSize < MIN_FRAME_SIZE || s.maxFrameSize > MAX_FRAME_SIZE_LIMIT) {
     return `maxFrameSize must be in ${MIN_FRAME_SIZE}..${MAX_FRAME_SIZE_LIMIT}, got ${s.maxFrameSize}`;
   }

@@ -22,9 +22,12 @@ describe("grpc-message percent-encoding", () => {
 
   test("decoding never throws, whatever the input", () => {
     fc.assert(
-      fc.property(fc.string({ unit: fc.constantFrom("%", "A", "f", "G", "0", "9", "\u00e9", "\ud83d", "\ude00", " ") }), (s) => {
-        expect(typeof decodeStatusMessage(s)).toBe("string");
-      }),
+      fc.property(
+        fc.string({ unit: fc.constantFrom("%", "A", "f", "G", "0", "9", "\u00e9", "\ud83d", "\ude00", " ") }),
+        (s) => {
+          expect(typeof decodeStatusMessage(s)).toBe("string");
+        },
+      ),
       { numRuns: 1000 },
     );
   });
@@ -43,17 +46,46 @@ describe("status and trailers", () => {
 
   test("createTrailers / parseTrailers round trip, reserved names dropped from custom metadata", () => {
     const details = new Uint8Array([8, 5]);
-    const t = createTrailers(Status.NOT_FOUND, "n\u00f6pe 100%", [["x-a", "1"], ["grpc-status", "0"], ["content-type", "x"], ["y-bin", new Uint8Array([1])]], details);
+    const t = createTrailers(
+      Status.NOT_FOUND,
+      "n\u00f6pe 100%",
+      [
+        ["x-a", "1"],
+        ["grpc-status", "0"],
+        ["content-type", "x"],
+        ["y-bin", new Uint8Array([1])],
+      ],
+      details,
+    );
     expect(t[0]).toEqual(["grpc-status", "5"]);
     expect(t[1]).toEqual(["grpc-message", "n%C3%B6pe 100%25"]);
     const parsed = parseTrailers(t);
-    expect(parsed).toEqual({ code: Status.NOT_FOUND, message: "n\u00f6pe 100%", details, metadata: [["x-a", "1"], ["y-bin", new Uint8Array([1])]] });
+    expect(parsed).toEqual({
+      code: Status.NOT_FOUND,
+      message: "n\u00f6pe 100%",
+      details,
+      metadata: [
+        ["x-a", "1"],
+        ["y-bin", new Uint8Array([1])],
+      ],
+    });
   });
 
   test("missing or invalid grpc-status is UNKNOWN with a reason", () => {
-    expect(parseTrailers([])).toMatchObject({ code: Status.UNKNOWN, message: expect.stringContaining("no grpc-status") });
-    expect(parseTrailers([["grpc-status", "99"]])).toMatchObject({ code: Status.UNKNOWN, message: expect.stringContaining("99") });
-    expect(parseTrailers([["grpc-status", "2"], ["grpc-message", "m"]])).toMatchObject({ code: Status.UNKNOWN, message: "m" });
+    expect(parseTrailers([])).toMatchObject({
+      code: Status.UNKNOWN,
+      message: expect.stringContaining("no grpc-status"),
+    });
+    expect(parseTrailers([["grpc-status", "99"]])).toMatchObject({
+      code: Status.UNKNOWN,
+      message: expect.stringContaining("99"),
+    });
+    expect(
+      parseTrailers([
+        ["grpc-status", "2"],
+        ["grpc-message", "m"],
+      ]),
+    ).toMatchObject({ code: Status.UNKNOWN, message: "m" });
     expect(createTrailers(Status.OK)).toEqual([["grpc-status", "0"]]);
   });
 });

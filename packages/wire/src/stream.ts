@@ -118,7 +118,9 @@ export class Stream {
 
   /** This side sent (or queued) its last message: `write()` takes no more. */
   get sendClosed(): boolean {
-    return this.out.end !== undefined || this._state === "half-closed" || this._state === "ended" || this._state === "closed";
+    return (
+      this.out.end !== undefined || this._state === "half-closed" || this._state === "ended" || this._state === "closed"
+    );
   }
 
   /** Outbound bytes (prefixes included) not yet framed. */
@@ -162,7 +164,7 @@ export class Stream {
    */
   write(message: Uint8Array, compressed = false): boolean {
     const out = this.out;
-    if (out.end !== undefined || this._state !== "open" && this._state !== "remote-ended") return false;
+    if (out.end !== undefined || (this._state !== "open" && this._state !== "remote-ended")) return false;
     out.push(message, compressed);
     this.schedule();
     return out.pendingBytes < this.host.writeHighWaterMark;
@@ -257,7 +259,8 @@ export class Stream {
   private checkFits(metadata: Metadata, what: string): void {
     const size = metadataSize(metadata);
     const limit = this.host.peerMaxFrameSize;
-    if (size > limit) throw new RangeError(`${what} of ${size} bytes exceed the peer's max frame size of ${limit} bytes`);
+    if (size > limit)
+      throw new RangeError(`${what} of ${size} bytes exceed the peer's max frame size of ${limit} bytes`);
   }
 
   // --- inbound ----------------------------------------------------------------------------
@@ -306,11 +309,15 @@ export class Stream {
 
   /** @internal A DATA frame for this stream (the session counted it against the connection window). */
   receiveData(payload: Uint8Array, endStream: boolean): void {
-    if (this._state !== "open" && this._state !== "half-closed") return void this.fail(ErrorCode.STREAM_CLOSED, "DATA after END_STREAM");
+    if (this._state !== "open" && this._state !== "half-closed")
+      return void this.fail(ErrorCode.STREAM_CLOSED, "DATA after END_STREAM");
     if (!this.headersReceived) return void this.fail(ErrorCode.PROTOCOL_ERROR, "DATA before response HEADERS");
     const length = payload.length;
     if (length > this.recvWindow) {
-      return void this.fail(ErrorCode.FLOW_CONTROL_ERROR, `DATA of ${length} bytes exceeds the stream window of ${this.recvWindow}`);
+      return void this.fail(
+        ErrorCode.FLOW_CONTROL_ERROR,
+        `DATA of ${length} bytes exceeds the stream window of ${this.recvWindow}`,
+      );
     }
     this.recvWindow -= length;
     this.unreturned += length;
@@ -327,7 +334,12 @@ export class Stream {
     if (endStream) {
       this.remoteEnd();
       if (this.reader.partial > 0) {
-        return this.messageError(new MessageError(Status.INTERNAL, `stream ended inside a message (${this.reader.partial} bytes of it received)`));
+        return this.messageError(
+          new MessageError(
+            Status.INTERNAL,
+            `stream ended inside a message (${this.reader.partial} bytes of it received)`,
+          ),
+        );
       }
     }
     if (this.inbox.length > before || endStream) this.events.onReadable?.();
@@ -339,7 +351,10 @@ export class Stream {
   receiveTrailers(trailers: Metadata): void {
     this.close();
     if (this.reader.partial > 0) {
-      this.events.onReset?.(ErrorCode.PROTOCOL_ERROR, new MessageError(Status.INTERNAL, "trailers arrived inside a message"));
+      this.events.onReset?.(
+        ErrorCode.PROTOCOL_ERROR,
+        new MessageError(Status.INTERNAL, "trailers arrived inside a message"),
+      );
       return;
     }
     this.events.onTrailers?.(trailers);
@@ -347,13 +362,17 @@ export class Stream {
 
   /** @internal The peer sent RST_STREAM. */
   receiveReset(code: number): void {
-    this.abort(code, new ProtocolError(code as ErrorCode, `stream reset by peer (${ErrorCodeName[code] ?? code})`, this.id));
+    this.abort(
+      code,
+      new ProtocolError(code as ErrorCode, `stream reset by peer (${ErrorCodeName[code] ?? code})`, this.id),
+    );
   }
 
   /** @internal WINDOW_UPDATE for this stream. */
   receiveWindowUpdate(increment: number): void {
     this.sendWindow += increment;
-    if (this.sendWindow > MAX_WINDOW_SIZE) return void this.fail(ErrorCode.FLOW_CONTROL_ERROR, "stream window above 2^31-1");
+    if (this.sendWindow > MAX_WINDOW_SIZE)
+      return void this.fail(ErrorCode.FLOW_CONTROL_ERROR, "stream window above 2^31-1");
     this.schedule();
   }
 
@@ -397,7 +416,8 @@ export class Stream {
 
   private returnCredit(): void {
     const half = this.host.localStreamWindow >>> 1;
-    if (this.unreturned < half || this._queuedBytes > half || (this._state !== "open" && this._state !== "half-closed")) return;
+    if (this.unreturned < half || this._queuedBytes > half || (this._state !== "open" && this._state !== "half-closed"))
+      return;
     this.host.writer.windowUpdate(this.id, this.unreturned);
     this.recvWindow += this.unreturned;
     this.unreturned = 0;

@@ -1,4 +1,12 @@
-import type { ContextAPI, MeterProvider, MetricsAPI, PropagationAPI, TextMapPropagator, TraceAPI, TracerProvider } from "@opentelemetry/api";
+import type {
+  ContextAPI,
+  MeterProvider,
+  MetricsAPI,
+  PropagationAPI,
+  TextMapPropagator,
+  TraceAPI,
+  TracerProvider,
+} from "@opentelemetry/api";
 import type { Metadata } from "./metadata.js";
 
 // What the client's and the server's OpenTelemetry instrumentation share. Types only: no runtime
@@ -35,8 +43,15 @@ export interface TelemetryOptions {
 /** Checks that `options.api` is the OpenTelemetry API module; returns it. */
 export function telemetryApi(options: TelemetryOptions): OpenTelemetryApi {
   const api = options?.api;
-  if (!api || typeof api.trace?.getTracerProvider !== "function" || typeof api.metrics?.getMeterProvider !== "function" || typeof api.context?.with !== "function") {
-    throw new TypeError('grpc-ws: telemetry.api must be the @opentelemetry/api module (import * as otel from "@opentelemetry/api")');
+  if (
+    !api ||
+    typeof api.trace?.getTracerProvider !== "function" ||
+    typeof api.metrics?.getMeterProvider !== "function" ||
+    typeof api.context?.with !== "function"
+  ) {
+    throw new TypeError(
+      'grpc-ws: telemetry.api must be the @opentelemetry/api module (import * as otel from "@opentelemetry/api")',
+    );
   }
   return api;
 }

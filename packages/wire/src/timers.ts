@@ -14,7 +14,10 @@ export function setDeadline(ms: number, onExpire: () => void): () => void {
   const at = performance.now() + ms;
   let timer: ReturnType<typeof setTimeout>;
   const arm = (left: number): void => {
-    timer = left > MAX_TIMER_MS ? setTimeout(() => arm(at - performance.now()), MAX_TIMER_MS) : setTimeout(onExpire, Math.max(0, left));
+    timer =
+      left > MAX_TIMER_MS
+        ? setTimeout(() => arm(at - performance.now()), MAX_TIMER_MS)
+        : setTimeout(onExpire, Math.max(0, left));
   };
   arm(ms);
   return () => clearTimeout(timer);

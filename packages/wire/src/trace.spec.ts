@@ -9,7 +9,8 @@ import { createTrailers } from "./trailers.js";
 
 const opened: Session[] = [];
 afterEach(() => {
-  for (const s of opened.splice(0)) s.close({ message: "test over", code: 0, remote: false, name: "SessionClosedError" } as SessionClosedError, 0);
+  for (const s of opened.splice(0))
+    s.close({ message: "test over", code: 0, remote: false, name: "SessionClosedError" } as SessionClosedError, 0);
 });
 
 test("a traced unary call shows its frames both ways and its stream states, in order", async () => {
@@ -45,8 +46,14 @@ test("a traced unary call shows its frames both ways and its stream states, in o
     "< DATA stream=1 flags=0x0 length=8",
     "< TRAILERS stream=1 flags=0x0 length=" + clientLines.find((l) => l.startsWith("< TRAILERS"))!.split("length=")[1],
   ]);
-  expect(clientLines.filter((l) => l.startsWith("stream"))).toEqual(["stream 1 open -> half-closed", "stream 1 half-closed -> closed"]);
-  expect(serverLines.filter((l) => l.startsWith("stream"))).toEqual(["stream 1 open -> remote-ended", "stream 1 remote-ended -> closed"]);
+  expect(clientLines.filter((l) => l.startsWith("stream"))).toEqual([
+    "stream 1 open -> half-closed",
+    "stream 1 half-closed -> closed",
+  ]);
+  expect(serverLines.filter((l) => l.startsWith("stream"))).toEqual([
+    "stream 1 open -> remote-ended",
+    "stream 1 remote-ended -> closed",
+  ]);
   expect(serverLines).toContain("< DATA stream=1 flags=0x1 length=8");
 });
 

@@ -6,7 +6,9 @@ export type TraceSink = (line: string) => void;
 
 /** The sink for `GRPC_WS_TRACE=1` in Node: lines on stderr, prefixed like grpc-js's GRPC_TRACE. */
 export function traceFromEnv(): TraceSink | undefined {
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined>; stderr?: { write(s: string): void } } }).process;
+  const env = (
+    globalThis as { process?: { env?: Record<string, string | undefined>; stderr?: { write(s: string): void } } }
+  ).process;
   const value = env?.env?.GRPC_WS_TRACE;
   if (!value || value === "0" || value === "false") return undefined;
   return (line) => env?.stderr?.write(`${new Date().toISOString()} grpc-ws ${line}\n`);

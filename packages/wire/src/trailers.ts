@@ -42,12 +42,15 @@ export function parseTrailers(trailers: Metadata): CallStatus {
   const rawStatus = getMetadata(trailers, GRPC_STATUS);
   const rawMessage = getMetadata(trailers, GRPC_MESSAGE);
   const details = getMetadata(trailers, GRPC_STATUS_DETAILS);
-  const metadata = trailers.filter(([name]) => name !== GRPC_STATUS && name !== GRPC_MESSAGE && name !== GRPC_STATUS_DETAILS);
+  const metadata = trailers.filter(
+    ([name]) => name !== GRPC_STATUS && name !== GRPC_MESSAGE && name !== GRPC_STATUS_DETAILS,
+  );
   if (typeof rawStatus !== "string") {
     return { code: Status.UNKNOWN, message: "trailers carry no grpc-status", metadata };
   }
   const code = parseStatus(rawStatus);
   let message = typeof rawMessage === "string" ? decodeStatusMessage(rawMessage) : "";
-  if (code === Status.UNKNOWN && rawStatus !== String(Status.UNKNOWN)) message ||= `invalid grpc-status ${JSON.stringify(rawStatus)}`;
+  if (code === Status.UNKNOWN && rawStatus !== String(Status.UNKNOWN))
+    message ||= `invalid grpc-status ${JSON.stringify(rawStatus)}`;
   return { code, message, details: details instanceof Uint8Array ? details : undefined, metadata };
 }

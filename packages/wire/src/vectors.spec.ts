@@ -123,7 +123,8 @@ test("the vector file covers every frame type, valid and malformed", () => {
   const types = new Set(frameVectors.flatMap((v) => (v.frames ?? []).map((f) => f.type)));
   expect([...types].sort()).toEqual(Object.values(FrameTypeName).sort());
   expect(frameVectors.filter((v) => v.error).length).toBeGreaterThan(40);
-  for (const kind of ["message", "timeout", "grpc-message", "bearer", "refusal-close"]) expect(vectors.some((v) => v.kind === kind)).toBe(true);
+  for (const kind of ["message", "timeout", "grpc-message", "bearer", "refusal-close"])
+    expect(vectors.some((v) => v.kind === kind)).toBe(true);
 });
 
 describe("frame vectors", () => {

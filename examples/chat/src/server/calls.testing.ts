@@ -15,7 +15,12 @@ export async function expectCode(promise: Promise<unknown>, code: Code): Promise
 }
 
 /** Reads events until one matches; bounded in count and time. */
-export async function waitFor<T>(it: AsyncIterator<T>, match: (e: T) => boolean, what: string, timeoutMs = 5000): Promise<T> {
+export async function waitFor<T>(
+  it: AsyncIterator<T>,
+  match: (e: T) => boolean,
+  what: string,
+  timeoutMs = 5000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (let i = 0; i < 1000; i++) {
     const left = deadline - Date.now();
@@ -32,4 +37,3 @@ export async function waitFor<T>(it: AsyncIterator<T>, match: (e: T) => boolean,
   }
   throw new Error(`timed out waiting for ${what}`);
 }
-

@@ -45,7 +45,12 @@ async function join(room: string, name: string): Promise<string> {
 
 async function upload(room: string, token: string, bytes: Uint8Array, declaredSize = bytes.byteLength) {
   async function* parts() {
-    yield { part: { case: "header" as const, value: { room, token, fileName: "notes.txt", contentType: "text/plain", size: declaredSize } } };
+    yield {
+      part: {
+        case: "header" as const,
+        value: { room, token, fileName: "notes.txt", contentType: "text/plain", size: declaredSize },
+      },
+    };
     for (let o = 0; o < bytes.byteLength; o += LIMITS.uploadChunkBytes) {
       yield { part: { case: "chunk" as const, value: bytes.subarray(o, o + LIMITS.uploadChunkBytes) } };
     }
@@ -92,7 +97,10 @@ describe.each(["memory", "redis"] as const)("on the %s backplane", (kind) => {
     it("rejects empty and malformed names with INVALID_ARGUMENT", async () => {
       await expectCode(client.join({ room: freshRoom(), name: "   " }), Code.InvalidArgument);
       await expectCode(client.join({ room: freshRoom(), name: "<script>" }), Code.InvalidArgument);
-      await expectCode(client.join({ room: freshRoom(), name: "x".repeat(LIMITS.maxNameLength + 1) }), Code.InvalidArgument);
+      await expectCode(
+        client.join({ room: freshRoom(), name: "x".repeat(LIMITS.maxNameLength + 1) }),
+        Code.InvalidArgument,
+      );
       await expectCode(client.join({ room: "", name: "carol" }), Code.InvalidArgument);
     });
   });
@@ -103,7 +111,10 @@ describe.each(["memory", "redis"] as const)("on the %s backplane", (kind) => {
       const token = await join(room, "dave");
       await expectCode(client.sendMessage({ room, token, text: "" }), Code.InvalidArgument);
       await expectCode(client.sendMessage({ room, token, text: " \n\t " }), Code.InvalidArgument);
-      const long = await expectCode(client.sendMessage({ room, token, text: "x".repeat(LIMITS.maxTextLength + 1) }), Code.InvalidArgument);
+      const long = await expectCode(
+        client.sendMessage({ room, token, text: "x".repeat(LIMITS.maxTextLength + 1) }),
+        Code.InvalidArgument,
+      );
       expect(long.rawMessage).toContain(String(LIMITS.maxTextLength));
       const ok = await client.sendMessage({ room, token, text: "y".repeat(LIMITS.maxTextLength) });
       expect(ok.message?.text).toHaveLength(LIMITS.maxTextLength);
@@ -135,14 +146,24 @@ describe.each(["memory", "redis"] as const)("on the %s backplane", (kind) => {
       await waitFor(it, (e) => e.event.case === "presence" && e.event.value.online.includes("alice"), "own presence");
 
       const bob = await join(room, "bob");
-      const bobFollow = client.follow({ room, token: bob, history: 0 }, { signal: callSignal() })[Symbol.asyncIterator]();
+      const bobFollow = client
+        .follow({ room, token: bob, history: 0 }, { signal: callSignal() })
+        [Symbol.asyncIterator]();
       await waitFor(bobFollow, (e) => e.event.case === "historyEnd", "bob's history end");
-      const presence = await waitFor(it, (e) => e.event.case === "presence" && e.event.value.online.length === 2, "bob online");
+      const presence = await waitFor(
+        it,
+        (e) => e.event.case === "presence" && e.event.value.online.length === 2,
+        "bob online",
+      );
       expect(presence.event.value).toMatchObject({ online: ["alice", "bob"] });
 
       await client.sendMessage({ room, token: bob, text: "live from bob" });
       const live = await waitFor(it, (e: FollowResponse) => e.event.case === "message", "live message");
-      expect(live.event.case === "message" && live.event.value).toMatchObject({ author: "bob", text: "live from bob", room });
+      expect(live.event.case === "message" && live.event.value).toMatchObject({
+        author: "bob",
+        text: "live from bob",
+        room,
+      });
     });
 
     it("takes a member offline when their Follow call is cancelled", async () => {
@@ -156,7 +177,11 @@ describe.each(["memory", "redis"] as const)("on the %s backplane", (kind) => {
       await waitFor(bobIt, (e) => e.event.case === "historyEnd", "bob's history end");
       await waitFor(it, (e) => e.event.case === "presence" && e.event.value.online.includes("bob"), "bob online");
       bobCall.abort();
-      const after = await waitFor(it, (e) => e.event.case === "presence" && !e.event.value.online.includes("bob"), "bob offline");
+      const after = await waitFor(
+        it,
+        (e) => e.event.case === "presence" && !e.event.value.online.includes("bob"),
+        "bob offline",
+      );
       expect(after.event.value).toMatchObject({ online: ["alice"] });
       expect((await client.listRooms({})).rooms.find((r) => r.name === room)?.online).toBe(1);
     });
@@ -165,19 +190,36 @@ describe.each(["memory", "redis"] as const)("on the %s backplane", (kind) => {
       const room = freshRoom();
       const alice = await join(room, "alice");
       const bob = await join(room, "bob");
-      const bobOut = pushable<{ event: { case: "hello"; value: { room: string; token: string } } | { case: "typing"; value: { typing: boolean } } | { case: "read"; value: { messageId: string } } }>();
+      const bobOut = pushable<{
+        event:
+          | { case: "hello"; value: { room: string; token: string } }
+          | { case: "typing"; value: { typing: boolean } }
+          | { case: "read"; value: { messageId: string } };
+      }>();
       const aliceOut = pushable<{ event: { case: "hello"; value: { room: string; token: string } } }>();
       aliceOut.push({ event: { case: "hello", value: { room, token: alice } } });
       const aliceIn = client.session(aliceOut.iterable, { signal: callSignal() })[Symbol.asyncIterator]();
       bobOut.push({ event: { case: "hello", value: { room, token: bob } } });
-      void client.session(bobOut.iterable, { signal: callSignal() })[Symbol.asyncIterator]().next().catch(() => {});
+      void client
+        .session(bobOut.iterable, { signal: callSignal() })
+        [Symbol.asyncIterator]()
+        .next()
+        .catch(() => {});
 
       // Bob's hello may still be in flight: send typing until Alice sees it (bounded).
       bobOut.push({ event: { case: "typing", value: { typing: true } } });
-      const typing = await waitFor(aliceIn, (e: SessionResponse) => e.event.case === "typing" && e.event.value.names.includes("bob"), "bob typing");
+      const typing = await waitFor(
+        aliceIn,
+        (e: SessionResponse) => e.event.case === "typing" && e.event.value.names.includes("bob"),
+        "bob typing",
+      );
       expect(typing.event.value).toMatchObject({ names: ["bob"] });
       bobOut.push({ event: { case: "typing", value: { typing: false } } });
-      await waitFor(aliceIn, (e) => e.event.case === "typing" && e.event.value.names.length === 0, "bob stopped typing");
+      await waitFor(
+        aliceIn,
+        (e) => e.event.case === "typing" && e.event.value.names.length === 0,
+        "bob stopped typing",
+      );
 
       const sent = await client.sendMessage({ room, token: alice, text: "read me" });
       bobOut.push({ event: { case: "read", value: { messageId: sent.message!.id } } });
@@ -202,7 +244,11 @@ describe.each(["memory", "redis"] as const)("on the %s backplane", (kind) => {
 
       const bytes = new Uint8Array(100_000).map((_, i) => (i * 7) & 0xff);
       const res = await upload(room, token, bytes);
-      expect(res.attachment).toMatchObject({ fileName: "notes.txt", contentType: "text/plain", size: bytes.byteLength });
+      expect(res.attachment).toMatchObject({
+        fileName: "notes.txt",
+        contentType: "text/plain",
+        size: bytes.byteLength,
+      });
       const http = await fetch(new URL(res.attachment!.url, base()));
       expect(http.status).toBe(200);
       expect(new Uint8Array(await http.arrayBuffer())).toEqual(bytes);
@@ -224,7 +270,11 @@ describe.each(["memory", "redis"] as const)("on the %s backplane", (kind) => {
       // A size mismatch and a missing header are INVALID_ARGUMENT.
       await expectCode(upload(room, token, new Uint8Array(10), 20), Code.InvalidArgument);
       await expectCode(
-        client.uploadAttachment((async function* () { yield { part: { case: "chunk" as const, value: new Uint8Array(3) } }; })()),
+        client.uploadAttachment(
+          (async function* () {
+            yield { part: { case: "chunk" as const, value: new Uint8Array(3) } };
+          })(),
+        ),
         Code.InvalidArgument,
       );
       // The server is fine afterwards.

@@ -45,7 +45,8 @@ export function createChatService(chat: ChatBackplane): ServiceImpl<typeof ChatS
         throw new ConnectError("resume_after is not a message id", Code.InvalidArgument);
       }
       const member = await chat.authorize(req.room, req.token);
-      const from = req.resumeAfter !== "" ? { after: req.resumeAfter } : { replay: Math.min(req.history, LIMITS.historySize) };
+      const from =
+        req.resumeAfter !== "" ? { after: req.resumeAfter } : { replay: Math.min(req.history, LIMITS.historySize) };
       let goOffline: (() => void) | undefined;
       try {
         for await (const item of resumeStream(chat.room(member.room), from, { signal: ctx.signal })) {
@@ -74,7 +75,9 @@ export function createChatService(chat: ChatBackplane): ServiceImpl<typeof ChatS
       const unsubscribe = await chat.room(member.room).subscribe(
         (e: RoomEvent) => {
           if (e.event.case === "typing") {
-            queue.push({ event: { case: "typing", value: { names: e.event.value.names.filter((n) => n !== member.name) } } });
+            queue.push({
+              event: { case: "typing", value: { names: e.event.value.names.filter((n) => n !== member.name) } },
+            });
           } else if (e.event.case === "read" && e.event.value.reader !== member.name) {
             queue.push({ event: { case: "read", value: e.event.value } });
           }
@@ -118,7 +121,8 @@ export function createChatService(chat: ChatBackplane): ServiceImpl<typeof ChatS
           await chat.authorize(header.room, header.token);
           continue;
         }
-        if (req.part.case !== "chunk") throw new ConnectError("only chunks may follow the header", Code.InvalidArgument);
+        if (req.part.case !== "chunk")
+          throw new ConnectError("only chunks may follow the header", Code.InvalidArgument);
         received += req.part.value.byteLength;
         checkAttachmentSize(received);
         // Copy: the decoder's buffer may be reused for the next message.
@@ -131,7 +135,11 @@ export function createChatService(chat: ChatBackplane): ServiceImpl<typeof ChatS
       if (received === 0) throw new ConnectError("file is empty", Code.InvalidArgument);
       // Authorize again: the member may have been released during a slow upload.
       const member = await chat.authorize(header.room, header.token);
-      const file = await chat.attachments.add(cleanFileName(header.fileName), cleanContentType(header.contentType), concat(chunks, received));
+      const file = await chat.attachments.add(
+        cleanFileName(header.fileName),
+        cleanContentType(header.contentType),
+        concat(chunks, received),
+      );
       const attachment = {
         id: file.id,
         fileName: file.fileName,
@@ -163,7 +171,8 @@ async function handleSessionRequest(chat: ChatBackplane, member: Member, req: Se
 }
 
 function checkUploadHeader(req: UploadAttachmentRequest): UploadHeader {
-  if (req.part.case !== "header") throw new ConnectError("the first upload message must be the header", Code.InvalidArgument);
+  if (req.part.case !== "header")
+    throw new ConnectError("the first upload message must be the header", Code.InvalidArgument);
   return req.part.value;
 }
 

@@ -45,7 +45,8 @@ export function createHttpHandler(publicDir: string, attachments: AttachmentStor
             "cache-control": "private, max-age=3600",
           });
         },
-        () => send(res, 503, "text/plain; charset=utf-8", "attachments are unavailable right now (storage unreachable)\n"),
+        () =>
+          send(res, 503, "text/plain; charset=utf-8", "attachments are unavailable right now (storage unreachable)\n"),
       );
       return;
     }
@@ -57,7 +58,8 @@ export function createHttpHandler(publicDir: string, attachments: AttachmentStor
     readFile(join(publicDir, entry.file)).then(
       (body) => send(res, 200, entry.type, body, { "content-security-policy": PAGE_CSP, "cache-control": "no-cache" }),
       () => {
-        const hint = entry.file === "app.js" ? "app.js is missing: run `npm run build -w examples/chat`\n" : "not found\n";
+        const hint =
+          entry.file === "app.js" ? "app.js is missing: run `npm run build -w examples/chat`\n" : "not found\n";
         send(res, 404, "text/plain; charset=utf-8", hint);
       },
     );

@@ -13,7 +13,11 @@ const { values, positionals } = parseArgs({
 });
 const npmPort = process.env["npm_config_port"];
 const portArg =
-  values.port ?? positionals[0] ?? process.env["PORT"] ?? (npmPort && /^\d+$/.test(npmPort) ? npmPort : undefined) ?? "8080";
+  values.port ??
+  positionals[0] ??
+  process.env["PORT"] ??
+  (npmPort && /^\d+$/.test(npmPort) ? npmPort : undefined) ??
+  "8080";
 const port = Number(portArg);
 if (!/^\d+$/.test(portArg) || port > 65535) {
   console.error(`invalid port: ${portArg}`);
@@ -32,12 +36,15 @@ function fatal(line: string): never {
 let backplane: ChatBackplane | undefined;
 if (redisUrl !== undefined) {
   backplane = await RedisBackplane.connect(redisUrl).catch((err: unknown) =>
-    fatal(`${err instanceof Error ? err.message : String(err)}. Start Redis there, or unset REDIS_URL to keep the rooms in memory.`),
+    fatal(
+      `${err instanceof Error ? err.message : String(err)}. Start Redis there, or unset REDIS_URL to keep the rooms in memory.`,
+    ),
   );
 }
 const server: ChatServer = await startChatServer({ port, host, backplane }).catch((err: unknown) => {
   const code = (err as NodeJS.ErrnoException).code;
-  if (code === "EADDRINUSE") fatal(`port ${port} on ${host} is already in use; pick another with PORT=<n> or --port <n>`);
+  if (code === "EADDRINUSE")
+    fatal(`port ${port} on ${host} is already in use; pick another with PORT=<n> or --port <n>`);
   if (code === "EACCES") fatal(`no permission to listen on port ${port}; pick one above 1023 with PORT=<n>`);
   if (code === "EADDRNOTAVAIL") fatal(`${host} is not an address of this machine (HOST=${host})`);
   return fatal(err instanceof Error ? err.message : String(err));

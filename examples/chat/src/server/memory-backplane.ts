@@ -2,7 +2,13 @@ import { randomUUID } from "node:crypto";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ChatMessageSchema, RoomEventSchema, type AttachmentSchema, type ChatMessage, type RoomEvent } from "../../../../gen/chat/v1/chat_pb.js";
+import {
+  ChatMessageSchema,
+  RoomEventSchema,
+  type AttachmentSchema,
+  type ChatMessage,
+  type RoomEvent,
+} from "../../../../gen/chat/v1/chat_pb.js";
 import { DEFAULT_ROOMS, LIMITS } from "../shared/limits.js";
 import { MemoryAttachmentStore } from "./attachments.js";
 import { roomTopic, type BackplaneOptions, type ChatBackplane, type Member, type RoomSummary } from "./backplane.js";
@@ -66,8 +72,16 @@ export class MemoryBackplane implements ChatBackplane {
       if (resumeToken !== "" && existing.token === resumeToken) return { member: existing, resumed: true };
       throw new ConnectError(`the name "${existing.name}" is already taken in #${room.name}`, Code.AlreadyExists);
     }
-    if (room.members.size >= this.maxMembersPerRoom) throw new ConnectError(`#${room.name} is full`, Code.ResourceExhausted);
-    const member: MemberRecord = { room: room.name, name, token: randomUUID(), follows: 0, releaseTimer: undefined, typingTimer: undefined };
+    if (room.members.size >= this.maxMembersPerRoom)
+      throw new ConnectError(`#${room.name} is full`, Code.ResourceExhausted);
+    const member: MemberRecord = {
+      room: room.name,
+      name,
+      token: randomUUID(),
+      follows: 0,
+      releaseTimer: undefined,
+      typingTimer: undefined,
+    };
     room.members.set(key, member);
     this.byToken.set(member.token, member);
     this.scheduleRelease(member);
@@ -138,12 +152,18 @@ export class MemoryBackplane implements ChatBackplane {
     clearTimeout(member.typingTimer);
     member.typingTimer = typing ? setTimeout(() => void this.setTyping(member, false), this.typingTtlMs) : undefined;
     member.typingTimer?.unref?.();
-    if (wasTyping !== typing) this.publish(member.room, { case: "typing", value: { names: await this.typingNames(member.room) } });
+    if (wasTyping !== typing)
+      this.publish(member.room, { case: "typing", value: { names: await this.typingNames(member.room) } });
   }
 
   async typingNames(roomName: string): Promise<string[]> {
     const room = this.rooms.get(roomName);
-    return room ? [...room.members.values()].filter((m) => m.typingTimer !== undefined).map((m) => m.name).sort() : [];
+    return room
+      ? [...room.members.values()]
+          .filter((m) => m.typingTimer !== undefined)
+          .map((m) => m.name)
+          .sort()
+      : [];
   }
 
   async markRead(member: Member, messageId: string): Promise<void> {
@@ -211,5 +231,8 @@ function newRoom(name: string): Room {
 }
 
 function onlineNames(room: Room): string[] {
-  return [...room.members.values()].filter((m) => m.follows > 0).map((m) => m.name).sort();
+  return [...room.members.values()]
+    .filter((m) => m.follows > 0)
+    .map((m) => m.name)
+    .sort();
 }

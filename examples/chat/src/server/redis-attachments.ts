@@ -33,7 +33,15 @@ export class RedisAttachmentStore implements AttachmentStore {
     return guarded(async () => {
       await this.client.eval(ADD_FILE, {
         keys: [`${this.prefix}file:${id}`, `${this.prefix}files`],
-        arguments: [id, fileName, contentType, Buffer.from(bytes).toString("base64"), String(this.ttlMs), String(this.maxFiles), `${this.prefix}file:`],
+        arguments: [
+          id,
+          fileName,
+          contentType,
+          Buffer.from(bytes).toString("base64"),
+          String(this.ttlMs),
+          String(this.maxFiles),
+          `${this.prefix}file:`,
+        ],
       });
       return { id, fileName, contentType, bytes };
     });
@@ -43,7 +51,12 @@ export class RedisAttachmentStore implements AttachmentStore {
     return guarded(async () => {
       const h = await this.client.hGetAll(`${this.prefix}file:${id}`);
       if (h["data"] === undefined) return undefined;
-      return { id, fileName: h["name"] ?? "file", contentType: h["type"] ?? "application/octet-stream", bytes: Buffer.from(h["data"], "base64") };
+      return {
+        id,
+        fileName: h["name"] ?? "file",
+        contentType: h["type"] ?? "application/octet-stream",
+        bytes: Buffer.from(h["data"], "base64"),
+      };
     });
   }
 }

@@ -21,7 +21,10 @@ async function instance(): Promise<Client<typeof ChatService>> {
   const backplane = await RedisBackplane.connect(redis.url, { presenceTtlMs: 3_000, log: (line) => quiet.push(line) });
   const server = await startChatServer({ port: 0, drainTimeoutMs: 100, backplane });
   servers.push(server);
-  const transport = createWebSocketTransport({ url: `ws://127.0.0.1:${server.port}/grpc`, reconnect: { initialDelayMs: 50, maxDelayMs: 200 } });
+  const transport = createWebSocketTransport({
+    url: `ws://127.0.0.1:${server.port}/grpc`,
+    reconnect: { initialDelayMs: 50, maxDelayMs: 200 },
+  });
   transports.push(transport);
   return createClient(ChatService, transport);
 }
@@ -70,7 +73,11 @@ describe("two instances on one Redis", () => {
     const annFollow = new AbortController();
     const onA = a.follow({ room, token: ann.token, history: 10 }, { signal: annFollow.signal })[Symbol.asyncIterator]();
     await waitFor(onA, (e) => e.event.case === "historyEnd", "history end on A");
-    await waitFor(onB, (e) => e.event.case === "presence" && e.event.value.online.join() === "Ann,Bob", "both online, seen on B");
+    await waitFor(
+      onB,
+      (e) => e.event.case === "presence" && e.event.value.online.join() === "Ann,Bob",
+      "both online, seen on B",
+    );
 
     const sent = await a.sendMessage({ room, token: ann.token, text: "from A" });
     const got = await waitFor(onB, (e: FollowResponse) => e.event.case === "message", "message on B");
@@ -80,7 +87,12 @@ describe("two instances on one Redis", () => {
     const bytes = new TextEncoder().encode("shared file");
     const up = await a.uploadAttachment(
       (async function* () {
-        yield { part: { case: "header" as const, value: { room, token: ann.token, fileName: "f.txt", contentType: "text/plain", size: bytes.byteLength } } };
+        yield {
+          part: {
+            case: "header" as const,
+            value: { room, token: ann.token, fileName: "f.txt", contentType: "text/plain", size: bytes.byteLength },
+          },
+        };
         yield { part: { case: "chunk" as const, value: bytes } };
       })(),
     );
@@ -89,16 +101,24 @@ describe("two instances on one Redis", () => {
     expect(await res.text()).toBe("shared file");
 
     annFollow.abort();
-    await waitFor(onB, (e) => e.event.case === "presence" && e.event.value.online.join() === "Bob", "Ann offline, seen on B");
+    await waitFor(
+      onB,
+      (e) => e.event.case === "presence" && e.event.value.online.join() === "Bob",
+      "Ann offline, seen on B",
+    );
     expect((await b.listRooms({})).rooms.find((r) => r.name === room)?.online).toBe(1);
     follow.abort();
   });
 
   it("takes the members of a crashed instance offline for everyone", async () => {
     const room = "crash";
-    const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./crash-member.testing.ts", import.meta.url)), redis.url, room, "Zed"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", fileURLToPath(new URL("./crash-member.testing.ts", import.meta.url)), redis.url, room, "Zed"],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let output = "";
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`the crashing instance did not come up:\n${output}`)), 20_000);
@@ -114,12 +134,21 @@ describe("two instances on one Redis", () => {
     const call = new AbortController();
     const { token } = await b.join({ room, name: "Obs" });
     const stream = b.follow({ room, token, history: 0 }, { signal: call.signal })[Symbol.asyncIterator]();
-    await waitFor(stream, (e) => e.event.case === "presence" && e.event.value.online.join() === "Obs,Zed", "Zed online");
+    await waitFor(
+      stream,
+      (e) => e.event.case === "presence" && e.event.value.online.join() === "Obs,Zed",
+      "Zed online",
+    );
     const exited = new Promise((resolve) => child.once("exit", resolve));
     process.kill(child.pid!, "SIGKILL");
     await exited;
     // Nobody announces it: the entry expires (1 s) and B's heartbeat (1 s) publishes the change.
-    await waitFor(stream, (e) => e.event.case === "presence" && e.event.value.online.join() === "Obs", "Zed offline", 10_000);
+    await waitFor(
+      stream,
+      (e) => e.event.case === "presence" && e.event.value.online.join() === "Obs",
+      "Zed offline",
+      10_000,
+    );
     call.abort();
   });
 
@@ -127,21 +156,29 @@ describe("two instances on one Redis", () => {
     const room = "outage";
     const { token } = await a.join({ room, name: "Cid" });
     const follow = new AbortController();
-    const stream = b.follow({ room, token: (await b.join({ room, name: "Dee" })).token, history: 0 }, { signal: follow.signal })[Symbol.asyncIterator]();
+    const stream = b
+      .follow({ room, token: (await b.join({ room, name: "Dee" })).token, history: 0 }, { signal: follow.signal })
+      [Symbol.asyncIterator]();
     await waitFor(stream, (e) => e.event.case === "historyEnd", "history end");
 
     await redis.stop();
     const down = await expectCode(a.sendMessage({ room, token, text: "lost?" }), Code.Unavailable);
     expect(down.rawMessage).toMatch(/storage \(Redis\) is unavailable/);
     // The open stream ends too: it could not know what it missed.
-    const ended = await expectCode(waitFor(stream, () => false, "the stream to fail"), Code.Unavailable);
+    const ended = await expectCode(
+      waitFor(stream, () => false, "the stream to fail"),
+      Code.Unavailable,
+    );
     expect(ended.rawMessage).toContain("Redis");
     await expectCode(b.listRooms({}), Code.Unavailable);
 
     await redis.start();
     // An empty Redis: members join again (what the page does on UNAUTHENTICATED), then all works.
     const again = await eventually(() => a.join({ room, name: "Cid" }), "join after the restart");
-    const sent = await eventually(() => a.sendMessage({ room, token: again.token, text: "back" }), "send after the restart");
+    const sent = await eventually(
+      () => a.sendMessage({ room, token: again.token, text: "back" }),
+      "send after the restart",
+    );
     expect(sent.message?.text).toBe("back");
     const dee = await eventually(() => b.join({ room, name: "Dee" }), "join on B after the restart");
     // B's subscription may still be coming back (UNAVAILABLE until its probe returns): retry like the page.
@@ -151,11 +188,16 @@ describe("two instances on one Redis", () => {
     }, "follow on B after the restart");
     expect(replayed.event.value).toMatchObject({ text: "back" });
     follow.abort();
-    expect(quiet.some((l) => l.includes("connection lost")), quiet.join("\n")).toBe(true);
+    expect(
+      quiet.some((l) => l.includes("connection lost")),
+      quiet.join("\n"),
+    ).toBe(true);
   });
 
   it("refuses to start against an unreachable Redis, with a clear error", async () => {
     const port = await freePort();
-    await expect(RedisBackplane.connect(`redis://127.0.0.1:${port}`)).rejects.toThrow(`cannot reach Redis at redis://127.0.0.1:${port}`);
+    await expect(RedisBackplane.connect(`redis://127.0.0.1:${port}`)).rejects.toThrow(
+      `cannot reach Redis at redis://127.0.0.1:${port}`,
+    );
   });
 });

@@ -2,7 +2,13 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { create, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ChatMessageSchema, RoomEventSchema, type AttachmentSchema, type ChatMessage, type RoomEvent } from "../../../../gen/chat/v1/chat_pb.js";
+import {
+  ChatMessageSchema,
+  RoomEventSchema,
+  type AttachmentSchema,
+  type ChatMessage,
+  type RoomEvent,
+} from "../../../../gen/chat/v1/chat_pb.js";
 import { DEFAULT_ROOMS, LIMITS } from "../shared/limits.js";
 import type { BackplaneOptions, ChatBackplane, Member, RoomSummary } from "./backplane.js";
 import { messagePosition } from "./memory-backplane.js";
@@ -84,7 +90,11 @@ export class RedisBackplane implements ChatBackplane {
       backplane.fanout = await RedisFanout.start(client, subscriber, prefix, backplane.instance, (room, payload) =>
         backplane.lastNames.set(payload.charAt(0) + room, payload),
       );
-      await client.zAdd(`${prefix}rooms`, DEFAULT_ROOMS.map((value, score) => ({ score, value })), { condition: "NX" });
+      await client.zAdd(
+        `${prefix}rooms`,
+        DEFAULT_ROOMS.map((value, score) => ({ score, value })),
+        { condition: "NX" },
+      );
     } catch (err) {
       await backplane.close();
       throw err;
@@ -110,8 +120,24 @@ export class RedisBackplane implements ChatBackplane {
     const token = randomUUID();
     const reply = (await guarded(() =>
       this.client.eval(JOIN, {
-        keys: [this.key("rooms"), this.key("name", room, folded), this.key("members", room), this.key("token", token), this.key("token", resume)],
-        arguments: [room, name, token, resume, String(this.memberGraceMs), String(Date.now()), String(this.maxRooms), String(this.maxMembersPerRoom), folded],
+        keys: [
+          this.key("rooms"),
+          this.key("name", room, folded),
+          this.key("members", room),
+          this.key("token", token),
+          this.key("token", resume),
+        ],
+        arguments: [
+          room,
+          name,
+          token,
+          resume,
+          String(this.memberGraceMs),
+          String(Date.now()),
+          String(this.maxRooms),
+          String(this.maxMembersPerRoom),
+          folded,
+        ],
       }),
     )) as string[];
     switch (reply[0]) {
@@ -127,7 +153,8 @@ export class RedisBackplane implements ChatBackplane {
   }
 
   async authorize(roomName: string, token: string): Promise<Member> {
-    const value = token === "" || token.length > 64 ? null : await guarded(() => this.client.get(this.key("token", token)));
+    const value =
+      token === "" || token.length > 64 ? null : await guarded(() => this.client.get(this.key("token", token)));
     const sep = value?.indexOf("|") ?? -1;
     if (!value || sep < 0 || value.slice(0, sep) !== roomName.normalize("NFC").trim()) {
       throw new ConnectError("not a member of this room; join it first", Code.Unauthenticated);
@@ -135,11 +162,26 @@ export class RedisBackplane implements ChatBackplane {
     return { room: value.slice(0, sep), name: value.slice(sep + 1), token };
   }
 
-  async post(member: Member, text: string, attachment?: MessageInitShape<typeof AttachmentSchema>): Promise<ChatMessage> {
-    const message = create(ChatMessageSchema, { room: member.room, author: member.name, text, sentAt: timestampNow(), attachment });
+  async post(
+    member: Member,
+    text: string,
+    attachment?: MessageInitShape<typeof AttachmentSchema>,
+  ): Promise<ChatMessage> {
+    const message = create(ChatMessageSchema, {
+      room: member.room,
+      author: member.name,
+      text,
+      sentAt: timestampNow(),
+      attachment,
+    });
     const body = Buffer.from(toBinary(ChatMessageSchema, message)).toString("base64");
     message.id = String(
-      await guarded(() => this.client.eval(POST, { keys: [this.key("log", member.room), this.channel(member.room)], arguments: [String(this.historySize), body] })),
+      await guarded(() =>
+        this.client.eval(POST, {
+          keys: [this.key("log", member.room), this.channel(member.room)],
+          arguments: [String(this.historySize), body],
+        }),
+      ),
     );
     await this.setTyping(member, false);
     return message;
@@ -157,7 +199,11 @@ export class RedisBackplane implements ChatBackplane {
         guarded(async () => {
           if (position === undefined) return entries(await this.client.xRange(log, "-", "+", { COUNT: limit }));
           // Atomically: is the position still kept, and what follows it (XREAD from an id is exclusive).
-          const [kept, read] = (await this.client.multi().xRange(log, position, position).xRead({ key: log, id: position }, { COUNT: limit }).exec()) as unknown as [
+          const [kept, read] = (await this.client
+            .multi()
+            .xRange(log, position, position)
+            .xRead({ key: log, id: position }, { COUNT: limit })
+            .exec()) as unknown as [
             unknown[],
             Array<{ messages: Array<{ id: string; message: Record<string, string> }> }> | null,
           ];
@@ -165,7 +211,9 @@ export class RedisBackplane implements ChatBackplane {
           return entries(read?.[0]?.messages ?? []);
         }),
       readLast: (count) =>
-        guarded(async () => (count <= 0 ? [] : entries(await this.client.xRevRange(log, "+", "-", { COUNT: count })).reverse())),
+        guarded(async () =>
+          count <= 0 ? [] : entries(await this.client.xRevRange(log, "+", "-", { COUNT: count })).reverse(),
+        ),
     };
   }
 
@@ -198,7 +246,8 @@ export class RedisBackplane implements ChatBackplane {
       timer.unref?.();
       this.typingTimers.set(member.token, timer);
     }
-    if (typing || wasTyping) await this.names("t", member.room, typing ? "add" : "rem", member.name, this.typingTtlMs, wasTyping !== typing);
+    if (typing || wasTyping)
+      await this.names("t", member.room, typing ? "add" : "rem", member.name, this.typingTtlMs, wasTyping !== typing);
   }
 
   async typingNames(room: string): Promise<string[]> {
@@ -209,7 +258,12 @@ export class RedisBackplane implements ChatBackplane {
 
   async markRead(member: Member, messageId: string): Promise<void> {
     const event = create(RoomEventSchema, { event: { case: "read", value: { reader: member.name, messageId } } });
-    await guarded(() => this.client.publish(this.channel(member.room), "e" + Buffer.from(toBinary(RoomEventSchema, event)).toString("base64")));
+    await guarded(() =>
+      this.client.publish(
+        this.channel(member.room),
+        "e" + Buffer.from(toBinary(RoomEventSchema, event)).toString("base64"),
+      ),
+    );
   }
 
   async close(): Promise<void> {
@@ -219,7 +273,9 @@ export class RedisBackplane implements ChatBackplane {
     this.typingTimers.clear();
     // Others see this instance's members go offline now rather than when their entries expire.
     if (this.client.isReady) {
-      await Promise.allSettled([...this.local.values()].map((e) => this.names("p", e.member.room, "rem", e.member.name, 0, true)));
+      await Promise.allSettled(
+        [...this.local.values()].map((e) => this.names("p", e.member.room, "rem", e.member.name, 0, true)),
+      );
     }
     this.local.clear();
     for (const c of [this.subscriber, this.client]) {
@@ -237,7 +293,11 @@ export class RedisBackplane implements ChatBackplane {
       await this.setTyping(member, false);
       await this.names("p", member.room, "rem", member.name, 0, true);
       // The name stays reserved for the grace period from now.
-      await this.client.multi().pExpire(this.key("name", member.room, member.name.toLowerCase()), this.memberGraceMs).pExpire(this.key("token", member.token), this.memberGraceMs).exec();
+      await this.client
+        .multi()
+        .pExpire(this.key("name", member.room, member.name.toLowerCase()), this.memberGraceMs)
+        .pExpire(this.key("token", member.token), this.memberGraceMs)
+        .exec();
     })().catch(() => {}); // unreachable Redis: the entries expire by themselves
   }
 
@@ -256,13 +316,28 @@ export class RedisBackplane implements ChatBackplane {
   }
 
   /** Runs the NAMES script on the presence ("p") or typing ("t") set of a room; returns its payload. */
-  private names(kind: "p" | "t", room: string, op: "add" | "rem" | "none", name: string, ttlMs: number, publish: boolean): Promise<string> {
+  private names(
+    kind: "p" | "t",
+    room: string,
+    op: "add" | "rem" | "none",
+    name: string,
+    ttlMs: number,
+    publish: boolean,
+  ): Promise<string> {
     const now = Date.now();
     return guarded(async () => {
       const payload = String(
         await this.client.eval(NAMES, {
           keys: [this.key(kind === "p" ? "online" : "typing", room), this.channel(room)],
-          arguments: [kind, op, `${this.instance}|${name}`, String(now + ttlMs), String(now), String(Math.max(ttlMs, 1) * 2), publish ? "1" : "0"],
+          arguments: [
+            kind,
+            op,
+            `${this.instance}|${name}`,
+            String(now + ttlMs),
+            String(now),
+            String(Math.max(ttlMs, 1) * 2),
+            publish ? "1" : "0",
+          ],
         }),
       );
       if (publish) this.lastNames.set(kind + room, payload);

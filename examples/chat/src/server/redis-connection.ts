@@ -5,10 +5,13 @@ import { createClient } from "redis";
 const CONNECT_TIMEOUT_MS = 3_000;
 
 function newClient(url: string, reconnectStrategy: (retries: number, cause: Error) => number | Error) {
-  return createClient({ url, disableOfflineQueue: true, socket: { connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy } });
+  return createClient({
+    url,
+    disableOfflineQueue: true,
+    socket: { connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy },
+  });
 }
 export type RedisClient = ReturnType<typeof newClient>;
-
 
 /**
  * Connects a command client and a subscriber client to `url`. At start an unreachable Redis
@@ -16,7 +19,10 @@ export type RedisClient = ReturnType<typeof newClient>;
  * is retried forever (100 ms doubling to 2 s) and commands fail fast meanwhile (no offline
  * queue), so calls get UNAVAILABLE instead of hanging.
  */
-export async function connectRedis(url: string, log: (line: string) => void): Promise<{ client: RedisClient; subscriber: RedisClient }> {
+export async function connectRedis(
+  url: string,
+  log: (line: string) => void,
+): Promise<{ client: RedisClient; subscriber: RedisClient }> {
   const shown = redactUrl(url);
   let started = false;
   const client = newClient(url, (retries, cause) =>
@@ -43,7 +49,9 @@ export async function connectRedis(url: string, log: (line: string) => void): Pr
   } catch (err) {
     client.destroy();
     subscriber.destroy();
-    throw err instanceof Error && err.message.startsWith("cannot reach") ? err : new Error(`cannot reach Redis at ${shown}: ${String(err)}`);
+    throw err instanceof Error && err.message.startsWith("cannot reach")
+      ? err
+      : new Error(`cannot reach Redis at ${shown}: ${String(err)}`);
   }
   started = true;
   return { client, subscriber };

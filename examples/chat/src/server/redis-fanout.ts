@@ -40,7 +40,9 @@ export class RedisFanout {
   ): Promise<RedisFanout> {
     const fanout = new RedisFanout(client, subscriber, prefix, instance, observe);
     subscriber.on("error", (err: Error) => fanout.lost(err));
-    await subscriber.pSubscribe(`${prefix}room:*`, (message: string, channel: string) => fanout.dispatch(channel, message));
+    await subscriber.pSubscribe(`${prefix}room:*`, (message: string, channel: string) =>
+      fanout.dispatch(channel, message),
+    );
     fanout.active = true; // the PSUBSCRIBE was acknowledged
     return fanout;
   }
@@ -77,7 +79,8 @@ export class RedisFanout {
   private startProbing(): void {
     if (this.probeTimer) return;
     const probe = () => {
-      if (this.client.isReady && this.subscriber.isReady) void this.client.publish(this.probeChannel, "probe").catch(() => {});
+      if (this.client.isReady && this.subscriber.isReady)
+        void this.client.publish(this.probeChannel, "probe").catch(() => {});
     };
     this.probeTimer = setInterval(probe, 100);
     this.probeTimer.unref?.();

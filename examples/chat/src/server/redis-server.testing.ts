@@ -19,7 +19,9 @@ export interface TestRedis {
 /** Starts redis-server on a free port; fails (never skips) with a clear message when it is not installed. */
 export async function startRedis(): Promise<TestRedis> {
   if (!existsSync(REDIS_SERVER)) {
-    throw new Error(`${REDIS_SERVER} is missing: install Debian's "redis-server" package (apt-get install -y redis-server). The chat's Redis tests need a real Redis.`);
+    throw new Error(
+      `${REDIS_SERVER} is missing: install Debian's "redis-server" package (apt-get install -y redis-server). The chat's Redis tests need a real Redis.`,
+    );
   }
   const port = await freePort();
   let child: ChildProcess | undefined;
@@ -46,17 +48,25 @@ export async function startRedis(): Promise<TestRedis> {
 }
 
 async function spawnRedis(port: number): Promise<ChildProcess> {
-  const child = spawn(REDIS_SERVER, ["--save", "", "--appendonly", "no", "--port", String(port), "--bind", "127.0.0.1"], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    REDIS_SERVER,
+    ["--save", "", "--appendonly", "no", "--port", String(port), "--bind", "127.0.0.1"],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let output = "";
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => fail(new Error(`redis-server did not start within 10 s on port ${port}:\n${output}`)), 10_000);
+    const timer = setTimeout(
+      () => fail(new Error(`redis-server did not start within 10 s on port ${port}:\n${output}`)),
+      10_000,
+    );
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       if (output.includes("Ready to accept connections")) done();
     };
-    const onExit = (code: number | null) => fail(new Error(`redis-server exited with ${code} on port ${port}:\n${output}`));
+    const onExit = (code: number | null) =>
+      fail(new Error(`redis-server exited with ${code} on port ${port}:\n${output}`));
     function done() {
       clearTimeout(timer);
       child.stdout!.off("data", onData);

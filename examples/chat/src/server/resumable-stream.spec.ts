@@ -6,7 +6,11 @@ import { resumeStream, type ResumeItem } from "./resumable-stream.js";
 // resumeStream on the in-memory room log: the paths the network tests reach only by chance.
 
 const text = (item: ResumeItem<RoomEvent>) =>
-  "caughtUp" in item ? "|" : item.event.event.case === "message" ? item.event.event.value.text : (item.event.event.case ?? "none");
+  "caughtUp" in item
+    ? "|"
+    : item.event.event.case === "message"
+      ? item.event.event.value.text
+      : (item.event.event.case ?? "none");
 
 async function setup() {
   const chat = new MemoryBackplane();
@@ -19,7 +23,9 @@ describe("resumeStream", () => {
     const { chat, member } = await setup();
     await chat.post(member, "before");
     const call = new AbortController();
-    const it = resumeStream(chat.room("general"), { replay: 10 }, { signal: call.signal, bufferSize: 5, pageSize: 4 })[Symbol.asyncIterator]();
+    const it = resumeStream(chat.room("general"), { replay: 10 }, { signal: call.signal, bufferSize: 5, pageSize: 4 })[
+      Symbol.asyncIterator
+    ]();
     expect(text((await it.next()).value!)).toBe("before");
     expect(text((await it.next()).value!)).toBe("|");
     // 50 messages while the reader reads nothing: the 5-event buffer overflows many times.

@@ -25,7 +25,9 @@ const servers: ChatServer[] = [];
 beforeAll(async () => {
   redis = await startRedis();
   for (let i = 0; i < 2; i++) {
-    servers.push(await startChatServer({ port: 0, drainTimeoutMs: 100, backplane: await RedisBackplane.connect(redis.url) }));
+    servers.push(
+      await startChatServer({ port: 0, drainTimeoutMs: 100, backplane: await RedisBackplane.connect(redis.url) }),
+    );
   }
   // The room keeps all of them (MAXLEN is applied by the publisher's XADD): a follower that falls
   // behind the kept history gets OUT_OF_RANGE instead, which resume.spec.ts checks.
@@ -84,12 +86,17 @@ describe("resumable Follow on Redis", () => {
       const closeSocket = rand() < 0.25;
       let seen = 0;
       try {
-        for await (const res of link.client.follow({ room: ROOM, token, history: 0, resumeAfter: position }, { signal: call.signal })) {
+        for await (const res of link.client.follow(
+          { room: ROOM, token, history: 0, resumeAfter: position },
+          { signal: call.signal },
+        )) {
           if (res.event.case === "historyEnd") {
             // The first stream is live: start publishing (in order, in pipelined batches).
             publishing ??= (async () => {
               for (let i = 0; i < EVENTS; i += 100) {
-                await Promise.all(Array.from({ length: Math.min(100, EVENTS - i) }, (_, j) => publisher.post(author, String(i + j))));
+                await Promise.all(
+                  Array.from({ length: Math.min(100, EVENTS - i) }, (_, j) => publisher.post(author, String(i + j))),
+                );
                 if (rand() < 0.3) await sleep(1);
               }
             })().catch((err: unknown) => err);

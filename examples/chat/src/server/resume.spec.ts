@@ -42,11 +42,17 @@ describe.each(["memory", "redis"] as const)("resuming Follow on the %s backplane
   async function replay(r: string, token: string, resumeAfter: string): Promise<string[]> {
     const call = new AbortController();
     const texts: string[] = [];
-    const it = client.follow({ room: r, token, history: 50, resumeAfter }, { signal: call.signal })[Symbol.asyncIterator]();
-    await waitFor(it, (e: FollowResponse) => {
-      if (e.event.case === "message") texts.push(e.event.value.text);
-      return e.event.case === "historyEnd";
-    }, "history end");
+    const it = client
+      .follow({ room: r, token, history: 50, resumeAfter }, { signal: call.signal })
+      [Symbol.asyncIterator]();
+    await waitFor(
+      it,
+      (e: FollowResponse) => {
+        if (e.event.case === "message") texts.push(e.event.value.text);
+        return e.event.case === "historyEnd";
+      },
+      "history end",
+    );
     call.abort();
     return texts;
   }
@@ -56,7 +62,10 @@ describe.each(["memory", "redis"] as const)("resuming Follow on the %s backplane
     const { token } = await client.join({ room: r, name: "ann" });
     const ids: string[] = [];
     for (let i = 1; i <= 5; i++) ids.push((await client.sendMessage({ room: r, token, text: `m${i}` })).message!.id);
-    expect(ids.every((id) => /^\d+-\d+$/.test(id)), ids.join()).toBe(true);
+    expect(
+      ids.every((id) => /^\d+-\d+$/.test(id)),
+      ids.join(),
+    ).toBe(true);
     expect(await replay(r, token, ids[1]!)).toEqual(["m3", "m4", "m5"]);
     expect(await replay(r, token, ids[4]!)).toEqual([]);
     expect(await replay(r, token, "")).toEqual(["m1", "m2", "m3", "m4", "m5"]);

@@ -67,7 +67,9 @@ describe("chat telemetry", () => {
     expect(metrics.type).toMatch(/^text\/plain/);
     const families = new Map(parsePrometheus(metrics.body).map((f) => [f.name, f]));
     const started = families.get("grpc_server_call_started_total")!;
-    expect(started.metrics.find((m) => m.labels?.rpc_method === "ListRooms")?.labels).toMatchObject({ rpc_service: "chat.v1.ChatService" });
+    expect(started.metrics.find((m) => m.labels?.rpc_method === "ListRooms")?.labels).toMatchObject({
+      rpc_service: "chat.v1.ChatService",
+    });
     expect(families.get("rpc_server_duration")?.type).toBe("HISTOGRAM");
     expect(families.has("grpc_ws_server_connections")).toBe(true);
     // The page is still served beside it.
@@ -81,7 +83,14 @@ describe("chat telemetry", () => {
 
   it("reads the standard variables for the OTLP traces URL", () => {
     expect(otlpTracesUrl({})).toBeUndefined();
-    expect(otlpTracesUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/" })).toBe("http://collector:4318/v1/traces");
-    expect(otlpTracesUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://a:4318", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://b/traces" })).toBe("http://b/traces");
+    expect(otlpTracesUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/" })).toBe(
+      "http://collector:4318/v1/traces",
+    );
+    expect(
+      otlpTracesUrl({
+        OTEL_EXPORTER_OTLP_ENDPOINT: "http://a:4318",
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://b/traces",
+      }),
+    ).toBe("http://b/traces");
   });
 });

@@ -36,8 +36,15 @@ export function chatTelemetry(env: NodeJS.ProcessEnv = process.env): ChatTelemet
   const prometheus = new PrometheusExporter({ preventServerStart: true });
   const meterProvider = new MeterProvider({ readers: [prometheus] });
   const tracesUrl = otlpTracesUrl(env);
-  const tracerProvider = tracesUrl ? new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: tracesUrl }))] }) : undefined;
-  const options: TelemetryOptions = { api, meterProvider, propagator: new W3CTraceContextPropagator(), ...(tracerProvider ? { tracerProvider } : {}) };
+  const tracerProvider = tracesUrl
+    ? new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: tracesUrl }))] })
+    : undefined;
+  const options: TelemetryOptions = {
+    api,
+    meterProvider,
+    propagator: new W3CTraceContextPropagator(),
+    ...(tracerProvider ? { tracerProvider } : {}),
+  };
   return {
     options,
     tracesUrl,

@@ -69,7 +69,12 @@ function renderStatus(): void {
   el.status.querySelector(".label")!.textContent = STATUS_LABEL[s];
   el.status.title = s === "online" ? "Connected" : s === "connecting" ? "Connecting" : "Click to retry now";
   // Why it is not online: the browser has no network, or the last failure of the room's streams.
-  const why = s === "online" ? undefined : !navigator.onLine ? "The browser is offline." : current?.view.lastError && describe(current.view.lastError);
+  const why =
+    s === "online"
+      ? undefined
+      : !navigator.onLine
+        ? "The browser is offline."
+        : current?.view.lastError && describe(current.view.lastError);
   const detail = typeof why === "object" ? why.text : why;
   el.statusDetail.textContent = detail ?? "";
   el.statusDetail.dataset["code"] = typeof why === "object" ? why.code : "";
@@ -147,7 +152,10 @@ async function enterRoom(room: string, name: string): Promise<void> {
       if (v !== current?.view) return;
       leaveRoom();
       showJoin();
-      showError(el.joinError, new ConnectError(`while you were away: ${error.rawMessage}; pick another name`, error.code));
+      showError(
+        el.joinError,
+        new ConnectError(`while you were away: ${error.rawMessage}; pick another name`, error.code),
+      );
     },
   });
   const session = await RoomSession.join(client, room, name, tokens[room] ?? "", view);
@@ -188,7 +196,12 @@ async function refreshRooms(): Promise<void> {
       ...rooms.map((r) => {
         const button = h(
           "button",
-          { type: "button", "data-testid": "room-item", "data-room": r.name, "aria-current": String(r.name === current?.session.room) },
+          {
+            type: "button",
+            "data-testid": "room-item",
+            "data-room": r.name,
+            "aria-current": String(r.name === current?.session.room),
+          },
           h("span", {}, `# ${r.name}`),
           h("span", { class: "n" }, r.online > 0 ? String(r.online) : ""),
         );
@@ -265,7 +278,13 @@ el.composer.addEventListener("submit", (e) => {
   const length = text.trim().length;
   if (length > LIMITS.maxTextLength) {
     // The same words as the server's check; nothing is sent.
-    showError(el.chatError, new ConnectError(`message is ${length} characters long; the limit is ${LIMITS.maxTextLength}`, Code.InvalidArgument));
+    showError(
+      el.chatError,
+      new ConnectError(
+        `message is ${length} characters long; the limit is ${LIMITS.maxTextLength}`,
+        Code.InvalidArgument,
+      ),
+    );
     return;
   }
   sending = true;
@@ -299,13 +318,15 @@ el.fileInput.addEventListener("change", () => {
   el.fileInput.value = ""; // the same file may be picked again
   if (!file || !current) return;
   const { session, view } = current;
-  uploader.run(file, (progress) => session.upload(file, progress)).then(
-    (res) => {
-      if (res.message) view.message(res.message);
-      clearError(el.chatError);
-    },
-    (err: unknown) => showError(el.chatError, err),
-  );
+  uploader
+    .run(file, (progress) => session.upload(file, progress))
+    .then(
+      (res) => {
+        if (res.message) view.message(res.message);
+        clearError(el.chatError);
+      },
+      (err: unknown) => showError(el.chatError, err),
+    );
 });
 
 // --- Join ---------------------------------------------------------------------------

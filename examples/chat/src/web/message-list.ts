@@ -48,7 +48,13 @@ export class MessageList {
 
   /** Marks where history was reloaded because the stream could not resume (messages in between may be missing). */
   markGap(): void {
-    this.el.append(h("li", { class: "gap", "data-testid": "history-gap" }, "Reconnected after a long time: some earlier messages may be missing."));
+    this.el.append(
+      h(
+        "li",
+        { class: "gap", "data-testid": "history-gap" },
+        "Reconnected after a long time: some earlier messages may be missing.",
+      ),
+    );
   }
 
   /** The newest message written by someone else: what "read up to" refers to. */
@@ -71,7 +77,10 @@ export class MessageList {
     for (const [reader, id] of this.reads) byMessage.set(id, [...(byMessage.get(id) ?? []), reader]);
     for (const entry of this.entries) {
       const readers = byMessage.get(entry.message.id);
-      if (readers) entry.el.append(h("div", { class: "receipt", "data-testid": "read-receipt" }, `Seen by ${readers.sort().join(", ")}`));
+      if (readers)
+        entry.el.append(
+          h("div", { class: "receipt", "data-testid": "read-receipt" }, `Seen by ${readers.sort().join(", ")}`),
+        );
     }
   }
 
@@ -97,7 +106,11 @@ function renderMessage(m: ChatMessage, at: number, mine: boolean): HTMLLIElement
       "div",
       { class: "meta" },
       h("span", { class: "author", "data-testid": "message-author" }, m.author),
-      h("time", { datetime: date.toISOString(), title: dateFormat.format(date), "data-testid": "message-time" }, timeFormat.format(date)),
+      h(
+        "time",
+        { datetime: date.toISOString(), title: dateFormat.format(date), "data-testid": "message-time" },
+        timeFormat.format(date),
+      ),
     ),
     m.text ? h("div", { class: "text", "data-testid": "message-text" }, m.text) : null,
     m.attachment ? renderAttachment(m.attachment) : null,
@@ -114,7 +127,12 @@ function renderAttachment(a: Attachment): HTMLElement {
       "a",
       { class: "file-card", href: a.url, target: "_blank", rel: "noopener", "data-testid": "attachment-link" },
       isImage ? h("img", { src: a.url, alt: a.fileName, loading: "lazy" }) : h("span", { class: "icon" }, ext),
-      h("span", {}, h("div", { "data-testid": "attachment-name" }, a.fileName), h("div", { class: "size" }, formatBytes(a.size))),
+      h(
+        "span",
+        {},
+        h("div", { "data-testid": "attachment-name" }, a.fileName),
+        h("div", { class: "size" }, formatBytes(a.size)),
+      ),
     ),
   );
 }

@@ -69,7 +69,13 @@ export class RoomSession {
   ) {}
 
   /** Joins (errors such as ALREADY_EXISTS reject here) and starts the streams. */
-  static async join(client: ChatClient, room: string, name: string, resumeToken: string, listener: RoomListener): Promise<RoomSession> {
+  static async join(
+    client: ChatClient,
+    room: string,
+    name: string,
+    resumeToken: string,
+    listener: RoomListener,
+  ): Promise<RoomSession> {
     const res = await client.join({ room, name, resumeToken }, { timeoutMs: CALL_TIMEOUT_MS });
     const session = new RoomSession(client, room, name, res.token, listener);
     listener.token(res.token);
@@ -93,7 +99,10 @@ export class RoomSession {
   }
 
   async send(text: string): Promise<ChatMessage | undefined> {
-    const res = await this.client.sendMessage({ room: this.room, token: this.token, text }, { timeoutMs: CALL_TIMEOUT_MS });
+    const res = await this.client.sendMessage(
+      { room: this.room, token: this.token, text },
+      { timeoutMs: CALL_TIMEOUT_MS },
+    );
     this.typingSentAt = 0;
     return res.message;
   }
@@ -117,7 +126,9 @@ export class RoomSession {
   upload(file: File, progress: (sent: number, total: number) => void): Promise<UploadAttachmentResponse> {
     const { room, token } = this;
     async function* parts(): AsyncGenerator<MessageInitShape<typeof UploadAttachmentRequestSchema>> {
-      yield { part: { case: "header", value: { room, token, fileName: file.name, contentType: file.type, size: file.size } } };
+      yield {
+        part: { case: "header", value: { room, token, fileName: file.name, contentType: file.type, size: file.size } },
+      };
       for (let offset = 0; offset < file.size; offset += LIMITS.uploadChunkBytes) {
         const chunk = new Uint8Array(await file.slice(offset, offset + LIMITS.uploadChunkBytes).arrayBuffer());
         yield { part: { case: "chunk", value: chunk } };
@@ -178,7 +189,10 @@ export class RoomSession {
    * live messages and presence; returns only by throwing.
    */
   private async follow(signal: AbortSignal): Promise<void> {
-    const stream = this.client.follow({ room: this.room, token: this.token, history: HISTORY, resumeAfter: this.position }, { signal });
+    const stream = this.client.follow(
+      { room: this.room, token: this.token, history: HISTORY, resumeAfter: this.position },
+      { signal },
+    );
     for await (const res of stream) {
       switch (res.event.case) {
         case "message": {

@@ -101,7 +101,11 @@ export class RoomView implements RoomListener {
     if (!this.mounted) return;
     const live = this.linkState === "live";
     byTestId("online-count").textContent = live ? String(this.online.length) : "–";
-    byTestId("room-subtitle").textContent = live ? `${this.online.length} online` : this.everLive ? "not connected: presence unknown" : "connecting…";
+    byTestId("room-subtitle").textContent = live
+      ? `${this.online.length} online`
+      : this.everLive
+        ? "not connected: presence unknown"
+        : "connecting…";
     const list = byTestId("online-list");
     list.dataset["stale"] = String(!live);
     list.replaceChildren(

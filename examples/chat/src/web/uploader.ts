@@ -23,7 +23,9 @@ export class Uploader {
     this.set("uploading", 0);
     try {
       // The last percent waits for the server's answer: bytes handed over are not bytes stored.
-      const result = await start((sent, total) => this.set("uploading", total > 0 ? Math.min(99, Math.floor((sent / total) * 100)) : 99));
+      const result = await start((sent, total) =>
+        this.set("uploading", total > 0 ? Math.min(99, Math.floor((sent / total) * 100)) : 99),
+      );
       this.set("done", 100);
       this.hideLater(3_000);
       return result;

@@ -57,17 +57,32 @@ export class AccessControl {
   }
 
   /** Runs the checks; calls `open` with the connection's info once the upgrade is allowed. */
-  admit(request: IncomingMessage, socket: Duplex, upgrade: Upgrade, open: (ws: WebSocket, info: ConnectionInfo) => void): void {
+  admit(
+    request: IncomingMessage,
+    socket: Duplex,
+    upgrade: Upgrade,
+    open: (ws: WebSocket, info: ConnectionInfo) => void,
+  ): void {
     const origin = request.headers.origin;
     if (origin !== undefined && !this.originAllowed(origin, request)) {
       const message = `origin ${origin} is not allowed to connect`;
       refuseWithHttp(socket, 403, `grpc-ws: ${message}\n`);
-      this.report({ reason: "origin", code: Code.PermissionDenied, message, httpStatus: 403, closeCode: undefined, origin, remoteAddress: request.socket.remoteAddress, path: pathOf(request) });
+      this.report({
+        reason: "origin",
+        code: Code.PermissionDenied,
+        message,
+        httpStatus: 403,
+        closeCode: undefined,
+        origin,
+        remoteAddress: request.socket.remoteAddress,
+        path: pathOf(request),
+      });
       return;
     }
     const upgradeRequest = readUpgradeRequest(request);
     const hook = this.options.authenticate;
-    if (!hook) return upgrade((ws) => open(ws, connectionInfo(this.ids.create(), upgradeRequest, undefined, undefined)));
+    if (!hook)
+      return upgrade((ws) => open(ws, connectionInfo(this.ids.create(), upgradeRequest, undefined, undefined)));
     const gone = new AbortController();
     const onClose = (): void => gone.abort(new Error("the client closed the connection during authentication"));
     socket.once("close", onClose);
@@ -87,16 +102,38 @@ export class AccessControl {
     this.pending.clear();
   }
 
-  private decide(outcome: AuthOutcome, upgradeRequest: UpgradeRequest, request: IncomingMessage, socket: Duplex, upgrade: Upgrade, open: (ws: WebSocket, info: ConnectionInfo) => void): void {
+  private decide(
+    outcome: AuthOutcome,
+    upgradeRequest: UpgradeRequest,
+    request: IncomingMessage,
+    socket: Duplex,
+    upgrade: Upgrade,
+    open: (ws: WebSocket, info: ConnectionInfo) => void,
+  ): void {
     if (outcome.ok) {
       let expiresAt: number | undefined;
       try {
         expiresAt = expiryTime(outcome.result.expiresAt);
       } catch (error) {
-        return this.refuse({ ok: false, kind: "failed", error: new ConnectError("authentication failed on the server", Code.Internal), cause: error }, request, socket, upgrade);
+        return this.refuse(
+          {
+            ok: false,
+            kind: "failed",
+            error: new ConnectError("authentication failed on the server", Code.Internal),
+            cause: error,
+          },
+          request,
+          socket,
+          upgrade,
+        );
       }
       if (expiresAt !== undefined && expiresAt <= Date.now()) {
-        return this.refuse({ ok: false, kind: "refused", error: new ConnectError("credentials expired", Code.Unauthenticated) }, request, socket, upgrade);
+        return this.refuse(
+          { ok: false, kind: "refused", error: new ConnectError("credentials expired", Code.Unauthenticated) },
+          request,
+          socket,
+          upgrade,
+        );
       }
       const identity = outcome.result.identity;
       return upgrade((ws) => open(ws, connectionInfo(this.ids.create(), upgradeRequest, identity, expiresAt)));
@@ -105,13 +142,24 @@ export class AccessControl {
   }
 
   // A browser (it always sends Origin) cannot read an HTTP status, so it gets the upgrade and a close code.
-  private refuse(outcome: Extract<AuthOutcome, { ok: false }>, request: IncomingMessage, socket: Duplex, upgrade: Upgrade): void {
+  private refuse(
+    outcome: Extract<AuthOutcome, { ok: false }>,
+    request: IncomingMessage,
+    socket: Duplex,
+    upgrade: Upgrade,
+  ): void {
     const { error } = outcome;
     const origin = request.headers.origin;
     const browser = origin !== undefined;
     const httpStatus = browser ? undefined : refusalHttpStatus(error.code);
     const reason =
-      outcome.kind !== "refused" ? outcome.kind : error.code === Code.Unauthenticated ? "unauthenticated" : error.code === Code.PermissionDenied ? "permission-denied" : "refused";
+      outcome.kind !== "refused"
+        ? outcome.kind
+        : error.code === Code.Unauthenticated
+          ? "unauthenticated"
+          : error.code === Code.PermissionDenied
+            ? "permission-denied"
+            : "refused";
     if (httpStatus === undefined) upgrade((ws) => refuseAfterUpgrade(ws, error, this.closeHandshakeMs));
     else refuseWithHttp(socket, httpStatus, `grpc-ws: ${error.rawMessage}\n`, error);
     this.report({

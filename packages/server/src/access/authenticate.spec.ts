@@ -32,7 +32,16 @@ interface Seen {
   requests: IncomingMessage[];
   hookAborted: unknown[];
 }
-const seen: Seen = { hook: [], hookAt: [], handler: [], interceptor: [], ended: [], refused: [], requests: [], hookAborted: [] };
+const seen: Seen = {
+  hook: [],
+  hookAt: [],
+  handler: [],
+  interceptor: [],
+  ended: [],
+  refused: [],
+  requests: [],
+  hookAborted: [],
+};
 
 const recordIdentity: Interceptor = (next) => async (req) => {
   seen.interceptor.push(req.contextValues.get(connectionKey)?.identity);
@@ -107,7 +116,9 @@ afterAll(async () => {
   warn.mockRestore();
 });
 
-function client(options: { token?: string | (() => Promise<string>); headers?: Record<string, string>; initialDelayMs?: number } = {}) {
+function client(
+  options: { token?: string | (() => Promise<string>); headers?: Record<string, string>; initialDelayMs?: number } = {},
+) {
   const transport = createWebSocketTransport({
     url,
     token: options.token,
@@ -158,7 +169,10 @@ describe("a connection the hook lets in", () => {
   });
 
   it("never echoes the bearer subprotocol: the server selects grpc-ws.v1", async () => {
-    const probe = await probeUpgrade(url, { protocols: [SUBPROTOCOL, bearerSubprotocol(ALICE_TOKEN)], closeWithinMs: 50 });
+    const probe = await probeUpgrade(url, {
+      protocols: [SUBPROTOCOL, bearerSubprotocol(ALICE_TOKEN)],
+      closeWithinMs: 50,
+    });
     expect(probe.status).toBe(101);
     expect(probe.headers["sec-websocket-protocol"]).toBe(SUBPROTOCOL);
     expect(JSON.stringify(probe.headers)).not.toContain("bearer");
@@ -219,11 +233,19 @@ describe("a refused connection", () => {
     const probe = await probeUpgrade(url, { headers: { origin } });
     expect(probe.status).toBe(101);
     expect(probe.close).toEqual({ code: 4000 + Code.Unauthenticated, reason: "a valid token is required" });
-    const forbidden = await probeUpgrade(url, { headers: { origin }, protocols: [SUBPROTOCOL, bearerSubprotocol(FORBIDDEN_TOKEN)] });
+    const forbidden = await probeUpgrade(url, {
+      headers: { origin },
+      protocols: [SUBPROTOCOL, bearerSubprotocol(FORBIDDEN_TOKEN)],
+    });
     expect(forbidden.headers["sec-websocket-protocol"]).toBe(SUBPROTOCOL);
     expect(forbidden.close).toEqual({ code: 4000 + Code.PermissionDenied, reason: "mallory may not use this service" });
     expect(bridge.connections).toBe(0);
-    expect(seen.refused.at(-1)).toMatchObject({ reason: "permission-denied", httpStatus: undefined, closeCode: 4007, origin });
+    expect(seen.refused.at(-1)).toMatchObject({
+      reason: "permission-denied",
+      httpStatus: undefined,
+      closeCode: 4007,
+      origin,
+    });
   });
 
   it("a hook that throws gives 500 / Internal without its details; the details go to onRefused only", async () => {
@@ -256,7 +278,10 @@ describe("a refused connection", () => {
     seen.hookAborted.length = 0;
     const { transport } = client({ token: HANG_TOKEN });
     const connecting = transport.connect().catch(() => undefined);
-    await until(() => seen.hook.at(-1)?.token === HANG_TOKEN && seen.hookAborted.length === 0 && serverSockets.size > 0, "the hook to run");
+    await until(
+      () => seen.hook.at(-1)?.token === HANG_TOKEN && seen.hookAborted.length === 0 && serverSockets.size > 0,
+      "the hook to run",
+    );
     await transport.close();
     await connecting;
     await until(() => seen.hookAborted.length === 1, "the hook's signal to abort");
@@ -266,7 +291,12 @@ describe("a refused connection", () => {
 
 describe("logs", () => {
   it("no token appears in anything the bridge reported or wrote to the console", () => {
-    const written = JSON.stringify([warn.mock.calls, seen.refused.map((r) => ({ ...r, error: String(r.error) })), seen.ended, seen.handler]);
+    const written = JSON.stringify([
+      warn.mock.calls,
+      seen.refused.map((r) => ({ ...r, error: String(r.error) })),
+      seen.ended,
+      seen.handler,
+    ]);
     for (const token of [ALICE_TOKEN, FORBIDDEN_TOKEN, THROW_TOKEN, HANG_TOKEN]) {
       expect(written).not.toContain(token);
       expect(written).not.toContain(bearerSubprotocol(token));
@@ -278,7 +308,10 @@ describe("logs", () => {
 
 describe("edge cases of the hook", () => {
   it("an error returned instead of thrown still refuses", async () => {
-    const b = createWebSocketBridge({ authenticate: () => new ConnectError("returned, not thrown", Code.PermissionDenied) as never, onRefused: () => undefined });
+    const b = createWebSocketBridge({
+      authenticate: () => new ConnectError("returned, not thrown", Code.PermissionDenied) as never,
+      onRefused: () => undefined,
+    });
     try {
       const { url: u } = await b.listen();
       const probe = await probeUpgrade(u);

@@ -79,7 +79,12 @@ export async function runAuthenticate(
     } catch (e) {
       if (e instanceof ConnectError) return { ok: false, error: e, kind: "refused" };
       // The hook's own failure: the client learns nothing about it but that the server failed.
-      return { ok: false, error: new ConnectError("authentication failed on the server", Code.Internal), kind: "failed", cause: e };
+      return {
+        ok: false,
+        error: new ConnectError("authentication failed on the server", Code.Internal),
+        kind: "failed",
+        cause: e,
+      };
     }
   })();
   try {
@@ -94,6 +99,7 @@ export async function runAuthenticate(
 export function expiryTime(expiresAt: Date | number | undefined): number | undefined {
   if (expiresAt === undefined) return undefined;
   const at = expiresAt instanceof Date ? expiresAt.getTime() : expiresAt;
-  if (typeof at !== "number" || Number.isNaN(at)) throw new TypeError(`grpc-ws: authenticate returned an invalid expiresAt (${String(expiresAt)})`);
+  if (typeof at !== "number" || Number.isNaN(at))
+    throw new TypeError(`grpc-ws: authenticate returned an invalid expiresAt (${String(expiresAt)})`);
   return at;
 }

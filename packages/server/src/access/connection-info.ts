@@ -29,7 +29,9 @@ export interface ConnectionInfo<Identity = unknown> {
  * The context key of the connection's {@link ConnectionInfo}, set on every in-process call's
  * `ctx.values` (and so on `req.contextValues` in interceptors).
  */
-export const connectionKey = createContextKey<ConnectionInfo | undefined>(undefined, { description: "grpc-ws connection" });
+export const connectionKey = createContextKey<ConnectionInfo | undefined>(undefined, {
+  description: "grpc-ws connection",
+});
 
 /** The connection's {@link ConnectionInfo} from a call's context values; throws when there is none (not a grpc-ws call). */
 export function connectionOf<Identity = unknown>(values: ContextValues): ConnectionInfo<Identity> {
@@ -59,7 +61,12 @@ export class ConnectionIds {
 }
 
 /** The info of a connection whose WebSocket opens now. */
-export function connectionInfo(id: string, request: UpgradeRequest, identity: unknown, expiresAt: number | undefined): ConnectionInfo {
+export function connectionInfo(
+  id: string,
+  request: UpgradeRequest,
+  identity: unknown,
+  expiresAt: number | undefined,
+): ConnectionInfo {
   const { token: _token, ...rest } = request;
   return { id, openedAt: Date.now(), identity, expiresAt, request: rest };
 }
@@ -68,7 +75,11 @@ export function connectionInfo(id: string, request: UpgradeRequest, identity: un
 export type ContextValuesHook = (request: IncomingMessage, connection: ConnectionInfo) => ContextValues;
 
 /** Context values of one in-process call: the user's, plus the connection's info under `connectionKey`. */
-export function callContextValues(hook: ContextValuesHook | undefined, request: IncomingMessage, info: ConnectionInfo): ContextValues {
+export function callContextValues(
+  hook: ContextValuesHook | undefined,
+  request: IncomingMessage,
+  info: ConnectionInfo,
+): ContextValues {
   const values = hook?.(request, info) ?? createContextValues();
   values.set(connectionKey, info);
   return values;

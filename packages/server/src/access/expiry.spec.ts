@@ -86,7 +86,10 @@ describe("expired credentials", () => {
   it("credentials that expired before the upgrade are refused as Unauthenticated", async () => {
     const transport = createWebSocketTransport({ url, keepalive: false, token: "already-expired" });
     try {
-      await expect(createClient(TestService, transport).unaryCall({})).rejects.toMatchObject({ code: Code.Unauthenticated, rawMessage: "credentials expired" });
+      await expect(createClient(TestService, transport).unaryCall({})).rejects.toMatchObject({
+        code: Code.Unauthenticated,
+        rawMessage: "credentials expired",
+      });
       expect(transport.state).toBe("refused");
     } finally {
       await transport.close();

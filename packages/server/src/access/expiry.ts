@@ -9,7 +9,12 @@ export const CREDENTIALS_EXPIRED = "credentials expired";
  * flight may finish, and whatever still runs after `drainMs` is cancelled through `cancelRest`.
  * Returns a function that stops watching (the connection closed first).
  */
-export function watchExpiry(expiresAt: number | undefined, session: Session, drainMs: number, cancelRest: (message: string) => void): () => void {
+export function watchExpiry(
+  expiresAt: number | undefined,
+  session: Session,
+  drainMs: number,
+  cancelRest: (message: string) => void,
+): () => void {
   if (expiresAt === undefined) return noop;
   let cut: ReturnType<typeof setTimeout> | undefined;
   const stopDeadline = setDeadline(Math.max(0, expiresAt - Date.now()), () => {

@@ -41,7 +41,9 @@ describe("gateway hook", () => {
       // The cookie itself never travels as call metadata (it was on the upgrade only).
       expect(metadata.get("cookie")).toEqual([]);
       expect(hookSaw[0]!.identity).toEqual({ session: "s3cr3t-session-id" });
-      expect(bridgeEnded.map((e) => [e.forwarded, e.connection.identity])).toEqual([[true, { session: "s3cr3t-session-id" }]]);
+      expect(bridgeEnded.map((e) => [e.forwarded, e.connection.identity])).toEqual([
+        [true, { session: "s3cr3t-session-id" }],
+      ]);
       expect(upstreamEnded.map((e) => e.connection.identity)).toEqual([{ session: "s3cr3t-session-id" }]);
     } finally {
       await transport.close();

@@ -9,7 +9,8 @@ import type { RefusalInfo } from "./refusal.js";
 import { originCheck } from "./origin.js";
 import { probeUpgrade } from "./upgrade-probe.test-util.js";
 
-const request = (host: string, encrypted = false) => ({ headers: { host }, socket: { encrypted } }) as unknown as IncomingMessage;
+const request = (host: string, encrypted = false) =>
+  ({ headers: { host }, socket: { encrypted } }) as unknown as IncomingMessage;
 
 describe("originCheck", () => {
   it("by default allows only the origin of the Host the request was sent to", () => {
@@ -86,7 +87,13 @@ describe("on a real socket", () => {
     expect(upgrades).toBe(0);
     expect(fx.bridge.connections).toBe(0);
     expect(refused).toHaveLength(1);
-    expect(refused[0]).toMatchObject({ reason: "origin", code: Code.PermissionDenied, httpStatus: 403, origin: "https://evil.example", path: "/" });
+    expect(refused[0]).toMatchObject({
+      reason: "origin",
+      code: Code.PermissionDenied,
+      httpStatus: 403,
+      origin: "https://evil.example",
+      path: "/",
+    });
   });
 
   it("an upgrade without Origin (a Node client) and a same-origin one are allowed", async () => {

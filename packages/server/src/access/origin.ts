@@ -14,20 +14,31 @@ import type { TLSSocket } from "node:tls";
  * - `"any"`: every origin. Only for a bridge that authenticates with tokens it never finds in
  *   cookies, since every site's pages can then open sockets with the visitor's cookies.
  */
-export type OriginPolicy = "same-origin" | "any" | readonly string[] | ((origin: string, request: IncomingMessage) => boolean);
+export type OriginPolicy =
+  | "same-origin"
+  | "any"
+  | readonly string[]
+  | ((origin: string, request: IncomingMessage) => boolean);
 
 /** Returns the check for `policy`; throws TypeError for a malformed list entry (at startup, not per request). */
 export function originCheck(policy: OriginPolicy | undefined): (origin: string, request: IncomingMessage) => boolean {
   if (policy === undefined || policy === "same-origin") return sameOrigin;
   if (policy === "any") return () => true;
   if (typeof policy === "function") return policy;
-  if (!Array.isArray(policy)) throw new TypeError(`grpc-ws: allowedOrigins must be "same-origin", "any", a list of origins or a function, got ${String(policy)}`);
+  if (!Array.isArray(policy))
+    throw new TypeError(
+      `grpc-ws: allowedOrigins must be "same-origin", "any", a list of origins or a function, got ${String(policy)}`,
+    );
   const exact = new Set<string>();
   const wildcards: Array<{ scheme: string; suffix: string; port: string }> = [];
   for (const entry of policy as readonly string[]) {
     const wildcard = /^([a-z][a-z0-9+.-]*):\/\/\*\.([^/:]+)(:\d+)?$/i.exec(entry);
     if (wildcard) {
-      wildcards.push({ scheme: wildcard[1]!.toLowerCase(), suffix: "." + wildcard[2]!.toLowerCase(), port: wildcard[3] ?? "" });
+      wildcards.push({
+        scheme: wildcard[1]!.toLowerCase(),
+        suffix: "." + wildcard[2]!.toLowerCase(),
+        port: wildcard[3] ?? "",
+      });
       continue;
     }
     exact.add(normalizeOrigin(entry));
@@ -39,7 +50,9 @@ export function originCheck(policy: OriginPolicy | undefined): (origin: string, 
     const scheme = parsed[1]!.toLowerCase();
     const host = parsed[2]!.toLowerCase();
     const port = parsed[3] ?? "";
-    return wildcards.some((w) => w.scheme === scheme && w.port === port && host.endsWith(w.suffix) && host.length > w.suffix.length);
+    return wildcards.some(
+      (w) => w.scheme === scheme && w.port === port && host.endsWith(w.suffix) && host.length > w.suffix.length,
+    );
   };
 }
 
@@ -50,10 +63,14 @@ function normalizeOrigin(entry: string): string {
   try {
     url = new URL(entry);
   } catch {
-    throw new TypeError(`grpc-ws: allowedOrigins entry ${JSON.stringify(entry)} is not an origin such as "https://app.example.com"`);
+    throw new TypeError(
+      `grpc-ws: allowedOrigins entry ${JSON.stringify(entry)} is not an origin such as "https://app.example.com"`,
+    );
   }
   if (url.origin === "null" || url.pathname !== "/" || url.search || url.hash || entry.endsWith("/")) {
-    throw new TypeError(`grpc-ws: allowedOrigins entry ${JSON.stringify(entry)} must be scheme://host[:port] with no path, such as "https://app.example.com"`);
+    throw new TypeError(
+      `grpc-ws: allowedOrigins entry ${JSON.stringify(entry)} must be scheme://host[:port] with no path, such as "https://app.example.com"`,
+    );
   }
   return url.origin;
 }

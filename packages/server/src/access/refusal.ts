@@ -36,7 +36,9 @@ export function logRefusal(info: RefusalInfo): void {
   const from = `${info.remoteAddress ?? "unknown address"}${info.origin !== undefined ? `, Origin ${info.origin}` : ""}`;
   const how = info.httpStatus !== undefined ? `HTTP ${info.httpStatus}` : `close code ${info.closeCode}`;
   const cause = info.error instanceof Error ? ` (${info.error.message})` : "";
-  console.warn(`grpc-ws: refused a WebSocket upgrade to ${info.path} from ${from}: ${info.reason}, ${how}: ${info.message}${cause}`);
+  console.warn(
+    `grpc-ws: refused a WebSocket upgrade to ${info.path} from ${from}: ${info.reason}, ${how}: ${info.message}${cause}`,
+  );
 }
 
 /** The HTTP status for a refusal with `code` (Connect's mapping: Unauthenticated 401, PermissionDenied 403, ...). */

@@ -16,9 +16,15 @@ export interface UpgradeProbe {
  * Offers `protocols` (default grpc-ws.v1) with `headers`; after an upgrade, sends nothing and waits
  * up to `closeWithinMs` for the server to close (then closes itself, code 1000).
  */
-export function probeUpgrade(url: string, options: { protocols?: string[]; headers?: Record<string, string>; closeWithinMs?: number } = {}): Promise<UpgradeProbe> {
+export function probeUpgrade(
+  url: string,
+  options: { protocols?: string[]; headers?: Record<string, string>; closeWithinMs?: number } = {},
+): Promise<UpgradeProbe> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, options.protocols ?? [SUBPROTOCOL], { headers: options.headers, perMessageDeflate: false });
+    const ws = new WebSocket(url, options.protocols ?? [SUBPROTOCOL], {
+      headers: options.headers,
+      perMessageDeflate: false,
+    });
     let probe: UpgradeProbe | undefined;
     const timer = setTimeout(() => reject(new Error(`no answer to the upgrade within 10 s`)), 10_000);
     ws.on("unexpected-response", (_req, res) => {

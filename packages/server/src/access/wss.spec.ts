@@ -41,7 +41,13 @@ beforeAll(async () => {
     algorithm: "sha256",
     ca: { key: ca.private, cert: ca.cert },
     extensions: [
-      { name: "subjectAltName", altNames: [{ type: 7, ip: "127.0.0.1" }, { type: 2, value: "localhost" }] },
+      {
+        name: "subjectAltName",
+        altNames: [
+          { type: 7, ip: "127.0.0.1" },
+          { type: 2, value: "localhost" },
+        ],
+      },
       { name: "extKeyUsage", serverAuth: true },
     ],
   });
@@ -69,7 +75,12 @@ afterAll(async () => {
 
 describe("wss://", () => {
   it("a client that trusts the CA calls over TLS; the hook sees the TLS state and the https URL", async () => {
-    const transport = createWebSocketTransport({ url, token: "tls-token", keepalive: false, webSocket: wsWith({ ca: caCert }) });
+    const transport = createWebSocketTransport({
+      url,
+      token: "tls-token",
+      keepalive: false,
+      webSocket: wsWith({ ca: caCert }),
+    });
     try {
       await createClient(TestService, transport).emptyCall({});
     } finally {
@@ -87,14 +98,24 @@ describe("wss://", () => {
     const untrusting = createWebSocketTransport({ url, token: "tls-token", keepalive: false, webSocket: wsWith({}) });
     const before = hooks.length;
     try {
-      await expect(createClient(TestService, untrusting).emptyCall({})).rejects.toMatchObject({ code: Code.Unavailable });
+      await expect(createClient(TestService, untrusting).emptyCall({})).rejects.toMatchObject({
+        code: Code.Unavailable,
+      });
     } finally {
       await untrusting.close();
     }
     expect(hooks.length).toBe(before);
-    const wrong = createWebSocketTransport({ url, token: "other", keepalive: false, webSocket: wsWith({ ca: caCert }) });
+    const wrong = createWebSocketTransport({
+      url,
+      token: "other",
+      keepalive: false,
+      webSocket: wsWith({ ca: caCert }),
+    });
     try {
-      await expect(createClient(TestService, wrong).emptyCall({})).rejects.toMatchObject({ code: Code.Unauthenticated, rawMessage: "token required" });
+      await expect(createClient(TestService, wrong).emptyCall({})).rejects.toMatchObject({
+        code: Code.Unauthenticated,
+        rawMessage: "token required",
+      });
     } finally {
       await wrong.close();
     }

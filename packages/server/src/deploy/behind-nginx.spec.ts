@@ -3,9 +3,17 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createWebSocketTransport, type KeepaliveSettings, type WebSocketTransport } from "@grpc-ws/client";
 import { createTestServiceImpl } from "@grpc-ws/interop";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
-import { StreamingInputCallRequestSchema, StreamingOutputCallRequestSchema } from "../../../../gen/grpc/testing/messages_pb.js";
+import {
+  StreamingInputCallRequestSchema,
+  StreamingOutputCallRequestSchema,
+} from "../../../../gen/grpc/testing/messages_pb.js";
 import { TestService } from "../../../../gen/grpc/testing/test_pb.js";
-import { createWebSocketBridge, type CallEndInfo, type WebSocketBridge, type WebSocketBridgeOptions } from "../index.js";
+import {
+  createWebSocketBridge,
+  type CallEndInfo,
+  type WebSocketBridge,
+  type WebSocketBridgeOptions,
+} from "../index.js";
 import { startNginx, type Nginx } from "./nginx.test-util.js";
 
 // nginx's proxy_read_timeout, short for the test (60 s by default).
@@ -16,9 +24,15 @@ afterEach(async () => {
   await Promise.all(transports.splice(0).map((t) => t.close()));
 });
 
-async function behindNginx(options: Partial<WebSocketBridgeOptions> = {}): Promise<{ bridge: WebSocketBridge; nginx: Nginx; ended: CallEndInfo[] }> {
+async function behindNginx(
+  options: Partial<WebSocketBridgeOptions> = {},
+): Promise<{ bridge: WebSocketBridge; nginx: Nginx; ended: CallEndInfo[] }> {
   const ended: CallEndInfo[] = [];
-  const bridge = createWebSocketBridge({ routes: (r) => r.service(TestService, createTestServiceImpl()), onCallEnd: (i) => ended.push(i), ...options });
+  const bridge = createWebSocketBridge({
+    routes: (r) => r.service(TestService, createTestServiceImpl()),
+    onCallEnd: (i) => ended.push(i),
+    ...options,
+  });
   const { port } = await bridge.listen();
   try {
     return { bridge, nginx: await startNginx({ upstreams: [port], idleTimeoutS: IDLE_TIMEOUT_S }), ended };
@@ -35,7 +49,8 @@ function clientTo(url: string, keepalive: KeepaliveSettings | false = false) {
 }
 
 async function* requests(n: number) {
-  for (let i = 0; i < n; i++) yield create(StreamingInputCallRequestSchema, { payload: { body: new Uint8Array(10 * (i + 1)) } });
+  for (let i = 0; i < n; i++)
+    yield create(StreamingInputCallRequestSchema, { payload: { body: new Uint8Array(10 * (i + 1)) } });
 }
 
 describe("through a real nginx", () => {
@@ -54,7 +69,8 @@ describe("through a real nginx", () => {
     expect(unary.payload?.body.length).toBe(100);
 
     const sizes: number[] = [];
-    for await (const r of client.streamingOutputCall({ responseParameters: [{ size: 1 }, { size: 2 }, { size: 3 }] })) sizes.push(r.payload!.body.length);
+    for await (const r of client.streamingOutputCall({ responseParameters: [{ size: 1 }, { size: 2 }, { size: 3 }] }))
+      sizes.push(r.payload!.body.length);
     expect(sizes).toEqual([1, 2, 3]);
 
     const input = await client.streamingInputCall(requests(4));
@@ -75,10 +91,16 @@ describe("through a real nginx", () => {
 });
 
 /** A server stream whose second message comes `gapS` seconds after the first. */
-async function idleStream(client: ReturnType<typeof clientTo>, gapS: number): Promise<{ messages: number; error?: ConnectError }> {
+async function idleStream(
+  client: ReturnType<typeof clientTo>,
+  gapS: number,
+): Promise<{ messages: number; error?: ConnectError }> {
   let messages = 0;
   try {
-    for await (const _ of client.streamingOutputCall({ responseParameters: [{ size: 1 }, { size: 1, intervalUs: gapS * 1_000_000 }] })) messages++;
+    for await (const _ of client.streamingOutputCall({
+      responseParameters: [{ size: 1 }, { size: 1, intervalUs: gapS * 1_000_000 }],
+    }))
+      messages++;
     return { messages };
   } catch (error) {
     return { messages, error: ConnectError.from(error) };
@@ -101,7 +123,9 @@ describe(`a server stream idle longer than nginx's proxy_read_timeout (${IDLE_TI
   test("survives with only the client's keepalive below the timeout (a bridge left at its 30 s default)", async () => {
     const { bridge, nginx } = await behindNginx();
     try {
-      expect(await idleStream(clientTo(nginx.url, { intervalMs: 1_000, timeoutMs: 1_000 }), GAP_S)).toEqual({ messages: 2 });
+      expect(await idleStream(clientTo(nginx.url, { intervalMs: 1_000, timeoutMs: 1_000 }), GAP_S)).toEqual({
+        messages: 2,
+      });
     } finally {
       await nginx.stop();
       await bridge.close({ drainTimeoutMs: 100 });

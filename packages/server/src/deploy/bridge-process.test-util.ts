@@ -14,7 +14,9 @@ const bridge = createWebSocketBridge({
   drainTimeoutMs,
   onCallEnd: (info) => (served[info.code] = (served[info.code] ?? 0) + 1),
 });
-void bridge.listen({ port }).then(({ port: bound }) => process.stdout.write(`${JSON.stringify({ port: bound, pid: process.pid })}\n`));
+void bridge
+  .listen({ port })
+  .then(({ port: bound }) => process.stdout.write(`${JSON.stringify({ port: bound, pid: process.pid })}\n`));
 process.once("SIGTERM", () => {
   void bridge.close().then(() => {
     process.stdout.write(`${JSON.stringify({ served })}\n`, () => process.exit(0));

@@ -76,7 +76,9 @@ ${options.upstreams.map((p) => `    server 127.0.0.1:${p} max_fails=0;`).join("\
 /** Starts nginx; throws a clear error when the Debian package is not installed. */
 export async function startNginx(options: NginxOptions): Promise<Nginx> {
   if (!existsSync(NGINX_BINARY)) {
-    throw new Error(`nginx is required for the proxy tests and was not found at ${NGINX_BINARY}: install the Debian package (apt-get install nginx); .ci/run does this`);
+    throw new Error(
+      `nginx is required for the proxy tests and was not found at ${NGINX_BINARY}: install the Debian package (apt-get install nginx); .ci/run does this`,
+    );
   }
   let lastError = "";
   // A port picked free may be taken before nginx binds it: try a few.
@@ -84,7 +86,9 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
     const port = await freePort();
     const dir = await mkdtemp(join(tmpdir(), "grpc-ws-nginx-"));
     await writeFile(join(dir, "nginx.conf"), nginxConfig(dir, port, options));
-    const child = spawn(NGINX_BINARY, ["-p", dir, "-c", join(dir, "nginx.conf"), "-e", join(dir, "error.log")], { stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(NGINX_BINARY, ["-p", dir, "-c", join(dir, "nginx.conf"), "-e", join(dir, "error.log")], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     let stderr = "";
     child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));

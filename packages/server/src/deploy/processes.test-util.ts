@@ -17,7 +17,17 @@ const TSCONFIG = fileURLToPath(new URL("../../../../tsconfig.json", import.meta.
 export async function bundleBridgeProcess(): Promise<{ file: string; remove: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), "grpc-ws-bridge-"));
   const file = join(dir, "bridge.cjs");
-  await build({ entryPoints: [SCRIPT], bundle: true, platform: "node", format: "cjs", target: "node20", outfile: file, tsconfig: TSCONFIG, external: ["bufferutil", "utf-8-validate"], logLevel: "error" });
+  await build({
+    entryPoints: [SCRIPT],
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node20",
+    outfile: file,
+    tsconfig: TSCONFIG,
+    external: ["bufferutil", "utf-8-validate"],
+    logLevel: "error",
+  });
   return { file, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
@@ -32,7 +42,9 @@ export interface BridgeProcess {
 
 /** Starts the bundled bridge (from `bundleBridgeProcess`) on `port` (0: a free one). */
 export async function startBridgeProcess(bundle: string, port = 0, drainTimeoutMs = 3000): Promise<BridgeProcess> {
-  const child: ChildProcess = spawn(process.execPath, [bundle, String(port), String(drainTimeoutMs)], { stdio: ["ignore", "pipe", "pipe"] });
+  const child: ChildProcess = spawn(process.execPath, [bundle, String(port), String(drainTimeoutMs)], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stderr = "";
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
   const lines = createInterface({ input: child.stdout! });
@@ -48,7 +60,8 @@ export async function startBridgeProcess(bundle: string, port = 0, drainTimeoutM
     for (;;) {
       const found = messages.find((m) => key in m);
       if (found) return found;
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`bridge process ${child.pid}: no "${key}" (exit ${child.exitCode}): ${stderr}`);
+      if (child.exitCode !== null || Date.now() > deadline)
+        throw new Error(`bridge process ${child.pid}: no "${key}" (exit ${child.exitCode}): ${stderr}`);
       await Promise.race([new Promise<void>((r) => waiters.push(r)), exited, new Promise((r) => setTimeout(r, 100))]);
     }
   };

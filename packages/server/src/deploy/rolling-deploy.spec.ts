@@ -2,7 +2,10 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createWebSocketTransport, type WebSocketTransport } from "@grpc-ws/client";
 import { expect, test } from "vitest";
-import { StreamingInputCallRequestSchema, StreamingOutputCallRequestSchema } from "../../../../gen/grpc/testing/messages_pb.js";
+import {
+  StreamingInputCallRequestSchema,
+  StreamingOutputCallRequestSchema,
+} from "../../../../gen/grpc/testing/messages_pb.js";
 import { TestService } from "../../../../gen/grpc/testing/test_pb.js";
 import { startNginx } from "./nginx.test-util.js";
 import { bundleBridgeProcess, startBridgeProcess, type BridgeProcess } from "./processes.test-util.js";
@@ -28,7 +31,10 @@ async function callOnce(client: ReturnType<typeof createClient<typeof TestServic
     case "serverStream": {
       let n = 0;
       // Five messages over ~100 ms: far shorter than the drain timeout.
-      for await (const _ of client.streamingOutputCall({ responseParameters: Array.from({ length: 5 }, () => ({ size: 8, intervalUs: 20_000 })) })) n++;
+      for await (const _ of client.streamingOutputCall({
+        responseParameters: Array.from({ length: 5 }, () => ({ size: 8, intervalUs: 20_000 })),
+      }))
+        n++;
       if (n !== 5) throw new Error(`server stream ended after ${n} messages`);
       return;
     }
@@ -83,7 +89,10 @@ test("two bridge processes behind nginx, each drained and restarted in turn unde
     const long = clients.map(async (client) => {
       let messages = 0;
       try {
-        for await (const _ of client.streamingOutputCall({ responseParameters: Array.from({ length: 200 }, () => ({ size: 1, intervalUs: 100_000 })) })) messages++;
+        for await (const _ of client.streamingOutputCall({
+          responseParameters: Array.from({ length: 200 }, () => ({ size: 1, intervalUs: 100_000 })),
+        }))
+          messages++;
         return { outcome: "completed", messages };
       } catch (error) {
         const e = ConnectError.from(error);
@@ -92,7 +101,8 @@ test("two bridge processes behind nginx, each drained and restarted in turn unde
     });
 
     const t0 = Date.now();
-    const phase = (what: string) => console.log(`${Date.now() - t0} ms: ${what} ok=${JSON.stringify(ok)} failures=${failures.length}`);
+    const phase = (what: string) =>
+      console.log(`${Date.now() - t0} ms: ${what} ok=${JSON.stringify(ok)} failures=${failures.length}`);
     await new Promise((r) => setTimeout(r, STEADY_MS));
     phase("draining a");
     const deploy: Array<{ bridge: string; served: Record<string, number> }> = [];
@@ -114,7 +124,11 @@ test("two bridge processes behind nginx, each drained and restarted in turn unde
     const longOutcomes = await Promise.all(long);
 
     const total = Object.values(ok).reduce((x, y) => x + y, 0);
-    console.log(JSON.stringify({ rollingDeploy: { ok, total, failed: failures.length, long: longOutcomes, servedByDrainedBridges: deploy } }));
+    console.log(
+      JSON.stringify({
+        rollingDeploy: { ok, total, failed: failures.length, long: longOutcomes, servedByDrainedBridges: deploy },
+      }),
+    );
     expect(failures).toEqual([]);
     for (const kind of KINDS) expect(ok[kind]).toBeGreaterThan(0);
     // Every bridge served calls before it was drained: both took traffic.

@@ -45,8 +45,10 @@ export class ConnectionGuard {
    */
   admit(request: IncomingMessage, socket: Duplex): string | undefined {
     const { maxConnections, maxConnectionsPerAddress } = this.limits;
-    if (maxConnections > 0 && this.total >= maxConnections) return `the server has its maximum of ${maxConnections} connections`;
-    const address = maxConnectionsPerAddress > 0 ? ((this.limits.clientAddress ?? remoteAddress)(request) ?? "") : undefined;
+    if (maxConnections > 0 && this.total >= maxConnections)
+      return `the server has its maximum of ${maxConnections} connections`;
+    const address =
+      maxConnectionsPerAddress > 0 ? ((this.limits.clientAddress ?? remoteAddress)(request) ?? "") : undefined;
     const count = address === undefined ? 0 : (this.perAddress.get(address) ?? 0);
     if (address !== undefined && count >= maxConnectionsPerAddress) {
       return `${address || "this address"} has the maximum of ${maxConnectionsPerAddress} connections`;
@@ -72,7 +74,13 @@ export class ConnectionGuard {
   watch(connection: GuardedConnection, socket: Duplex): void {
     const { idleTimeoutMs, slowReaderTimeoutMs } = this.limits;
     if (idleTimeoutMs === 0 && slowReaderTimeoutMs === 0) return;
-    this.watched.set(connection, { socket, idleSince: Date.now(), idleClosing: false, written: 0, stalledSince: undefined });
+    this.watched.set(connection, {
+      socket,
+      idleSince: Date.now(),
+      idleClosing: false,
+      written: 0,
+      stalledSince: undefined,
+    });
     if (!this.timer) {
       const shortest = Math.min(...[idleTimeoutMs, slowReaderTimeoutMs].filter((t) => t > 0));
       this.timer = setInterval(() => this.sweep(), Math.max(20, Math.min(1_000, Math.floor(shortest / 4))));
@@ -115,7 +123,14 @@ export class ConnectionGuard {
     // GOAWAY first: a HEADERS already on its way is refused (the client retries it) rather than lost.
     session.goAway(ErrorCode.NO_ERROR, `idle for ${this.limits.idleTimeoutMs} ms`);
     setTimeout(() => {
-      void session.whenIdle().then(() => session.close(new SessionClosedError(`closed after ${this.limits.idleTimeoutMs} ms without a call`), CloseCode.NORMAL));
+      void session
+        .whenIdle()
+        .then(() =>
+          session.close(
+            new SessionClosedError(`closed after ${this.limits.idleTimeoutMs} ms without a call`),
+            CloseCode.NORMAL,
+          ),
+        );
     }, IDLE_GOAWAY_GRACE_MS).unref();
   }
 

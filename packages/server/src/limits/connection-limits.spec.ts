@@ -13,7 +13,10 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function startBridge(options: Partial<WebSocketBridgeOptions> = {}, path?: string): Promise<{ bridge: WebSocketBridge; url: string; port: number }> {
+async function startBridge(
+  options: Partial<WebSocketBridgeOptions> = {},
+  path?: string,
+): Promise<{ bridge: WebSocketBridge; url: string; port: number }> {
   const bridge = createWebSocketBridge({
     routes: (r) => {
       r.rpc(TestService.method.emptyCall, () => ({}));
@@ -41,7 +44,13 @@ function upgradeStatus(port: number, path: string): Promise<{ status: number | u
       host: "127.0.0.1",
       port,
       path,
-      headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "sec-websocket-protocol": "grpc-ws.v1" },
+      headers: {
+        connection: "Upgrade",
+        upgrade: "websocket",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "sec-websocket-protocol": "grpc-ws.v1",
+      },
     });
     req.on("response", (res) => {
       let body = "";
@@ -83,7 +92,8 @@ describe("an upgrade to a path the bridge does not serve", () => {
     expect((await upgradeStatus(port, "/grpc/")).status).toBe(404);
     // Another listener that takes other paths: the bridge must not answer for it.
     server.on("upgrade", (req, socket) => {
-      if (req.url === "/mine") socket.end("HTTP/1.1 418 I'm a teapot\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      if (req.url === "/mine")
+        socket.end("HTTP/1.1 418 I'm a teapot\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
     });
     expect((await upgradeStatus(port, "/mine")).status).toBe(418);
   });
@@ -162,7 +172,9 @@ describe("handshake timeouts of listen()", () => {
 describe("a client that stops reading", () => {
   test("is dropped once its socket stays above socketHighWaterMark without progress for slowReaderTimeoutMs", async () => {
     const { bridge, url } = await startBridge({ socketHighWaterMark: 64 * 1024, limits: { slowReaderTimeoutMs: 300 } });
-    const reader = track(await TestClient.connect(url, { initialStreamWindow: 1 << 30, initialConnectionWindow: 1 << 30 }));
+    const reader = track(
+      await TestClient.connect(url, { initialStreamWindow: 1 << 30, initialConnectionWindow: 1 << 30 }),
+    );
     const good = track(await TestClient.connect(url));
     // The TCP socket stops being read: the kernel buffers fill, then the bridge's socket buffer.
     (reader.ws as unknown as { _socket: net.Socket })._socket.pause();
@@ -171,4 +183,3 @@ describe("a client that stops reading", () => {
     expect((await good.call(`${TS}/EmptyCall`, [new Uint8Array(0)]).done).status?.code).toBe(Status.OK);
   });
 });
-

@@ -46,7 +46,8 @@ export function resolveLimits(limits: ConnectionLimits = {}): ResolvedLimits {
   for (const key of Object.keys(DEFAULT_LIMITS) as Array<keyof NumericLimits>) {
     const value = limits[key];
     if (value === undefined) continue;
-    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`limits.${key} must be a non-negative integer (got ${String(value)})`);
+    if (!Number.isSafeInteger(value) || value < 0)
+      throw new RangeError(`limits.${key} must be a non-negative integer (got ${String(value)})`);
     out[key] = value;
   }
   return out;

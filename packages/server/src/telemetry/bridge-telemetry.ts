@@ -10,7 +10,14 @@ const INSTRUMENTATION = "@grpc-ws/server";
 const KIND_SERVER = SPAN_KIND_SERVER as SpanKind;
 const STATUS_ERROR = SPAN_STATUS_ERROR as SpanStatusCode;
 // Per the gRPC semantic conventions, a server span is an error only for these codes.
-const SERVER_ERRORS: ReadonlySet<Status> = new Set([Status.UNKNOWN, Status.DEADLINE_EXCEEDED, Status.UNIMPLEMENTED, Status.INTERNAL, Status.UNAVAILABLE, Status.DATA_LOSS]);
+const SERVER_ERRORS: ReadonlySet<Status> = new Set([
+  Status.UNKNOWN,
+  Status.DEADLINE_EXCEEDED,
+  Status.UNIMPLEMENTED,
+  Status.INTERNAL,
+  Status.UNAVAILABLE,
+  Status.DATA_LOSS,
+]);
 
 /** Where a call arrived: the connection's id and addresses (from its `ConnectionInfo`). */
 interface CallSite {
@@ -48,7 +55,9 @@ export class BridgeTelemetry {
     const api = telemetryApi(options);
     this.api = api;
     this.tracer = (options.tracerProvider ?? api.trace.getTracerProvider()).getTracer(INSTRUMENTATION);
-    this.instruments = createBridgeInstruments((options.meterProvider ?? api.metrics.getMeterProvider()).getMeter(INSTRUMENTATION));
+    this.instruments = createBridgeInstruments(
+      (options.meterProvider ?? api.metrics.getMeterProvider()).getMeter(INSTRUMENTATION),
+    );
     this.propagator = options.propagator;
   }
 
@@ -89,7 +98,13 @@ export class BridgeTelemetry {
     if (!site) {
       const { remoteAddress, remotePort, headers } = connection.request;
       const host = hostOf(headers.host);
-      site = { connectionId: connection.id, remoteAddress: remoteAddress ?? "", remotePort: remotePort ?? 0, serverAddress: host.address, serverPort: host.port };
+      site = {
+        connectionId: connection.id,
+        remoteAddress: remoteAddress ?? "",
+        remotePort: remotePort ?? 0,
+        serverAddress: host.address,
+        serverPort: host.port,
+      };
       this.sites.set(connection, site);
     }
     return site;
@@ -113,7 +128,11 @@ export class BridgeTelemetry {
       "grpc_ws.connection.id": site.connectionId,
     };
     if (site.serverPort !== undefined) attributes["server.port"] = site.serverPort;
-    const span = this.tracer.startSpan(service ? `${service}/${method}` : path, { kind: KIND_SERVER, attributes }, parent);
+    const span = this.tracer.startSpan(
+      service ? `${service}/${method}` : path,
+      { kind: KIND_SERVER, attributes },
+      parent,
+    );
     return new CallTelemetry(this, span, api.trace.setSpan(parent, span), attrs, performance.now());
   }
 
@@ -124,7 +143,12 @@ export class BridgeTelemetry {
     if (attrs) return attrs;
     // A malformed path keeps the whole path as the method.
     const { service, method } = parseMethodPath(path) ?? { service: "", method: path };
-    attrs = { service, method, metric: { "rpc.system": RPC_SYSTEM, "rpc.service": service, "rpc.method": method }, byCode: [] };
+    attrs = {
+      service,
+      method,
+      metric: { "rpc.system": RPC_SYSTEM, "rpc.service": service, "rpc.method": method },
+      byCode: [],
+    };
     if (this.byPath.size < MAX_CACHED_METHODS) this.byPath.set(path, attrs);
     return attrs;
   }

@@ -11,7 +11,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { WebSocket } from "ws";
 import { SimpleRequestSchema } from "../../../../gen/grpc/testing/messages_pb.js";
 import { TestService } from "../../../../gen/grpc/testing/test_pb.js";
-import { createWebSocketBridge, type CallEndInfo, type ConnectionCloseInfo, type ConnectionInfo, type WebSocketBridge } from "../index.js";
+import {
+  createWebSocketBridge,
+  type CallEndInfo,
+  type ConnectionCloseInfo,
+  type ConnectionInfo,
+  type WebSocketBridge,
+} from "../index.js";
 import { until } from "../test-client.test-util.js";
 import { createTestTelemetry, type TestTelemetry } from "./telemetry.test-util.js";
 
@@ -43,16 +49,23 @@ beforeAll(async () => {
       router.service(TestService, {
         ...createTestServiceImpl(),
         // In process: a span the handler starts is a child of the bridge's span.
-        unaryCall: (req) => tracer.startActiveSpan("handler work", (span) => {
-          span.end();
-          if (req.responseStatus?.code) throw new ConnectError(req.responseStatus.message, req.responseStatus.code as Code);
-          return {};
-        }),
+        unaryCall: (req) =>
+          tracer.startActiveSpan("handler work", (span) => {
+            span.end();
+            if (req.responseStatus?.code)
+              throw new ConnectError(req.responseStatus.message, req.responseStatus.code as Code);
+            return {};
+          }),
         // Everything else of TestService goes upstream below.
         emptyCall: undefined as never,
       }),
     upstream: upstream.baseUrl,
-    telemetry: { api: otel.api, tracerProvider: otel.tracerProvider, meterProvider: otel.meterProvider, propagator: otel.propagator },
+    telemetry: {
+      api: otel.api,
+      tracerProvider: otel.tracerProvider,
+      meterProvider: otel.meterProvider,
+      propagator: otel.propagator,
+    },
     onCallEnd: (info) => ended.push(info),
     onConnectionOpen: (info) => opened.push(info),
     onConnectionClose: (info) => closed.push(info),
@@ -100,7 +113,10 @@ describe("spans", () => {
     const c = client();
     await expect(c.unaryCall({ responseStatus: { code: Code.Internal, message: "boom" } })).rejects.toThrow("boom");
     await expect(c.unaryCall({ responseStatus: { code: Code.NotFound, message: "nope" } })).rejects.toThrow("nope");
-    await until(() => otel.spans().filter((s) => s.attributes["rpc.grpc.status_code"] === Code.NotFound).length === 1, "both spans");
+    await until(
+      () => otel.spans().filter((s) => s.attributes["rpc.grpc.status_code"] === Code.NotFound).length === 1,
+      "both spans",
+    );
     const internal = otel.spans().find((s) => s.attributes["rpc.grpc.status_code"] === Code.Internal)!;
     const notFound = otel.spans().find((s) => s.attributes["rpc.grpc.status_code"] === Code.NotFound)!;
     expect(internal.status).toEqual({ code: otel.api.SpanStatusCode.ERROR, message: "boom" });
@@ -121,7 +137,10 @@ describe("spans", () => {
     const before = otel.spans().length;
     await client().unaryCall({});
     await until(() => otel.spans().length > before, "a span");
-    const span = otel.spans().filter((s) => s.name === "grpc.testing.TestService/UnaryCall").at(-1)!;
+    const span = otel
+      .spans()
+      .filter((s) => s.name === "grpc.testing.TestService/UnaryCall")
+      .at(-1)!;
     expect(span.parentSpanContext).toBeUndefined();
     expect(span.spanContext().traceId).not.toBe(TRACE_ID);
   });
@@ -136,9 +155,15 @@ describe("metrics", () => {
     const ok = await otel.points("rpc.server.duration", { "rpc.method": "UnaryCall", "rpc.grpc.status_code": 0 });
     expect(ok).toHaveLength(1);
     expect((ok[0]!.value as { count: number }).count).toBeGreaterThanOrEqual(2);
-    const aborted = await otel.points("rpc.server.duration", { "rpc.method": "UnaryCall", "rpc.grpc.status_code": Code.Aborted });
+    const aborted = await otel.points("rpc.server.duration", {
+      "rpc.method": "UnaryCall",
+      "rpc.grpc.status_code": Code.Aborted,
+    });
     expect((aborted[0]!.value as { count: number }).count).toBe(1);
-    const started = await otel.points("grpc.server.call.started", { "rpc.service": "grpc.testing.TestService", "rpc.method": "UnaryCall" });
+    const started = await otel.points("grpc.server.call.started", {
+      "rpc.service": "grpc.testing.TestService",
+      "rpc.method": "UnaryCall",
+    });
     expect(started[0]!.value).toBeGreaterThanOrEqual(3);
     expect((await otel.points("grpc_ws.server.connections"))[0]!.value).toBe(1);
     expect((await otel.points("grpc_ws.server.streams"))[0]!.value).toBe(0);
@@ -212,7 +237,9 @@ describe("Prometheus", () => {
       routes: (router) => router.service(TestService, createTestServiceImpl()),
       telemetry: { api: otel.api, meterProvider },
     });
-    const { url: scrapedUrl, port } = await scraped.listen({ metrics: { handler: (req, res) => exporter.getMetricsRequestHandler(req, res) } });
+    const { url: scrapedUrl, port } = await scraped.listen({
+      metrics: { handler: (req, res) => exporter.getMetricsRequestHandler(req, res) },
+    });
     try {
       const transport = createWebSocketTransport({ url: scrapedUrl });
       transports.push(transport);
@@ -229,7 +256,11 @@ describe("Prometheus", () => {
       const started = byName.get("grpc_server_call_started_total")!;
       expect(started.type).toBe("COUNTER");
       expect(started.metrics).toHaveLength(1);
-      expect(started.metrics[0]!.labels).toMatchObject({ rpc_system: "grpc", rpc_service: "grpc.testing.TestService", rpc_method: "EmptyCall" });
+      expect(started.metrics[0]!.labels).toMatchObject({
+        rpc_system: "grpc",
+        rpc_service: "grpc.testing.TestService",
+        rpc_method: "EmptyCall",
+      });
       expect(Number(started.metrics[0]!.value)).toBe(1);
       expect(Number(byName.get("grpc_ws_server_connections")!.metrics[0]!.value)).toBe(1);
       expect(Number(byName.get("grpc_ws_server_bytes_received_total")!.metrics[0]!.value)).toBeGreaterThan(0);
@@ -258,7 +289,12 @@ describe("client telemetry", () => {
   function tracedClient() {
     const transport = createWebSocketTransport({
       url,
-      telemetry: { api: otel.api, tracerProvider: otel.tracerProvider, meterProvider: otel.meterProvider, propagator: otel.propagator },
+      telemetry: {
+        api: otel.api,
+        tracerProvider: otel.tracerProvider,
+        meterProvider: otel.meterProvider,
+        propagator: otel.propagator,
+      },
     });
     transports.push(transport);
     return createClient(TestService, transport);
@@ -267,10 +303,21 @@ describe("client telemetry", () => {
   test("one trace from the client span through the bridge span to the upstream grpc-js server", async () => {
     upstream.clearEvents();
     const root = otel.tracerProvider.getTracer("app").startSpan("page action");
-    await otel.api.context.with(otel.api.trace.setSpan(otel.api.context.active(), root), () => tracedClient().emptyCall({}));
+    await otel.api.context.with(otel.api.trace.setSpan(otel.api.context.active(), root), () =>
+      tracedClient().emptyCall({}),
+    );
     root.end();
-    const clientSpan = otel.spans().find((s) => s.name === "grpc.testing.TestService/EmptyCall" && s.kind === otel.api.SpanKind.CLIENT)!;
-    const serverSpan = otel.spans().find((s) => s.name === "grpc.testing.TestService/EmptyCall" && s.kind === otel.api.SpanKind.SERVER && s.parentSpanContext?.spanId === clientSpan.spanContext().spanId)!;
+    const clientSpan = otel
+      .spans()
+      .find((s) => s.name === "grpc.testing.TestService/EmptyCall" && s.kind === otel.api.SpanKind.CLIENT)!;
+    const serverSpan = otel
+      .spans()
+      .find(
+        (s) =>
+          s.name === "grpc.testing.TestService/EmptyCall" &&
+          s.kind === otel.api.SpanKind.SERVER &&
+          s.parentSpanContext?.spanId === clientSpan.spanContext().spanId,
+      )!;
     const traceId = root.spanContext().traceId;
     expect(clientSpan.parentSpanContext?.spanId).toBe(root.spanContext().spanId);
     expect(clientSpan.spanContext().traceId).toBe(traceId);
@@ -283,26 +330,45 @@ describe("client telemetry", () => {
       "server.address": "127.0.0.1",
       "server.port": Number(new URL(url).port),
     });
-    expect(upstream.events.calls.at(-1)!.metadata.get("traceparent")).toEqual([`00-${traceId}-${serverSpan.spanContext().spanId}-01`]);
+    expect(upstream.events.calls.at(-1)!.metadata.get("traceparent")).toEqual([
+      `00-${traceId}-${serverSpan.spanContext().spanId}-01`,
+    ]);
   });
 
   test("a failed call's client span is ERROR with the status; a stream's span ends with the stream", async () => {
     const client = tracedClient();
-    await expect(client.unaryCall({ responseStatus: { code: Code.NotFound, message: "gone" } })).rejects.toThrow("gone");
-    const failed = otel.spans().filter((s) => s.kind === otel.api.SpanKind.CLIENT && s.attributes["rpc.grpc.status_code"] === Code.NotFound);
+    await expect(client.unaryCall({ responseStatus: { code: Code.NotFound, message: "gone" } })).rejects.toThrow(
+      "gone",
+    );
+    const failed = otel
+      .spans()
+      .filter((s) => s.kind === otel.api.SpanKind.CLIENT && s.attributes["rpc.grpc.status_code"] === Code.NotFound);
     expect(failed).toHaveLength(1);
     expect(failed[0]!.status).toEqual({ code: otel.api.SpanStatusCode.ERROR, message: "gone" });
 
-    const before = otel.spans().filter((s) => s.name === "grpc.testing.TestService/StreamingOutputCall" && s.kind === otel.api.SpanKind.CLIENT).length;
-    const it = client.streamingOutputCall({ responseParameters: [{ size: 1 }, { size: 1, intervalUs: 100_000 }] })[Symbol.asyncIterator]();
+    const before = otel
+      .spans()
+      .filter(
+        (s) => s.name === "grpc.testing.TestService/StreamingOutputCall" && s.kind === otel.api.SpanKind.CLIENT,
+      ).length;
+    const it = client
+      .streamingOutputCall({ responseParameters: [{ size: 1 }, { size: 1, intervalUs: 100_000 }] })
+      [Symbol.asyncIterator]();
     await it.next();
-    const count = () => otel.spans().filter((s) => s.name === "grpc.testing.TestService/StreamingOutputCall" && s.kind === otel.api.SpanKind.CLIENT).length;
+    const count = () =>
+      otel
+        .spans()
+        .filter((s) => s.name === "grpc.testing.TestService/StreamingOutputCall" && s.kind === otel.api.SpanKind.CLIENT)
+        .length;
     expect(count()).toBe(before);
     await it.next();
     expect((await it.next()).done).toBe(true);
     expect(count()).toBe(before + 1);
 
-    const points = await otel.points("rpc.client.duration", { "rpc.method": "UnaryCall", "rpc.grpc.status_code": Code.NotFound });
+    const points = await otel.points("rpc.client.duration", {
+      "rpc.method": "UnaryCall",
+      "rpc.grpc.status_code": Code.NotFound,
+    });
     expect((points[0]!.value as { count: number }).count).toBe(1);
     const started = await otel.points("grpc.client.call.started", { "rpc.method": "StreamingOutputCall" });
     expect(started[0]!.value).toBeGreaterThanOrEqual(1);
@@ -335,7 +401,10 @@ describe("grpc-websockets front end", () => {
     expect(id).toMatch(/^[0-9a-f]{8}-\d+$/);
     expect(ended.map((e) => [e.code, e.connection.id])).toEqual([[0, id]]);
     expect(closed[0]).toMatchObject({ id, calls: 1 });
-    const span = otel.spans().slice(spansBefore).find((x) => x.name === "grpc.testing.TestService/UnaryCall");
+    const span = otel
+      .spans()
+      .slice(spansBefore)
+      .find((x) => x.name === "grpc.testing.TestService/UnaryCall");
     expect(span?.kind).toBe(otel.api.SpanKind.SERVER);
     expect(span?.attributes["grpc_ws.connection.id"]).toBe(id);
   });

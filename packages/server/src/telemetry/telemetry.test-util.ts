@@ -2,8 +2,20 @@
 import * as api from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type DataPoint, type MetricData } from "@opentelemetry/sdk-metrics";
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+  type DataPoint,
+  type MetricData,
+} from "@opentelemetry/sdk-metrics";
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+  type ReadableSpan,
+} from "@opentelemetry/sdk-trace-base";
 
 // Handler spans nest under the bridge's only with a real context manager, as in an application.
 api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
@@ -43,7 +55,9 @@ export function createTestTelemetry(): TestTelemetry {
     async points(name, match = {}) {
       const metric = (await telemetry.metrics()).find((m) => m.descriptor.name === name);
       if (!metric) return [];
-      return (metric.dataPoints as Array<DataPoint<unknown>>).filter((p) => Object.entries(match).every(([k, v]) => p.attributes[k] === v));
+      return (metric.dataPoints as Array<DataPoint<unknown>>).filter((p) =>
+        Object.entries(match).every(([k, v]) => p.attributes[k] === v),
+      );
     },
     async shutdown() {
       await tracerProvider.shutdown();

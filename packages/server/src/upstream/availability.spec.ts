@@ -69,7 +69,8 @@ it("a keepalive ping that goes unanswered ends in-flight calls UNAVAILABLE; the 
       () => undefined,
       (e: unknown) => ConnectError.from(e),
     );
-    for (let i = 0; i < 100 && !server.events.started.includes("StreamingOutputCall"); i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 100 && !server.events.started.includes("StreamingOutputCall"); i++)
+      await new Promise((r) => setTimeout(r, 10));
     proxy.stallUpstream(true);
     const error = await done;
     expect(error?.code).toBe(Code.Unavailable);

@@ -31,7 +31,9 @@ it("a stalled client reader stops the upstream's server stream within a bounded 
   const count = 64;
   const size = 256 * 1024; // 16 MiB in all
   const before = proxy.downBytes;
-  const it = client.streamingOutputCall({ responseParameters: Array.from({ length: count }, () => ({ size })) })[Symbol.asyncIterator]();
+  const it = client
+    .streamingOutputCall({ responseParameters: Array.from({ length: count }, () => ({ size })) })
+    [Symbol.asyncIterator]();
   const first = await it.next();
   expect(first.value?.payload?.body.length).toBe(size);
   // The client takes nothing more for a while: what crossed the upstream leg must level off.

@@ -136,7 +136,12 @@ export interface UpstreamRouter extends UpstreamHooks {
 }
 
 export function isRouter(config: UpstreamConfig): config is UpstreamRouter {
-  return typeof config === "object" && !(config instanceof URL) && !Array.isArray(config) && typeof (config as UpstreamRouter).route === "function";
+  return (
+    typeof config === "object" &&
+    !(config instanceof URL) &&
+    !Array.isArray(config) &&
+    typeof (config as UpstreamRouter).route === "function"
+  );
 }
 
 /** Parses and checks a target URL; throws TypeError for anything but http: / https:. */

@@ -11,7 +11,10 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
  * (`min_recv_ping_interval_without_data`, `EnforcementPolicy.MinTime`): faster pings on a quiet
  * call get GOAWAY "too_many_pings". Servers that allow more (grpc-js does) can be pinged faster.
  */
-export const DEFAULT_UPSTREAM_KEEPALIVE: Readonly<UpstreamKeepalive> = Object.freeze({ intervalMs: 300_000, timeoutMs: 20_000 });
+export const DEFAULT_UPSTREAM_KEEPALIVE: Readonly<UpstreamKeepalive> = Object.freeze({
+  intervalMs: 300_000,
+  timeoutMs: 20_000,
+});
 
 /**
  * Node's per-session memory cap (MB) for upstream sessions. Node's default (10 MB) resets
@@ -94,8 +97,15 @@ export class UpstreamConnection {
     const code = (error as { code?: unknown } | undefined)?.code;
     if (error && code !== "ECONNRESET" && code !== "EPIPE") return error;
     const hint =
-      this.scheme === "http" ? "a TLS port? then use an https: target" : this.options.tls?.cert ? "did it reject the client certificate?" : "is it a gRPC server?";
-    return new Error(`the upstream closed the connection before HTTP/2 started (${hint})${error ? ` (${String(code)})` : ""}`, { cause: error });
+      this.scheme === "http"
+        ? "a TLS port? then use an https: target"
+        : this.options.tls?.cert
+          ? "did it reject the client certificate?"
+          : "is it a gRPC server?";
+    return new Error(
+      `the upstream closed the connection before HTTP/2 started (${hint})${error ? ` (${String(code)})` : ""}`,
+      { cause: error },
+    );
   }
 
   /**
@@ -174,11 +184,16 @@ export class UpstreamConnection {
 
   private connect(): http2.ClientHttp2Session {
     const { socketPath } = this.options;
-    const keepalive = this.options.keepalive === false ? undefined : (this.options.keepalive ?? DEFAULT_UPSTREAM_KEEPALIVE);
+    const keepalive =
+      this.options.keepalive === false ? undefined : (this.options.keepalive ?? DEFAULT_UPSTREAM_KEEPALIVE);
     let session: http2.ClientHttp2Session;
     // Ours for https (and unix sockets) so that a TLS failure can be told from a refused connection.
     const createConnection =
-      this.scheme === "https" ? () => this.connectTls((error) => this.errors.set(session, error)) : socketPath !== undefined ? () => net.connect(socketPath) : undefined;
+      this.scheme === "https"
+        ? () => this.connectTls((error) => this.errors.set(session, error))
+        : socketPath !== undefined
+          ? () => net.connect(socketPath)
+          : undefined;
     session = http2.connect(this.url.origin, {
       ...(createConnection ? { createConnection } : {}),
       settings: { enablePush: false },
@@ -198,7 +213,8 @@ export class UpstreamConnection {
     session.once("connect", () => {
       clearTimeout(connectTimer);
       connectTimer = undefined;
-      if (keepalive && keepalive.intervalMs > 0) pingTimer = this.keepalive(session, keepalive.intervalMs, keepalive.timeoutMs);
+      if (keepalive && keepalive.intervalMs > 0)
+        pingTimer = this.keepalive(session, keepalive.intervalMs, keepalive.timeoutMs);
     });
     session.once("remoteSettings", () => this.started.add(session));
     session.on("error", (error: Error) => {
@@ -239,13 +255,18 @@ export class UpstreamConnection {
     socket.once("connect", () => (tcpConnected = true));
     socket.once("secureConnect", () => (handshakeDone = true));
     socket.once("error", (error: Error) => {
-      if (tcpConnected && !handshakeDone) onTlsError(new Error(`TLS handshake failed: ${describeError(error)}`, { cause: error }));
+      if (tcpConnected && !handshakeDone)
+        onTlsError(new Error(`TLS handshake failed: ${describeError(error)}`, { cause: error }));
       else if (isOpenSslError(error)) onTlsError(new Error(`TLS error: ${describeError(error)}`, { cause: error }));
     });
     return socket;
   }
 
-  private keepalive(session: http2.ClientHttp2Session, intervalMs: number, timeoutMs: number): ReturnType<typeof setInterval> {
+  private keepalive(
+    session: http2.ClientHttp2Session,
+    intervalMs: number,
+    timeoutMs: number,
+  ): ReturnType<typeof setInterval> {
     let waiting = false;
     const timer = setInterval(() => {
       // Only while calls are in flight: servers count pings on an idle connection as abuse.
@@ -277,7 +298,15 @@ export class UpstreamConnection {
 export function describeError(error: unknown): string {
   let e = error;
   // Only Node's own wrappers ("The pending stream has been canceled (caused by: ...)") are looked through.
-  for (let i = 0; i < 8 && e instanceof Error && e.cause instanceof Error && /^ERR_HTTP2_/.test(String((e as { code?: unknown }).code)); i++) e = e.cause;
+  for (
+    let i = 0;
+    i < 8 &&
+    e instanceof Error &&
+    e.cause instanceof Error &&
+    /^ERR_HTTP2_/.test(String((e as { code?: unknown }).code));
+    i++
+  )
+    e = e.cause;
   if (!(e instanceof Error)) return String(e);
   const { code, reason } = e as Error & { code?: unknown; reason?: unknown };
   const text = typeof reason === "string" && reason !== "" ? reason : e.message;
@@ -286,5 +315,8 @@ export function describeError(error: unknown): string {
 
 function isOpenSslError(error: Error): boolean {
   const { code, library } = error as Error & { code?: unknown; library?: unknown };
-  return (typeof code === "string" && /^ERR_(SSL|TLS)_/.test(code)) || (typeof library === "string" && library.includes("SSL"));
+  return (
+    (typeof code === "string" && /^ERR_(SSL|TLS)_/.test(code)) ||
+    (typeof library === "string" && library.includes("SSL"))
+  );
 }

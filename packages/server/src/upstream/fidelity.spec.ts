@@ -14,13 +14,40 @@ const { NGHTTP2_REFUSED_STREAM, NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM, NGHTT
 
 // A google.rpc.Status { code: 3, message: "bad", details: [Any { type_url, value: 00 ff }] }, encoded by hand.
 const DETAILS = new Uint8Array([
-  0x08, 0x03, 0x12, 0x03, 0x62, 0x61, 0x64, 0x1a, 0x1c, 0x0a, 0x16, ...Buffer.from("type.googleapis.com/x.Y"), 0x12, 0x02, 0x00, 0xff,
+  0x08,
+  0x03,
+  0x12,
+  0x03,
+  0x62,
+  0x61,
+  0x64,
+  0x1a,
+  0x1c,
+  0x0a,
+  0x16,
+  ...Buffer.from("type.googleapis.com/x.Y"),
+  0x12,
+  0x02,
+  0x00,
+  0xff,
 ]);
 DETAILS[10] = "type.googleapis.com/x.Y".length;
 DETAILS[8] = DETAILS.length - 9;
 const HEADER_BYTES = new Uint8Array([0xff, 0x00, 0x10]);
 
-type Mode = "details" | "message-only" | "trailers-only" | "http-503" | "http-404" | "refused" | "cancel" | "calm" | "internal" | "goaway" | "oversize" | "no-trailers";
+type Mode =
+  | "details"
+  | "message-only"
+  | "trailers-only"
+  | "http-503"
+  | "http-404"
+  | "refused"
+  | "cancel"
+  | "calm"
+  | "internal"
+  | "goaway"
+  | "oversize"
+  | "no-trailers";
 
 let server: http2.Http2Server;
 let target: string;
@@ -57,7 +84,10 @@ beforeAll(async () => {
         stream.end(message(new Uint8Array([1, 2, 3])));
         return;
       case "message-only":
-        stream.respond({ ...ok, "grpc-status": "3", "grpc-message": "caf%C3%A9 100%25 %E2%9C%93" }, { endStream: true });
+        stream.respond(
+          { ...ok, "grpc-status": "3", "grpc-message": "caf%C3%A9 100%25 %E2%9C%93" },
+          { endStream: true },
+        );
         return;
       case "trailers-only":
         stream.respond({ ...ok, "grpc-status": "7", "grpc-message": "not you" }, { endStream: true });
@@ -113,16 +143,25 @@ async function callWith(mode: Mode, init?: { headers?: Headers; timeoutMs?: numb
   headers.set("x-mode", mode);
   let header: Headers | undefined;
   let trailer: Headers | undefined;
-  const error = await client.unary({ body: new Uint8Array([9]) }, { headers, timeoutMs: init?.timeoutMs, onHeader: (h) => (header = h), onTrailer: (t) => (trailer = t) }).then(
-    () => undefined,
-    (e: unknown) => ConnectError.from(e),
-  );
+  const error = await client
+    .unary(
+      { body: new Uint8Array([9]) },
+      { headers, timeoutMs: init?.timeoutMs, onHeader: (h) => (header = h), onTrailer: (t) => (trailer = t) },
+    )
+    .then(
+      () => undefined,
+      (e: unknown) => ConnectError.from(e),
+    );
   return { error, header, trailer };
 }
 
 it("passes status, percent-encoded message, details and -bin headers through unchanged", async () => {
   const requestBin = new Uint8Array([0, 0xfe, 0xff, 0x41]);
-  const headers = new Headers({ "x-req-bin": Buffer.from(requestBin).toString("base64"), connection: "x", "proxy-authorization": "p" });
+  const headers = new Headers({
+    "x-req-bin": Buffer.from(requestBin).toString("base64"),
+    connection: "x",
+    "proxy-authorization": "p",
+  });
   const { error } = await callWith("details", { headers, timeoutMs: 3000 });
   expect(error?.code).toBe(Code.InvalidArgument);
   // Connect takes the message from the details when there are any; grpc-message arrives as sent.

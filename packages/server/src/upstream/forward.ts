@@ -88,7 +88,12 @@ export class ForwardedCall implements CallHandler {
     const headers = call.headers.filter(([name]) => name !== GRPC_TIMEOUT);
     let result: Metadata | Promise<Metadata>;
     try {
-      result = runOnRequest(this.route.hooks, 0, { path: call.path, headers, upstream: this.upstream, connection: call.connection });
+      result = runOnRequest(this.route.hooks, 0, {
+        path: call.path,
+        headers,
+        upstream: this.upstream,
+        connection: call.connection,
+      });
     } catch (error) {
       return this.rejected(error);
     }
@@ -118,8 +123,16 @@ export class ForwardedCall implements CallHandler {
       ({ stream: h2, session: this.session } = this.route.connection.request(headers));
     } catch (error) {
       const code = (error as { code?: unknown }).code;
-      if (typeof code === "string" && (code.startsWith("ERR_HTTP2_HEADER") || code === "ERR_HTTP2_INVALID_HEADER_VALUE" || code === "ERR_INVALID_CHAR")) {
-        return this.fail(Status.INTERNAL, `cannot forward the request metadata to upstream ${this.upstream}: ${describeError(error)}`);
+      if (
+        typeof code === "string" &&
+        (code.startsWith("ERR_HTTP2_HEADER") ||
+          code === "ERR_HTTP2_INVALID_HEADER_VALUE" ||
+          code === "ERR_INVALID_CHAR")
+      ) {
+        return this.fail(
+          Status.INTERNAL,
+          `cannot forward the request metadata to upstream ${this.upstream}: ${describeError(error)}`,
+        );
       }
       return this.fail(Status.UNAVAILABLE, `upstream ${this.upstream} unavailable: ${describeError(error)}`);
     }
@@ -185,7 +198,14 @@ export class ForwardedCall implements CallHandler {
       else if (!h2.writableEnded) h2.end();
     }
     if (!this.route.hooks.some((h) => h.onCallEnd)) return;
-    const info = { method: call.path, code, message, durationMs: performance.now() - call.startedAt, upstream: this.upstream, connection: call.connection };
+    const info = {
+      method: call.path,
+      code,
+      message,
+      durationMs: performance.now() - call.startedAt,
+      upstream: this.upstream,
+      connection: call.connection,
+    };
     for (const hooks of this.route.hooks) {
       try {
         hooks.onCallEnd?.(info);
@@ -235,7 +255,11 @@ export class ForwardedCall implements CallHandler {
     else this.replay.push([message, flags]);
   }
 
-  private onResponse(headers: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader, flags: number, raw: string[]): void {
+  private onResponse(
+    headers: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader,
+    flags: number,
+    raw: string[],
+  ): void {
     // The upstream has taken the call: it is no longer ours to send again.
     this.replay = null;
     if (flags & NGHTTP2_FLAG_END_STREAM) this.upstreamEnded = true;
@@ -250,7 +274,10 @@ export class ForwardedCall implements CallHandler {
     }
     const contentType = headers["content-type"] ?? "";
     if (!contentType.startsWith("application/grpc")) {
-      return this.fail(Status.UNKNOWN, `upstream ${this.upstream} responded with content-type ${JSON.stringify(contentType)}, not application/grpc`);
+      return this.fail(
+        Status.UNKNOWN,
+        `upstream ${this.upstream} responded with content-type ${JSON.stringify(contentType)}, not application/grpc`,
+      );
     }
     const encoding = headers["grpc-encoding"];
     if (encoding !== undefined && encoding !== IDENTITY) this.passCompressed();
@@ -258,7 +285,10 @@ export class ForwardedCall implements CallHandler {
       this.call.stream.sendHeaders(responseMetadata(raw));
     } catch (error) {
       // A throw here would escape from http2's event: e.g. headers over the client's max frame size.
-      return this.fail(Status.INTERNAL, `cannot send the response headers of upstream ${this.upstream} to the client: ${describeError(error)}`);
+      return this.fail(
+        Status.INTERNAL,
+        `cannot send the response headers of upstream ${this.upstream} to the client: ${describeError(error)}`,
+      );
     }
   }
 
@@ -276,7 +306,8 @@ export class ForwardedCall implements CallHandler {
 
   private onUpstreamEnd(): void {
     if (this.finished) return;
-    if (this.reader.partial > 0) return this.fail(Status.INTERNAL, `upstream ${this.upstream} ended the stream inside a message`);
+    if (this.reader.partial > 0)
+      return this.fail(Status.INTERNAL, `upstream ${this.upstream} ended the stream inside a message`);
     if (this.trailers) return this.finish(this.trailers);
     // No trailers: a reset also ends the readable side; 'close' tells which it was.
   }
@@ -296,10 +327,16 @@ export class ForwardedCall implements CallHandler {
     if (code === NGHTTP2_CANCEL && session?.destroyed) {
       // Node cancels the streams of a connection that closed under them: the upstream went away, nobody cancelled.
       const cause = this.route.connection.sessionError(session);
-      return this.fail(Status.UNAVAILABLE, `upstream ${this.upstream} unavailable: ${cause ? describeError(cause) : "the connection closed"}`);
+      return this.fail(
+        Status.UNAVAILABLE,
+        `upstream ${this.upstream} unavailable: ${cause ? describeError(cause) : "the connection closed"}`,
+      );
     }
     if (code !== NGHTTP2_NO_ERROR) {
-      return this.fail(statusFromErrorCode(code), `upstream ${this.upstream} reset the stream (${ErrorCodeName[code] ?? code})`);
+      return this.fail(
+        statusFromErrorCode(code),
+        `upstream ${this.upstream} reset the stream (${ErrorCodeName[code] ?? code})`,
+      );
     }
     if (this.trailers && this.reader.partial === 0) return this.finish(this.trailers);
     this.fail(Status.INTERNAL, `upstream ${this.upstream} closed the stream without trailers`);
@@ -308,7 +345,8 @@ export class ForwardedCall implements CallHandler {
   private rejected(error: unknown): void {
     const e = error as { code?: unknown; rawMessage?: unknown; message?: unknown } | null;
     const code = typeof e?.code === "number" && e.code > 0 && e.code <= 16 ? (e.code as Status) : Status.INTERNAL;
-    const message = typeof e?.rawMessage === "string" ? e.rawMessage : typeof e?.message === "string" ? e.message : String(error);
+    const message =
+      typeof e?.rawMessage === "string" ? e.rawMessage : typeof e?.message === "string" ? e.message : String(error);
     this.fail(code, message);
   }
 
@@ -326,7 +364,11 @@ export class ForwardedCall implements CallHandler {
 }
 
 /** Runs the onRequest hooks from `index` on; synchronous unless a hook returns a promise. */
-function runOnRequest(hooks: readonly UpstreamHooks[], index: number, ctx: UpstreamRequestContext): Metadata | Promise<Metadata> {
+function runOnRequest(
+  hooks: readonly UpstreamHooks[],
+  index: number,
+  ctx: UpstreamRequestContext,
+): Metadata | Promise<Metadata> {
   for (let i = index; i < hooks.length; i++) {
     const hook = hooks[i]!.onRequest;
     if (!hook) continue;

@@ -61,9 +61,10 @@ export interface UpstreamGateway {
  * and passes to `keep` is closed after the gateway and before the upstream.
  */
 export function useUpstreamGateway(
-  bridgeOptions: (upstream: GrpcJsTestServer, keep: <T extends Closable>(resource: T) => T) => WebSocketBridgeOptions | Promise<WebSocketBridgeOptions> = (
-    upstream,
-  ) => ({ upstream: upstream.baseUrl }),
+  bridgeOptions: (
+    upstream: GrpcJsTestServer,
+    keep: <T extends Closable>(resource: T) => T,
+  ) => WebSocketBridgeOptions | Promise<WebSocketBridgeOptions> = (upstream) => ({ upstream: upstream.baseUrl }),
 ): UpstreamGateway {
   const keep = closeAfterAll();
   const suite = {} as { -readonly [K in keyof UpstreamGateway]: UpstreamGateway[K] };

@@ -17,7 +17,9 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function bridgeFor(options: Parameters<typeof createWebSocketBridge>[0]): Promise<{ bridge: WebSocketBridge; url: string }> {
+async function bridgeFor(
+  options: Parameters<typeof createWebSocketBridge>[0],
+): Promise<{ bridge: WebSocketBridge; url: string }> {
   const bridge = createWebSocketBridge(options);
   const { url } = await bridge.listen();
   cleanups.push(() => bridge.close({ drainTimeoutMs: 100 }));
@@ -26,7 +28,9 @@ async function bridgeFor(options: Parameters<typeof createWebSocketBridge>[0]): 
 
 const RST_STREAM = 0x3;
 
-test("1,000 concurrent large unary calls through the gateway to grpc-js: zero failures, and no RST_STREAM for calls that ended cleanly", { timeout: 120_000 }, async () => {
+test("1,000 concurrent large unary calls through the gateway to grpc-js: zero failures, and no RST_STREAM for calls that ended cleanly", {
+  timeout: 120_000,
+}, async () => {
   const upstream = await startGrpcJsTestServer();
   cleanups.push(() => upstream.close());
   const proxy = await startCountingProxy(upstream.port);
@@ -39,12 +43,18 @@ test("1,000 concurrent large unary calls through the gateway to grpc-js: zero fa
   const SIZE = 64 * 1024;
   const results = await Promise.allSettled(
     Array.from({ length: CALLS }, (_, i) =>
-      createClient(TestService, transports[i % transports.length]!).unaryCall({ responseSize: SIZE, payload: { body: new Uint8Array(SIZE).fill(i & 0xff) } }),
+      createClient(TestService, transports[i % transports.length]!).unaryCall({
+        responseSize: SIZE,
+        payload: { body: new Uint8Array(SIZE).fill(i & 0xff) },
+      }),
     ),
   );
-  const failures = results.filter((r) => r.status === "rejected").map((r) => String((r as PromiseRejectedResult).reason));
+  const failures = results
+    .filter((r) => r.status === "rejected")
+    .map((r) => String((r as PromiseRejectedResult).reason));
   expect(failures.slice(0, 5)).toEqual([]);
-  for (const r of results) expect((r as PromiseFulfilledResult<{ payload?: { body: Uint8Array } }>).value.payload?.body.length).toBe(SIZE);
+  for (const r of results)
+    expect((r as PromiseFulfilledResult<{ payload?: { body: Uint8Array } }>).value.payload?.body.length).toBe(SIZE);
   // Each ended call closed with END_STREAM both ways: a reset per call is what made Node's
   // server (under grpc-js) send GOAWAY about every 1,100 calls.
   expect(proxy.upFrames.get(RST_STREAM) ?? 0).toBe(0);
@@ -74,7 +84,9 @@ test("a GOAWAY from the upstream: the call above its last stream id is sent agai
   const { url } = await bridgeFor({ upstream: `http://127.0.0.1:${port}` });
   const client = await TestClient.connect(url);
   cleanups.push(() => client.close());
-  const first = client.call("/grpc.testing.TestService/UnaryCall", [new Uint8Array([1, 2, 3])], { metadata: [["x-slow", "1"]] });
+  const first = client.call("/grpc.testing.TestService/UnaryCall", [new Uint8Array([1, 2, 3])], {
+    metadata: [["x-slow", "1"]],
+  });
   await new Promise((r) => setTimeout(r, 50));
   const second = client.call("/grpc.testing.TestService/UnaryCall", [new Uint8Array([4, 5])]);
   const [a, b] = await Promise.all([first.done, second.done]);
@@ -110,7 +122,9 @@ async function startEchoProcess(): Promise<{ child: ChildProcess; port: number }
   return { child, port };
 }
 
-test("a hung upstream (SIGSTOP) fails the call in flight UNAVAILABLE through keepalive, well before the call's deadline", { timeout: 60_000 }, async () => {
+test("a hung upstream (SIGSTOP) fails the call in flight UNAVAILABLE through keepalive, well before the call's deadline", {
+  timeout: 60_000,
+}, async () => {
   const { child, port } = await startEchoProcess();
   const keepalive = { intervalMs: 200, timeoutMs: 500 };
   const { url } = await bridgeFor({ upstream: { target: `http://127.0.0.1:${port}`, keepalive } });
@@ -121,11 +135,13 @@ test("a hung upstream (SIGSTOP) fails the call in flight UNAVAILABLE through kee
   expect(ok.messages).toEqual([new Uint8Array([7])]);
   process.kill(child.pid!, "SIGSTOP");
   // Without keepalive this call would end DEADLINE_EXCEEDED after 30 s: the status tells which fired.
-  const hung = await client.call("/grpc.testing.TestService/UnaryCall", [new Uint8Array([8])], { timeoutMs: 30_000 }).done;
+  const hung = await client.call("/grpc.testing.TestService/UnaryCall", [new Uint8Array([8])], { timeoutMs: 30_000 })
+    .done;
   expect(hung.status?.code).toBe(Status.UNAVAILABLE);
   expect(hung.status?.message).toContain(`keepalive ping not acknowledged within ${keepalive.timeoutMs} ms`);
   process.kill(child.pid!, "SIGCONT");
   // Once it runs again, the next call reconnects.
-  const again = await client.call("/grpc.testing.TestService/UnaryCall", [new Uint8Array([9])], { timeoutMs: 10_000 }).done;
+  const again = await client.call("/grpc.testing.TestService/UnaryCall", [new Uint8Array([9])], { timeoutMs: 10_000 })
+    .done;
   expect(again.status?.code).toBe(Status.OK);
 });

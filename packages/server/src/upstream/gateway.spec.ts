@@ -15,7 +15,6 @@ async function drain(stream: AsyncIterable<unknown>): Promise<number> {
   return n;
 }
 
-
 describe("gateway to grpc-js: interop cases", () => {
   const gw = useUpstreamGateway();
 
@@ -43,7 +42,8 @@ describe("gateway to grpc-js: interop cases", () => {
     }
     const call = client.streamingInputCall(requests(), { signal: ac.signal });
     // Wait until grpc-js has the call, then cancel it.
-    for (let i = 0; i < 100 && !gw.upstream.events.started.includes("StreamingInputCall"); i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 100 && !gw.upstream.events.started.includes("StreamingInputCall"); i++)
+      await new Promise((r) => setTimeout(r, 10));
     expect(gw.upstream.events.started).toContain("StreamingInputCall");
     ac.abort();
     await expect(call).rejects.toMatchObject({ code: Code.Canceled });
@@ -64,7 +64,10 @@ describe("gateway to grpc-js: interop cases", () => {
   it("a deadline ends the call DEADLINE_EXCEEDED and stops the grpc-js handler within 1 s", async () => {
     gw.upstream.clearEvents();
     const client = createClient(TestService, gw.transport);
-    const stream = client.streamingOutputCall({ responseParameters: [{ size: 1, intervalUs: 5_000_000 }] }, { timeoutMs: 200 });
+    const stream = client.streamingOutputCall(
+      { responseParameters: [{ size: 1, intervalUs: 5_000_000 }] },
+      { timeoutMs: 200 },
+    );
     await expect(drain(stream)).rejects.toMatchObject({ code: Code.DeadlineExceeded });
     const record = await gw.upstream.waitForAbort("StreamingOutputCall", 1000);
     expect(record.deadline).toBeLessThan(Infinity);
@@ -75,7 +78,9 @@ describe("gateway: in-process and upstream services on one WebSocket", () => {
   const ended: CallEndInfo[] = [];
   const gw = useUpstreamGateway((upstream) => ({
     routes(router) {
-      router.service(BenchService, { unary: (req) => create(PayloadSchema, { body: Uint8Array.from(req.body).reverse() }) });
+      router.service(BenchService, {
+        unary: (req) => create(PayloadSchema, { body: Uint8Array.from(req.body).reverse() }),
+      });
     },
     upstream: { target: upstream.baseUrl, services: ["grpc.testing.TestService"] },
     onCallEnd: (info) => ended.push(info),
@@ -89,7 +94,8 @@ describe("gateway: in-process and upstream services on one WebSocket", () => {
       test.unaryCall({ responseSize: 7 }),
       (async () => {
         const out: number[] = [];
-        for await (const res of test.streamingOutputCall({ responseParameters: [{ size: 3 }, { size: 5 }] })) out.push(res.payload!.body.length);
+        for await (const res of test.streamingOutputCall({ responseParameters: [{ size: 3 }, { size: 5 }] }))
+          out.push(res.payload!.body.length);
         return out;
       })(),
     ]);
@@ -106,7 +112,9 @@ describe("gateway: in-process and upstream services on one WebSocket", () => {
     const client = createClient(UnimplementedService, gw.transport);
     await expect(client.unimplementedCall({})).rejects.toMatchObject({ code: Code.Unimplemented });
     // An in-process service's missing method is not forwarded either: the upstream takes only TestService.
-    await expect(drain(createClient(BenchService, gw.transport).serverStream({ count: 1, size: 1 }))).rejects.toMatchObject({ code: Code.Unimplemented });
+    await expect(
+      drain(createClient(BenchService, gw.transport).serverStream({ count: 1, size: 1 })),
+    ).rejects.toMatchObject({ code: Code.Unimplemented });
     expect(gw.upstream.events.started).toEqual([]);
     expect(ended.at(-1)?.forwarded).toBe(false);
   });

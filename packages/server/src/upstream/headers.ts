@@ -1,5 +1,13 @@
 import type { OutgoingHttpHeaders } from "node:http2";
-import { GRPC_MESSAGE, GRPC_TIMEOUT, encodeStatusMessage, formatTimeout, invalidName, isBinaryName, type Metadata } from "@grpc-ws/wire";
+import {
+  GRPC_MESSAGE,
+  GRPC_TIMEOUT,
+  encodeStatusMessage,
+  formatTimeout,
+  invalidName,
+  isBinaryName,
+  type Metadata,
+} from "@grpc-ws/wire";
 import { decodeBase64, encodeBase64 } from "@grpc-ws/wire/internal";
 
 // Connection-specific headers (RFC 9113 section 8.2.2) plus the ones the gateway sets itself.
@@ -43,7 +51,12 @@ export interface RequestTarget {
  * remaining deadline, and the client's metadata without hop-by-hop names (`-bin` values go as
  * unpadded base64, as PROTOCOL-HTTP2.md asks).
  */
-export function requestHeaders(path: string, metadata: Metadata, target: RequestTarget, timeoutMs: number | undefined): OutgoingHttpHeaders {
+export function requestHeaders(
+  path: string,
+  metadata: Metadata,
+  target: RequestTarget,
+  timeoutMs: number | undefined,
+): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {
     ":method": "POST",
     ":scheme": target.scheme,

@@ -50,7 +50,8 @@ describe("target hooks", () => {
         expect(headers.some(([name]) => name === "grpc-timeout")).toBe(false);
         const cookie = headers.find(([name]) => name === "x-session")?.[1];
         const out = headers.filter(([name]) => name !== "x-session");
-        if (typeof cookie === "string") out.push(["authorization", `Bearer token-for-${cookie}`], ["x-gateway-bin", BYTES]);
+        if (typeof cookie === "string")
+          out.push(["authorization", `Bearer token-for-${cookie}`], ["x-gateway-bin", BYTES]);
         return out;
       },
       onCallEnd: (info) => ended.push(info),
@@ -74,10 +75,17 @@ describe("target hooks", () => {
     ended.length = 0;
     const client = createClient(TestService, transport);
     await client.unaryCall({ responseSize: 1 });
-    await expect(client.unaryCall({ responseStatus: { code: Code.AlreadyExists, message: "taken" } })).rejects.toMatchObject({ code: Code.AlreadyExists });
+    await expect(
+      client.unaryCall({ responseStatus: { code: Code.AlreadyExists, message: "taken" } }),
+    ).rejects.toMatchObject({ code: Code.AlreadyExists });
     expect(ended.map(({ method, code, message, upstream: to }) => ({ method, code, message, to }))).toEqual([
       { method: "/grpc.testing.TestService/UnaryCall", code: 0, message: "OK", to: `${upstream.baseUrl}/` },
-      { method: "/grpc.testing.TestService/UnaryCall", code: Code.AlreadyExists, message: "taken", to: `${upstream.baseUrl}/` },
+      {
+        method: "/grpc.testing.TestService/UnaryCall",
+        code: Code.AlreadyExists,
+        message: "taken",
+        to: `${upstream.baseUrl}/`,
+      },
     ]);
     expect(ended.every((e) => e.durationMs >= 0 && e.durationMs < 5000)).toBe(true);
   });
@@ -88,7 +96,10 @@ describe("target hooks", () => {
     let trailer: Headers | undefined;
     const headers = new Headers({ "x-grpc-test-echo-initial": "initial value" });
     headers.append("x-grpc-test-echo-trailing-bin", Buffer.from(BYTES).toString("base64"));
-    await client.unaryCall({ responseSize: 1 }, { headers, onHeader: (h) => (header = h), onTrailer: (t) => (trailer = t) });
+    await client.unaryCall(
+      { responseSize: 1 },
+      { headers, onHeader: (h) => (header = h), onTrailer: (t) => (trailer = t) },
+    );
     expect(header?.get("x-grpc-test-echo-initial")).toBe("initial value");
     expect(new Uint8Array(Buffer.from(trailer?.get("x-grpc-test-echo-trailing-bin") ?? "", "base64"))).toEqual(BYTES);
   });
@@ -102,7 +113,8 @@ describe("router hooks", () => {
       route: (path) => (path.startsWith("/grpc.testing.TestService/") ? upstream.baseUrl : undefined),
       async onRequest({ headers }) {
         await new Promise((r) => setTimeout(r, 1));
-        if (!headers.some(([name]) => name === "authorization")) throw new ConnectError("log in first", Code.Unauthenticated);
+        if (!headers.some(([name]) => name === "authorization"))
+          throw new ConnectError("log in first", Code.Unauthenticated);
         headers.push(["x-checked", "yes"]);
       },
     });
@@ -117,7 +129,10 @@ describe("router hooks", () => {
   it("rejects a call with the hook's error before it reaches the upstream", async () => {
     upstream.clearEvents();
     const client = createClient(TestService, transport);
-    await expect(client.emptyCall({})).rejects.toMatchObject({ code: Code.Unauthenticated, rawMessage: "log in first" });
+    await expect(client.emptyCall({})).rejects.toMatchObject({
+      code: Code.Unauthenticated,
+      rawMessage: "log in first",
+    });
     expect(upstream.events.started).toEqual([]);
   });
 });

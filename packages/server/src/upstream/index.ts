@@ -52,9 +52,16 @@ export function createUpstream(config: UpstreamConfig): Forwarder {
     };
   } else {
     const targets: readonly UpstreamTarget[] =
-      typeof config === "string" || config instanceof URL ? [{ target: config }] : Array.isArray(config) ? config : [config as UpstreamTarget];
+      typeof config === "string" || config instanceof URL
+        ? [{ target: config }]
+        : Array.isArray(config)
+          ? config
+          : [config as UpstreamTarget];
     // Built up front so a bad URL fails at startup, not on the first call.
-    const entries = targets.map((t) => ({ services: t.services ? new Set(t.services) : undefined, route: routeFor(t) }));
+    const entries = targets.map((t) => ({
+      services: t.services ? new Set(t.services) : undefined,
+      route: routeFor(t),
+    }));
     resolve = (path) => {
       const service = parseMethodPath(path)?.service;
       for (const e of entries) if (!e.services || (service !== undefined && e.services.has(service))) return e.route;

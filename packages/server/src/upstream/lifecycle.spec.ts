@@ -74,7 +74,14 @@ describe("maxSessionIdleMs", () => {
     const { transport } = await gateway({ target: proxy.url, maxSessionIdleMs: 50 });
     const client = createClient(TestService, transport);
     const before = proxy.accepted;
-    const n = await drain(client.streamingOutputCall({ responseParameters: [{ size: 1, intervalUs: 150_000 }, { size: 1, intervalUs: 150_000 }] }));
+    const n = await drain(
+      client.streamingOutputCall({
+        responseParameters: [
+          { size: 1, intervalUs: 150_000 },
+          { size: 1, intervalUs: 150_000 },
+        ],
+      }),
+    );
     expect(n).toBe(2);
     // The same connection served the call, and the one right after it.
     await client.emptyCall({});
@@ -89,7 +96,9 @@ describe("connection lifecycle", () => {
     await client.emptyCall({});
     expect(proxy.open).toBe(1);
     // A call still running upstream when the bridge closes.
-    const running = errorOf(drain(client.streamingOutputCall({ responseParameters: [{ size: 1, intervalUs: 5_000_000 }] })));
+    const running = errorOf(
+      drain(client.streamingOutputCall({ responseParameters: [{ size: 1, intervalUs: 5_000_000 }] })),
+    );
     expect(await eventually(() => upstream.events.started.includes("StreamingOutputCall"))).toBe(true);
     await bridge.close({ drainTimeoutMs: 50 });
     expect(await eventually(() => proxy.open === 0, 1000)).toBe(true);
@@ -97,7 +106,9 @@ describe("connection lifecycle", () => {
   });
 
   it("a graceful GOAWAY (grpc-js max_connection_age) lets the call in flight finish; the next call reconnects", async () => {
-    const aging = await startGrpcJsTestServer({ serverOptions: { "grpc.max_connection_age_ms": 200, "grpc.max_connection_age_grace_ms": 5000 } });
+    const aging = await startGrpcJsTestServer({
+      serverOptions: { "grpc.max_connection_age_ms": 200, "grpc.max_connection_age_grace_ms": 5000 },
+    });
     const agingProxy = await startCountingProxy(aging.port);
     open.push(aging, agingProxy);
     const { transport } = await gateway(agingProxy.url);
@@ -114,11 +125,16 @@ describe("connection lifecycle", () => {
     const { transport } = await gateway({
       target: proxy.url,
       // Node's http2 sends at most one `authorization`: two values cannot be forwarded.
-      onRequest: ({ headers }) => (headers.some(([n]) => n === "x-twice") ? [...headers, ["authorization", "Bearer a"], ["authorization", "Bearer b"]] : headers),
+      onRequest: ({ headers }) =>
+        headers.some(([n]) => n === "x-twice")
+          ? [...headers, ["authorization", "Bearer a"], ["authorization", "Bearer b"]]
+          : headers,
     });
     const client = createClient(TestService, transport);
     const before = proxy.accepted;
-    const longCall = drain(client.streamingOutputCall({ responseParameters: [{ size: 1 }, { size: 1, intervalUs: 200_000 }] }));
+    const longCall = drain(
+      client.streamingOutputCall({ responseParameters: [{ size: 1 }, { size: 1, intervalUs: 200_000 }] }),
+    );
     expect(await eventually(() => upstream.events.started.includes("StreamingOutputCall"))).toBe(true);
     const error = await errorOf(client.emptyCall({}, { headers: { "x-twice": "1" } }));
     expect(error?.code).toBe(Code.Internal);
@@ -140,10 +156,15 @@ describe("connection lifecycle", () => {
     });
     const client = createClient(TestService, transport);
     const error = await errorOf(client.emptyCall({}));
-    expect(error).toMatchObject({ code: Code.Internal, rawMessage: "upstream routing failed for /grpc.testing.TestService/EmptyCall: routing table not loaded" });
+    expect(error).toMatchObject({
+      code: Code.Internal,
+      rawMessage: "upstream routing failed for /grpc.testing.TestService/EmptyCall: routing table not loaded",
+    });
     const bad = await errorOf(client.unaryCall({}));
     expect(bad?.code).toBe(Code.Internal);
-    expect(bad?.rawMessage).toContain("upstream routing failed for /grpc.testing.TestService/UnaryCall: upstream target ftp://nowhere/ must be an http: or https: URL");
+    expect(bad?.rawMessage).toContain(
+      "upstream routing failed for /grpc.testing.TestService/UnaryCall: upstream target ftp://nowhere/ must be an http: or https: URL",
+    );
     // Other paths still route.
     expect(await drain(client.streamingOutputCall({ responseParameters: [{ size: 1 }] }))).toBe(1);
   });
@@ -162,9 +183,16 @@ describe("connection lifecycle", () => {
       for (let i = 0; i < 10; i++) {
         await client.unaryCall({ responseSize: 1 }, { timeoutMs: 5000 });
         expect(await drain(client.streamingOutputCall({ responseParameters: [{ size: 1 }, { size: 1 }] }))).toBe(2);
-        expect((await errorOf(client.unaryCall({ responseStatus: { code: Code.NotFound, message: "no" } })))?.code).toBe(Code.NotFound);
-        expect((await errorOf(client.emptyCall({}, { headers: { "x-reject": "1" } })))?.code).toBe(Code.PermissionDenied);
-        const slow = client.streamingOutputCall({ responseParameters: [{ size: 1, intervalUs: 5_000_000 }] }, { timeoutMs: 30 });
+        expect(
+          (await errorOf(client.unaryCall({ responseStatus: { code: Code.NotFound, message: "no" } })))?.code,
+        ).toBe(Code.NotFound);
+        expect((await errorOf(client.emptyCall({}, { headers: { "x-reject": "1" } })))?.code).toBe(
+          Code.PermissionDenied,
+        );
+        const slow = client.streamingOutputCall(
+          { responseParameters: [{ size: 1, intervalUs: 5_000_000 }] },
+          { timeoutMs: 30 },
+        );
         expect((await errorOf(drain(slow)))?.code).toBe(Code.DeadlineExceeded);
         const ac = new AbortController();
         const upload = client.streamingInputCall(

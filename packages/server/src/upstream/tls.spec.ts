@@ -64,7 +64,9 @@ describe("TLS upstream", () => {
     expect(error?.code).toBe(Code.Unavailable);
     expect(error?.rawMessage).toContain(`upstream ${upstream.baseUrl}/ unavailable: TLS handshake failed: `);
     // Which of the two depends on whether the server sends the CA along with its certificate (grpc-js does).
-    expect(error?.rawMessage).toMatch(/: (self-signed certificate in certificate chain \(SELF_SIGNED_CERT_IN_CHAIN\)|unable to verify the first certificate \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\))$/);
+    expect(error?.rawMessage).toMatch(
+      /: (self-signed certificate in certificate chain \(SELF_SIGNED_CERT_IN_CHAIN\)|unable to verify the first certificate \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\))$/,
+    );
     expect(upstream.events.started).toEqual([]);
   });
 
@@ -102,7 +104,14 @@ describe("mutual TLS upstream", () => {
 
   it("with tls.cert and tls.key: calls of every kind go through", async () => {
     const { transport } = await gateway({ target: upstream.baseUrl, tls: { ca, ...clientCert } });
-    for (const name of ["large_unary", "client_streaming", "server_streaming", "ping_pong", "custom_metadata", "status_code_and_message"] as const) {
+    for (const name of [
+      "large_unary",
+      "client_streaming",
+      "server_streaming",
+      "ping_pong",
+      "custom_metadata",
+      "status_code_and_message",
+    ] as const) {
       await interopCases[name](transport);
     }
   });
@@ -121,7 +130,10 @@ describe("mutual TLS upstream", () => {
     // The server's certificate is for serverAuth only: grpc-js (Node's TLS server) completes the
     // handshake, then drops the connection without an alert.
     upstream.clearEvents();
-    const error = await unaryError({ target: upstream.baseUrl, tls: { ca, cert: serverKeyPair.cert_chain, key: serverKeyPair.private_key } });
+    const error = await unaryError({
+      target: upstream.baseUrl,
+      tls: { ca, cert: serverKeyPair.cert_chain, key: serverKeyPair.private_key },
+    });
     expect(error?.code).toBe(Code.Unavailable);
     expect(error?.rawMessage).toContain(
       `upstream ${upstream.baseUrl}/ unavailable: the upstream closed the connection before HTTP/2 started (did it reject the client certificate?)`,

@@ -73,8 +73,12 @@ describe("cleartext upstream on a unix socket", () => {
     await new Promise<void>((resolve) => server.listen(bare, resolve));
     open.push({ close: () => new Promise<void>((resolve) => server.close(() => resolve())) });
     const client = (t: WebSocketTransport) => createClient(TestService, t);
-    await client(await gateway({ target: "http://upstream.internal:8080", socketPath: bare })).emptyCall({}).catch(() => undefined);
-    await client(await gateway({ target: "http://upstream.internal", socketPath: bare, authority: "api.example" })).emptyCall({}).catch(() => undefined);
+    await client(await gateway({ target: "http://upstream.internal:8080", socketPath: bare }))
+      .emptyCall({})
+      .catch(() => undefined);
+    await client(await gateway({ target: "http://upstream.internal", socketPath: bare, authority: "api.example" }))
+      .emptyCall({})
+      .catch(() => undefined);
     expect(seen).toEqual(["upstream.internal:8080", "api.example"]);
   });
 
@@ -94,7 +98,11 @@ describe("TLS upstream on a unix socket", () => {
 
   beforeAll(async () => {
     socketPath = path.join(dir, "tls.sock");
-    const credentials = ServerCredentials.createSsl(fixture("ca.crt"), [{ cert_chain: fixture("server.crt"), private_key: fixture("server.key") }], false);
+    const credentials = ServerCredentials.createSsl(
+      fixture("ca.crt"),
+      [{ cert_chain: fixture("server.crt"), private_key: fixture("server.key") }],
+      false,
+    );
     upstream = await startGrpcJsTestServer({ address: `unix://${socketPath}`, credentials });
     open.push(upstream);
   });

@@ -8,7 +8,8 @@ import { GrpcWebReader, type GrpcWebFrame } from "./grpc-web-reader.js";
 import { GrpcWebSocketsError, decodeHeaderBlock, encodeMetadataFrame, readClientMessage } from "./grpc-websockets.js";
 
 // Vectors of docs/PROTOCOL.md appendices A and B, written by docs/vectors/generate_compat.py.
-const load = <T>(name: string): T[] => JSON.parse(readFileSync(new URL(`../../../../docs/vectors/${name}`, import.meta.url), "utf8")) as T[];
+const load = <T>(name: string): T[] =>
+  JSON.parse(readFileSync(new URL(`../../../../docs/vectors/${name}`, import.meta.url), "utf8")) as T[];
 
 type MetadataJson = Array<[string, string | { hex: string }]>;
 interface ErrorJson {
@@ -23,19 +24,64 @@ interface FrameJson {
 }
 type CompatVector =
   | { kind: "header-block"; description: string; hex: string; metadata?: MetadataJson; error?: ErrorJson }
-  | { kind: "client-message"; description: string; hex: string; message?: { type: string; dataHex?: string }; error?: ErrorJson }
+  | {
+      kind: "client-message";
+      description: string;
+      hex: string;
+      message?: { type: string; dataHex?: string };
+      error?: ErrorJson;
+    }
   | { kind: "metadata-frame"; description: string; hex: string; metadata: MetadataJson }
-  | { kind: "response"; description: string; chunks: string[]; maxMessageSize: number; frames?: FrameJson[]; error?: ErrorJson }
-  | { kind: "exchange"; description: string; path: string; client: string[]; server: string[]; requestMetadata: MetadataJson; requests: string[]; frames: FrameJson[] };
+  | {
+      kind: "response";
+      description: string;
+      chunks: string[];
+      maxMessageSize: number;
+      frames?: FrameJson[];
+      error?: ErrorJson;
+    }
+  | {
+      kind: "exchange";
+      description: string;
+      path: string;
+      client: string[];
+      server: string[];
+      requestMetadata: MetadataJson;
+      requests: string[];
+      frames: FrameJson[];
+    };
 type CompressionVector =
-  | { kind: "compressed-message"; description: string; encoding: string; hex: string; maxMessageSize: number; messages?: string[]; error?: ErrorJson }
-  | { kind: "negotiation"; description: string; grpcEncoding: string | null; grpcAcceptEncoding: string | null; accept: string[]; send: string | null; request?: string; response?: string; error?: ErrorJson };
+  | {
+      kind: "compressed-message";
+      description: string;
+      encoding: string;
+      hex: string;
+      maxMessageSize: number;
+      messages?: string[];
+      error?: ErrorJson;
+    }
+  | {
+      kind: "negotiation";
+      description: string;
+      grpcEncoding: string | null;
+      grpcAcceptEncoding: string | null;
+      accept: string[];
+      send: string | null;
+      request?: string;
+      response?: string;
+      error?: ErrorJson;
+    };
 
 const fromHex = (hex: string): Uint8Array => new Uint8Array(Buffer.from(hex.replace(/\s+/g, ""), "hex"));
 const toHex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.length).toString("hex");
-const metadataJson = (m: Metadata): MetadataJson => m.map(([n, v]) => [n, typeof v === "string" ? v : { hex: toHex(v) }]);
-const frameJson = (f: GrpcWebFrame): FrameJson => (f.type === "metadata" ? { type: "metadata", metadata: metadataJson(f.metadata) } : { type: "message", compressed: f.compressed, dataHex: toHex(f.data) });
-const metadataFromJson = (m: MetadataJson): Metadata => m.map(([n, v]) => [n, typeof v === "string" ? v : fromHex(v.hex)]);
+const metadataJson = (m: Metadata): MetadataJson =>
+  m.map(([n, v]) => [n, typeof v === "string" ? v : { hex: toHex(v) }]);
+const frameJson = (f: GrpcWebFrame): FrameJson =>
+  f.type === "metadata"
+    ? { type: "metadata", metadata: metadataJson(f.metadata) }
+    : { type: "message", compressed: f.compressed, dataHex: toHex(f.data) };
+const metadataFromJson = (m: MetadataJson): Metadata =>
+  m.map(([n, v]) => [n, typeof v === "string" ? v : fromHex(v.hex)]);
 
 function readResponse(chunks: string[], maxMessageSize: number): FrameJson[] {
   const reader = new GrpcWebReader(maxMessageSize, 16384);
@@ -54,7 +100,8 @@ function expectError(fn: () => unknown, error: ErrorJson): void {
   }
   expect(thrown, "expected an error").toBeInstanceOf(Error);
   // Subprotocol violations end the call with INTERNAL.
-  const status = thrown instanceof MessageError ? thrown.status : thrown instanceof GrpcWebSocketsError ? Status.INTERNAL : -1;
+  const status =
+    thrown instanceof MessageError ? thrown.status : thrown instanceof GrpcWebSocketsError ? Status.INTERNAL : -1;
   expect(status).toBe(Status[error.status]);
   expect((thrown as Error).message).toContain(error.match);
 }
@@ -62,7 +109,9 @@ function expectError(fn: () => unknown, error: ErrorJson): void {
 describe("grpc-websockets vectors (docs/vectors/grpc-websockets.json)", () => {
   const vectors = load<CompatVector>("grpc-websockets.json");
   test("the file covers every kind", () => {
-    expect(new Set(vectors.map((v) => v.kind))).toEqual(new Set(["header-block", "client-message", "metadata-frame", "response", "exchange"]));
+    expect(new Set(vectors.map((v) => v.kind))).toEqual(
+      new Set(["header-block", "client-message", "metadata-frame", "response", "exchange"]),
+    );
   });
   for (const v of vectors) {
     test(`${v.kind}: ${v.description}`, () => {
@@ -73,7 +122,9 @@ describe("grpc-websockets vectors (docs/vectors/grpc-websockets.json)", () => {
         case "client-message": {
           if (v.error) return expectError(() => readClientMessage(fromHex(v.hex)), v.error);
           const m = readClientMessage(fromHex(v.hex));
-          return expect(m.type === "data" ? { type: "data", dataHex: toHex(m.data) } : { type: m.type }).toEqual(v.message);
+          return expect(m.type === "data" ? { type: "data", dataHex: toHex(m.data) } : { type: m.type }).toEqual(
+            v.message,
+          );
         }
         case "metadata-frame":
           expect(toHex(encodeMetadataFrame(metadataFromJson(v.metadata)))).toBe(v.hex);
@@ -90,7 +141,8 @@ describe("grpc-websockets vectors (docs/vectors/grpc-websockets.json)", () => {
           for (const message of rest) {
             const m = readClientMessage(message);
             if (m.type === "end") ended = true;
-            else if (m.type === "data") body.push(m.data, (f) => requests.push(toHex((f as { data: Uint8Array }).data)));
+            else if (m.type === "data")
+              body.push(m.data, (f) => requests.push(toHex((f as { data: Uint8Array }).data)));
           }
           expect(ended).toBe(true);
           expect(requests).toEqual(v.requests);
@@ -106,7 +158,12 @@ describe("compression vectors (docs/vectors/compression.json)", () => {
   for (const v of vectors) {
     test(`${v.kind}: ${v.description}`, async () => {
       if (v.kind === "negotiation") {
-        const n = negotiateCompression(v.accept.includes("gzip") ? [gzip] : [], v.send === "gzip" ? gzip : undefined, v.grpcEncoding ?? undefined, v.grpcAcceptEncoding ?? undefined);
+        const n = negotiateCompression(
+          v.accept.includes("gzip") ? [gzip] : [],
+          v.send === "gzip" ? gzip : undefined,
+          v.grpcEncoding ?? undefined,
+          v.grpcAcceptEncoding ?? undefined,
+        );
         if (v.error) {
           expect(n.error?.code).toBe(Status[v.error.status]);
           return expect(n.error?.message).toContain(v.error.match);

@@ -4,7 +4,9 @@ import { Status } from "../status.js";
 import { GrpcWebSocketsError, METADATA_FRAME_FLAG, decodeHeaderBlock } from "./grpc-websockets.js";
 
 /** One gRPC-Web frame of a response. */
-export type GrpcWebFrame = { type: "metadata"; metadata: Metadata } | { type: "message"; compressed: boolean; data: Uint8Array };
+export type GrpcWebFrame =
+  | { type: "metadata"; metadata: Metadata }
+  | { type: "message"; compressed: boolean; data: Uint8Array };
 
 /**
  * Reads the server's side of a `grpc-websockets` call: gRPC-Web frames split across WebSocket
@@ -50,7 +52,11 @@ export class GrpcWebReader {
         this.body = null;
         this.bodyFill = 0;
         const flags = this.flags;
-        onFrame(flags & METADATA_FRAME_FLAG ? { type: "metadata", metadata: decodeHeaderBlock(body) } : { type: "message", compressed: (flags & 1) !== 0, data: body });
+        onFrame(
+          flags & METADATA_FRAME_FLAG
+            ? { type: "metadata", metadata: decodeHeaderBlock(body) }
+            : { type: "message", compressed: (flags & 1) !== 0, data: body },
+        );
       }
     }
   }
@@ -65,7 +71,11 @@ export class GrpcWebReader {
       throw new MessageError(Status.INTERNAL, `invalid gRPC-Web frame flags 0x${flags.toString(16)}`);
     }
     const max = isMetadata ? this.maxMetadataSize : this.maxMessageSize;
-    if (length > max) throw new MessageError(Status.RESOURCE_EXHAUSTED, `${isMetadata ? "metadata" : "message"} of ${length} bytes exceeds the limit of ${max} bytes`);
+    if (length > max)
+      throw new MessageError(
+        Status.RESOURCE_EXHAUSTED,
+        `${isMetadata ? "metadata" : "message"} of ${length} bytes exceeds the limit of ${max} bytes`,
+      );
     this.flags = flags;
     this.body = new Uint8Array(length);
   }

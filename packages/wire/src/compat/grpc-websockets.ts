@@ -49,9 +49,12 @@ export function decodeHeaderBlock(block: Uint8Array): Metadata {
       if (end > start) decodeLine(block, start, end, out);
       start = i + 1;
     } else if (c === C.CR) {
-      if (block[i + 1] !== C.LF && i + 1 < block.length) throw new GrpcWebSocketsError(`header block: CR not followed by LF at offset ${i}`);
+      if (block[i + 1] !== C.LF && i + 1 < block.length)
+        throw new GrpcWebSocketsError(`header block: CR not followed by LF at offset ${i}`);
     } else if (c !== C.TAB && (c < 0x20 || c > 0x7e)) {
-      throw new GrpcWebSocketsError(`header block: byte 0x${c.toString(16).padStart(2, "0")} at offset ${i} is not printable ASCII`);
+      throw new GrpcWebSocketsError(
+        `header block: byte 0x${c.toString(16).padStart(2, "0")} at offset ${i} is not printable ASCII`,
+      );
     }
   }
   return out;
@@ -59,12 +62,14 @@ export function decodeHeaderBlock(block: Uint8Array): Metadata {
 
 function decodeLine(block: Uint8Array, start: number, end: number, out: Metadata): void {
   const line = String.fromCharCode(...block.subarray(start, end));
-  if (block[start] === C.SPACE || block[start] === C.TAB) throw new GrpcWebSocketsError(`header block: folded line ${JSON.stringify(line)}`);
+  if (block[start] === C.SPACE || block[start] === C.TAB)
+    throw new GrpcWebSocketsError(`header block: folded line ${JSON.stringify(line)}`);
   const colon = line.indexOf(":");
   if (colon < 1) throw new GrpcWebSocketsError(`header block: line ${JSON.stringify(line)} is not "name: value"`);
   const name = line.slice(0, colon).toLowerCase();
   const bad = invalidName(name);
-  if (bad !== undefined || name.startsWith(":")) throw new GrpcWebSocketsError(`header block: ${bad ?? `pseudo-header ${name}`}`);
+  if (bad !== undefined || name.startsWith(":"))
+    throw new GrpcWebSocketsError(`header block: ${bad ?? `pseudo-header ${name}`}`);
   const value = trimOws(line.slice(colon + 1));
   if (!isBinaryName(name)) {
     if (value.includes("\t")) throw new GrpcWebSocketsError(`header block: tab inside the value of ${name}`);
@@ -93,7 +98,8 @@ function trimOws(s: string): string {
 export function encodeHeaderBlock(metadata: Metadata): Uint8Array {
   metadataSize(metadata);
   let text = "";
-  for (const [name, value] of metadata) text += `${name}: ${typeof value === "string" ? value : encodeBase64(value)}\r\n`;
+  for (const [name, value] of metadata)
+    text += `${name}: ${typeof value === "string" ? value : encodeBase64(value)}\r\n`;
   const out = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
   return out;
@@ -124,7 +130,9 @@ export function readClientMessage(message: Uint8Array): ClientMessage {
   if (tag === ClientTag.DATA) return { type: "data", data: message.subarray(1) };
   if (tag === ClientTag.END && message.length === 1) return { type: "end" };
   throw new GrpcWebSocketsError(
-    tag === ClientTag.END ? `end-of-stream message with ${message.length - 1} extra bytes` : `unknown message tag 0x${tag.toString(16).padStart(2, "0")}`,
+    tag === ClientTag.END
+      ? `end-of-stream message with ${message.length - 1} extra bytes`
+      : `unknown message tag 0x${tag.toString(16).padStart(2, "0")}`,
   );
 }
 

@@ -77,14 +77,19 @@ export class WebSocketCallStream implements CompressibleStream {
       if (message.type === "empty") return;
       if (this.remoteEnded) throw new GrpcWebSocketsError("message after the end of the client stream");
       if (message.type === "end") {
-        if (this.reader.partial > 0) throw new MessageError(Status.INTERNAL, `client stream ended inside a message (${this.reader.partial} bytes of it received)`);
+        if (this.reader.partial > 0)
+          throw new MessageError(
+            Status.INTERNAL,
+            `client stream ended inside a message (${this.reader.partial} bytes of it received)`,
+          );
         this.remoteEnded = true;
       } else {
         this.reader.push(data.subarray(1), this.deliver);
       }
     } catch (e) {
       if (e instanceof MessageError) return this.refuse(e);
-      if (e instanceof GrpcWebSocketsError) return this.refuse(new MessageError(Status.INTERNAL, `grpc-websockets: ${e.message}`));
+      if (e instanceof GrpcWebSocketsError)
+        return this.refuse(new MessageError(Status.INTERNAL, `grpc-websockets: ${e.message}`));
       throw e;
     }
     if (this.queuedBytes > this.options.readHighWaterMark && !this.ws.isPaused) this.ws.pause();
@@ -93,7 +98,8 @@ export class WebSocketCallStream implements CompressibleStream {
 
   /** A text socket message: the subprotocol has none after the header block. */
   receiveText(): void {
-    if (!this.closed) this.refuse(new MessageError(Status.INTERNAL, "grpc-websockets: text message after the header block"));
+    if (!this.closed)
+      this.refuse(new MessageError(Status.INTERNAL, "grpc-websockets: text message after the header block"));
   }
 
   /** The socket closed (or failed) before the call ended: the client went away. */
@@ -152,7 +158,9 @@ export class WebSocketCallStream implements CompressibleStream {
   /** There is no reset in this protocol: the client gets the status a reset would map to. */
   reset(code: number): void {
     if (this.closed) return;
-    this.sendTrailers(createTrailers(code === ErrorCode.CANCEL ? Status.CANCELLED : Status.INTERNAL, "call reset by the server"));
+    this.sendTrailers(
+      createTrailers(code === ErrorCode.CANCEL ? Status.CANCELLED : Status.INTERNAL, "call reset by the server"),
+    );
   }
 
   // A request the server cannot take: its status goes to the client, then the core hears of it.

@@ -51,12 +51,16 @@ describe("grpc-websockets at the byte level", () => {
   let base = "";
 
   beforeAll(async () => {
-    bridge = createWebSocketBridge({ routes: (r) => r.service(TestService, testServiceImpl), settings: { maxMessageSize: 1 << 20 } });
+    bridge = createWebSocketBridge({
+      routes: (r) => r.service(TestService, testServiceImpl),
+      settings: { maxMessageSize: 1 << 20 },
+    });
     base = `ws://127.0.0.1:${(await bridge.listen()).port}`;
   });
   afterAll(() => bridge?.close({ drainTimeoutMs: 50 }));
 
-  const request = (init: Parameters<typeof create<typeof SimpleRequestSchema>>[1]) => toBinary(SimpleRequestSchema, create(SimpleRequestSchema, init));
+  const request = (init: Parameters<typeof create<typeof SimpleRequestSchema>>[1]) =>
+    toBinary(SimpleRequestSchema, create(SimpleRequestSchema, init));
 
   it("applies the same access control as grpc-ws v1: a page of another origin gets 403 before any WebSocket exists", async () => {
     const status = await new Promise<number>((resolve, reject) => {
@@ -95,8 +99,16 @@ describe("grpc-websockets at the byte level", () => {
   });
 
   it("a gzip request is inflated for the handler, and the response comes back gzip", async () => {
-    const body = request({ responseSize: 314159, payload: { body: new Uint8Array(271828) }, expectCompressed: { value: true } });
-    const out = await call(base, UNARY, [text("grpc-encoding: gzip\r\ngrpc-accept-encoding: gzip\r\n"), frame(zlib.gzipSync(body), true), END]);
+    const body = request({
+      responseSize: 314159,
+      payload: { body: new Uint8Array(271828) },
+      expectCompressed: { value: true },
+    });
+    const out = await call(base, UNARY, [
+      text("grpc-encoding: gzip\r\ngrpc-accept-encoding: gzip\r\n"),
+      frame(zlib.gzipSync(body), true),
+      END,
+    ]);
     const [headers, message, trailers] = out.frames;
     expect(get(metadataOf(headers), "grpc-encoding")).toBe("gzip");
     expect(get(metadataOf(trailers), "grpc-status")).toBe("0");

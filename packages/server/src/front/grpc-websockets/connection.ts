@@ -1,7 +1,15 @@
 import type { IncomingMessage } from "node:http";
 import type { TLSSocket } from "node:tls";
 import type { ContextValues } from "@connectrpc/connect";
-import { GrpcWebSocketsError, Status, createTrailers, decodeHeaderBlock, encodeMetadataFrame, type Metadata, type Settings } from "@grpc-ws/wire";
+import {
+  GrpcWebSocketsError,
+  Status,
+  createTrailers,
+  decodeHeaderBlock,
+  encodeMetadataFrame,
+  type Metadata,
+  type Settings,
+} from "@grpc-ws/wire";
 import type { RawData, WebSocket } from "ws";
 import { callContextValues, type ConnectionInfo, type ContextValuesHook } from "../../access/connection-info.js";
 import { startCall, type CallSource, type CallTargets } from "../../dispatch.js";
@@ -23,7 +31,12 @@ export interface GrpcWebSocketsContext extends CallTargets {
 
 // Request headers of the gRPC-Web transport itself, not call metadata.
 const TRANSPORT_HEADERS: ReadonlySet<string> = new Set(["content-type", "x-grpc-web"]);
-const CONTENT_TYPES: ReadonlySet<string> = new Set(["application/grpc-web", "application/grpc-web+proto", "application/grpc", "application/grpc+proto"]);
+const CONTENT_TYPES: ReadonlySet<string> = new Set([
+  "application/grpc-web",
+  "application/grpc-web+proto",
+  "application/grpc",
+  "application/grpc+proto",
+]);
 const PROTOCOL_ERROR = 1002;
 
 /**
@@ -59,7 +72,10 @@ export class GrpcWebSocketsConnection implements CallSource {
       ws.on("close", (code: number, reason: Buffer) => {
         clearTimeout(this.headerTimer);
         this.stream?.socketClosed("the client closed the WebSocket");
-        context.compatClosed(this, `the WebSocket closed (close code ${code}${reason.length > 0 ? `: ${reason.toString()}` : ""})`);
+        context.compatClosed(
+          this,
+          `the WebSocket closed (close code ${code}${reason.length > 0 ? `: ${reason.toString()}` : ""})`,
+        );
         resolve();
       });
     });
@@ -94,7 +110,15 @@ export class GrpcWebSocketsConnection implements CallSource {
     const hook = this.context.onCallEnd;
     if (!hook) return;
     try {
-      hook({ method: call.path, code, message, durationMs: performance.now() - call.startedAt, forwarded: call.forwarded, error, connection: this.connection });
+      hook({
+        method: call.path,
+        code,
+        message,
+        durationMs: performance.now() - call.startedAt,
+        forwarded: call.forwarded,
+        error,
+        connection: this.connection,
+      });
     } catch {
       // A logging hook must not break the call it reports on.
     }
@@ -116,19 +140,26 @@ export class GrpcWebSocketsConnection implements CallSource {
       return;
     }
     const { settings, writeHighWaterMark } = this.context;
-    this.stream = new WebSocketCallStream(this.ws, { maxMessageSize: settings.maxMessageSize, readHighWaterMark: settings.initialStreamWindow, writeHighWaterMark });
+    this.stream = new WebSocketCallStream(this.ws, {
+      maxMessageSize: settings.maxMessageSize,
+      readHighWaterMark: settings.initialStreamWindow,
+      writeHighWaterMark,
+    });
     startCall(this.stream, this.path, headers, this, this.context, this.callEnded, (call) => (this.call = call));
   }
 
   private readHeaderBlock(data: Uint8Array, isBinary: boolean): Metadata {
     const limit = this.context.settings.maxMetadataSize;
-    if (data.length > limit) throw new HeaderBlockLimit(`header block of ${data.length} bytes exceeds the limit of ${limit} bytes`);
+    if (data.length > limit)
+      throw new HeaderBlockLimit(`header block of ${data.length} bytes exceeds the limit of ${limit} bytes`);
     if (!isBinary) throw new GrpcWebSocketsError("the header block must be a binary message");
     const out: Metadata = [];
     for (const entry of decodeHeaderBlock(data)) {
       const [name, value] = entry;
       if (name === "content-type" && !CONTENT_TYPES.has(String(value).split(";")[0]!.trim().toLowerCase())) {
-        throw new GrpcWebSocketsError(`content-type ${JSON.stringify(value)} is not supported (application/grpc-web+proto only)`);
+        throw new GrpcWebSocketsError(
+          `content-type ${JSON.stringify(value)} is not supported (application/grpc-web+proto only)`,
+        );
       }
       if (!TRANSPORT_HEADERS.has(name)) out.push(entry);
     }

@@ -4,7 +4,13 @@ import { Server, ServerCredentials } from "@grpc/grpc-js";
 
 const identity = (b) => b;
 const server = new Server();
-server.register("/grpc.testing.TestService/UnaryCall", (call, callback) => callback(null, call.request), identity, identity, "unary");
+server.register(
+  "/grpc.testing.TestService/UnaryCall",
+  (call, callback) => callback(null, call.request),
+  identity,
+  identity,
+  "unary",
+);
 server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (error, port) => {
   if (error) {
     console.error(error);
