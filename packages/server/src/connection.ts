@@ -15,7 +15,7 @@ import { WebSocket, type RawData } from "ws";
 import { callContextValues, type ConnectionInfo, type ContextValuesHook } from "./access/connection-info.js";
 import { watchExpiry } from "./access/expiry.js";
 import { armConnectionAge, type ResolvedConnectionAge } from "./connection-age.js";
-import { startCall, type CallTargets } from "./dispatch.js";
+import { reportCallEnd, startCall, type CallTargets } from "./dispatch.js";
 import type { CallEndInfo } from "./options.js";
 import type { BridgeRouter } from "./router.js";
 import { ServerCall } from "./server-call.js";
@@ -181,21 +181,7 @@ export class Connection {
 
   private readonly callEnded = (call: ServerCall, code: Status, message: string, error: unknown): void => {
     this.calls.delete(call);
-    const hook = this.context.onCallEnd;
-    if (!hook) return;
-    try {
-      hook({
-        method: call.path,
-        code,
-        message,
-        durationMs: performance.now() - call.startedAt,
-        forwarded: call.forwarded,
-        error,
-        connection: this.info,
-      });
-    } catch {
-      // A logging hook must not break the call it reports on.
-    }
+    reportCallEnd(this.context.onCallEnd, call, code, message, error, this.info);
   };
 
   // Returning false pauses the session until the socket has written what it holds.

@@ -17,6 +17,7 @@ import {
 import type { ConnectionInfo } from "./access/connection-info.js";
 import { CompressingCallStream, type CompressibleStream, type CompressionSetup } from "./compression-stream.js";
 import { InProcessCall } from "./in-process-call.js";
+import type { CallEndInfo } from "./options.js";
 import type { BridgeRouter } from "./router.js";
 import { ServerCall, type CallEnded, type CallStream } from "./server-call.js";
 import type { BridgeTelemetry } from "./telemetry/bridge-telemetry.js";
@@ -50,6 +51,31 @@ export interface CallSource {
   readonly connection: ConnectionInfo;
   /** Context values for an in-process call (the bridge's `contextValues` option). */
   contextValues(): ContextValues | undefined;
+}
+
+/** Tells the bridge's `onCallEnd` hook about one finished call, from either front end; the hook must not break the call. */
+export function reportCallEnd(
+  hook: ((info: CallEndInfo) => void) | undefined,
+  call: ServerCall,
+  code: Status,
+  message: string,
+  error: unknown,
+  connection: ConnectionInfo,
+): void {
+  if (!hook) return;
+  try {
+    hook({
+      method: call.path,
+      code,
+      message,
+      durationMs: performance.now() - call.startedAt,
+      forwarded: call.forwarded,
+      error,
+      connection,
+    });
+  } catch {
+    // A logging hook must not break the call it reports on.
+  }
 }
 
 /**

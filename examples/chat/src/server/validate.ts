@@ -43,10 +43,8 @@ export function cleanFileName(raw: string): string {
   const base = raw.split(/[\\/]/).pop() ?? "";
   // Control characters and quotes would break headers; the rest is percent-encoded in URLs.
   // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
-  const cleaned = base
-    .replace(/[\u0000-\u001f\u007f"]/g, "")
-    .trim()
-    .slice(0, LIMITS.maxFileNameLength);
+  const unsafe = /[\u0000-\u001f\u007f"]/g;
+  const cleaned = base.replace(unsafe, "").trim().slice(0, LIMITS.maxFileNameLength);
   return cleaned.length > 0 && cleaned !== "." && cleaned !== ".." ? cleaned : "file";
 }
 

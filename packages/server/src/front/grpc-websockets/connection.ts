@@ -12,7 +12,7 @@ import {
 } from "@grpc-ws/wire";
 import type { RawData, WebSocket } from "ws";
 import { callContextValues, type ConnectionInfo, type ContextValuesHook } from "../../access/connection-info.js";
-import { startCall, type CallSource, type CallTargets } from "../../dispatch.js";
+import { reportCallEnd, startCall, type CallSource, type CallTargets } from "../../dispatch.js";
 import type { CallEndInfo } from "../../options.js";
 import type { ServerCall } from "../../server-call.js";
 import { WebSocketCallStream } from "./call-stream.js";
@@ -107,21 +107,7 @@ export class GrpcWebSocketsConnection implements CallSource {
   }
 
   private readonly callEnded = (call: ServerCall, code: Status, message: string, error: unknown): void => {
-    const hook = this.context.onCallEnd;
-    if (!hook) return;
-    try {
-      hook({
-        method: call.path,
-        code,
-        message,
-        durationMs: performance.now() - call.startedAt,
-        forwarded: call.forwarded,
-        error,
-        connection: this.connection,
-      });
-    } catch {
-      // A logging hook must not break the call it reports on.
-    }
+    reportCallEnd(this.context.onCallEnd, call, code, message, error, this.connection);
   };
 
   private onMessage(data: Uint8Array, isBinary: boolean): void {
