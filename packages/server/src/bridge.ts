@@ -8,7 +8,8 @@ import { AccessControl } from "./access/access-control.js";
 import type { ConnectionInfo } from "./access/connection-info.js";
 import { refuseWithHttp, type RefusalInfo } from "./access/refusal.js";
 import { Connection, type ConnectionContext } from "./connection.js";
-import { createHealthHandler, pathOf, type HealthOptions } from "./health.js";
+import { createHealthHandler, type HealthOptions } from "./health.js";
+import { pathOf } from "./request-path.js";
 import { ConnectionGuard } from "./limits/connection-guard.js";
 import type { ResolvedLimits } from "./limits/options.js";
 import { checkDrainTimeout, resolveBridgeOptions, type CallEndInfo, type WebSocketBridgeOptions } from "./options.js";
@@ -17,6 +18,7 @@ import { GrpcWebSocketsConnection, type GrpcWebSocketsContext } from "./front/gr
 import { BridgeRouter } from "./router.js";
 import { BridgeTelemetry, type UpgradeRefusal } from "./telemetry/bridge-telemetry.js";
 import { createUpstream, type Forwarder } from "./upstream/index.js";
+import { splitProtocols } from "./access/upgrade-request.js";
 
 export interface AttachOptions {
   /** Only upgrade requests for this path (query string ignored) are taken; others are left to other listeners. Default: every upgrade request. */
@@ -408,9 +410,7 @@ function compatMethod(url: string, base: string): string | undefined {
 }
 
 function offersSubprotocol(request: IncomingMessage, token: string): boolean {
-  const header = request.headers["sec-websocket-protocol"];
-  if (!header) return false;
-  return header.split(",").some((p) => p.trim() === token);
+  return splitProtocols(request.headers["sec-websocket-protocol"]).includes(token);
 }
 
 function ignore(): void {}

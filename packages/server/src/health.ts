@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { pathOf } from "./request-path.js";
 
 /** Paths of the HTTP health endpoints. */
 export interface HealthOptions {
@@ -43,10 +44,4 @@ export function createHealthHandler(
     response.end(request.method === "HEAD" ? undefined : body);
     return true;
   };
-}
-
-export function pathOf(url: string | undefined): string {
-  if (!url) return "/";
-  const q = url.indexOf("?");
-  return q < 0 ? url : url.slice(0, q);
 }

@@ -9,6 +9,7 @@ import { ConnectionIds, connectionInfo, type ConnectionInfo } from "./connection
 import { originCheck, type OriginPolicy } from "./origin.js";
 import { logRefusal, refusalHttpStatus, refuseAfterUpgrade, refuseWithHttp, type RefusalInfo } from "./refusal.js";
 import { readUpgradeRequest, type UpgradeRequest } from "./upgrade-request.js";
+import { pathOf } from "../request-path.js";
 
 /** The bridge options this gate reads. */
 export interface AccessOptions {
@@ -75,7 +76,7 @@ export class AccessControl {
         closeCode: undefined,
         origin,
         remoteAddress: request.socket.remoteAddress,
-        path: pathOf(request),
+        path: pathOf(request.url),
       });
       return;
     }
@@ -170,14 +171,8 @@ export class AccessControl {
       closeCode: browser ? refusalCloseCode(error.code as number as Status) : undefined,
       origin,
       remoteAddress: request.socket.remoteAddress,
-      path: pathOf(request),
+      path: pathOf(request.url),
       ...(outcome.cause !== undefined ? { error: outcome.cause } : {}),
     });
   }
-}
-
-function pathOf(request: IncomingMessage): string {
-  const url = request.url ?? "/";
-  const q = url.indexOf("?");
-  return q < 0 ? url : url.slice(0, q);
 }

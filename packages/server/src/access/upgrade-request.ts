@@ -87,7 +87,8 @@ export function readUpgradeRequest(request: IncomingMessage): UpgradeRequest {
   };
 }
 
-function splitProtocols(header: string | undefined): string[] {
+/** The tokens of a `Sec-WebSocket-Protocol` header, trimmed, empty ones dropped. */
+export function splitProtocols(header: string | undefined): string[] {
   if (!header) return [];
   return header
     .split(",")
