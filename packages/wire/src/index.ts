@@ -92,6 +92,7 @@ export {
   parseEncodingList,
   acceptEncodingValue,
   negotiateCompression,
+  responseCompression,
   type Compression,
   type Negotiated,
 } from "./compression.js";
