@@ -10,7 +10,29 @@ import { repoRoot as root, servePage, type ServedPage } from "./page-server.test
 // Runs in the page: every interop case through createWebSocketTransport with the native WebSocket.
 const entry = `
 import { createWebSocketTransport } from "${root}packages/client/src/index.ts";
-import { interopCaseNames, interopCases } from "${root}packages/interop/src/browser.ts";
+import { interopCaseNames, interopCases, compressionCaseNames, compressionCases } from "${root}packages/interop/src/browser.ts";
+import { gzip } from "${root}packages/wire/src/index.ts";
+window.runCompression = async (url) => {
+  // DATA payload bytes each transport sent and received, from its trace.
+  const counts = { compressed: { sent: 0, received: 0 }, plain: { sent: 0, received: 0 } };
+  const tracing = (c) => (line) => {
+    const m = /^([<>]) DATA .*length=(\\d+)/.exec(line);
+    if (m && m[1] === ">") c.sent += Number(m[2]);
+    else if (m && m[1] === "<") c.received += Number(m[2]);
+  };
+  const compressed = createWebSocketTransport({
+    url, sendCompression: gzip, acceptCompression: [gzip], compressMinBytes: 0, trace: tracing(counts.compressed),
+  });
+  const plain = createWebSocketTransport({ url, acceptCompression: [], trace: tracing(counts.plain) });
+  const results = {};
+  for (const name of compressionCaseNames) {
+    try { await compressionCases[name]({ compressed, plain }); results[name] = "ok"; }
+    catch (e) { results[name] = String(e && e.message || e); }
+  }
+  await compressed.close();
+  await plain.close();
+  return { results, counts, platformStreams: typeof CompressionStream === "function" };
+};
 window.runInterop = async (url) => {
   const transport = createWebSocketTransport({ url });
   const states = [];
@@ -63,5 +85,25 @@ describe("in Chromium", () => {
     expect(Object.values(out.results).length).toBeGreaterThan(10);
     expect(Object.entries(out.results).filter(([, r]) => r !== "ok")).toEqual([]);
     expect(out.states).toEqual(["connecting", "open", "closed"]);
+  }, 60_000);
+
+  it("passes the four compression cases with the page's CompressionStream gzip", async () => {
+    const tab = await browser.newPage();
+    await tab.goto(page!.url);
+    const out = (await tab.evaluate(
+      (url) => (window as unknown as { runCompression(u: string): Promise<unknown> }).runCompression(url),
+      wsUrl,
+    )) as {
+      results: Record<string, string>;
+      counts: Record<"compressed" | "plain", { sent: number; received: number }>;
+      platformStreams: boolean;
+    };
+    expect(out.platformStreams).toBe(true);
+    expect(Object.keys(out.results)).toHaveLength(4);
+    expect(Object.entries(out.results).filter(([, r]) => r !== "ok")).toEqual([]);
+    // About 0.9 MB of zero payloads each way; compressed, a few KB.
+    expect(out.counts.compressed.sent).toBeLessThan(20_000);
+    expect(out.counts.compressed.received).toBeLessThan(20_000);
+    expect(out.counts.plain.sent).toBeGreaterThan(271_828);
   }, 60_000);
 });
