@@ -35,7 +35,9 @@ const MAX_SLICE = 16 * 1024;
  */
 export const gzip: Compression = {
   name: "gzip",
-  compress: (bytes) => pipeThrough(new CompressionStream("gzip"), bytes, Number.MAX_SAFE_INTEGER),
+  // Compressing cannot blow up: the whole message goes in one write (fewer stream round trips).
+  compress: (bytes) =>
+    pipeThrough(new CompressionStream("gzip"), bytes, Number.MAX_SAFE_INTEGER, Math.max(1, bytes.length)),
   decompress: (bytes, readMaxBytes) =>
     bytes.length === 0
       ? Promise.resolve(new Uint8Array(0))
@@ -52,13 +54,13 @@ async function pipeThrough(
   stream: CompressionStream | DecompressionStream,
   input: Uint8Array,
   maxBytes: number,
+  slice = Math.max(MIN_SLICE, Math.min(MAX_SLICE, Math.floor(maxBytes / MAX_DEFLATE_RATIO))),
 ): Promise<Uint8Array> {
   const writer = stream.writable.getWriter();
   const reader = stream.readable.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
   let failed = false;
-  const slice = Math.max(MIN_SLICE, Math.min(MAX_SLICE, Math.floor(maxBytes / MAX_DEFLATE_RATIO)));
   const feed = (async () => {
     for (let o = 0; o < input.length && !failed; o += slice) {
       await writer.write(input.subarray(o, o + slice) as Uint8Array<ArrayBuffer>);
