@@ -15,7 +15,9 @@ import {
   type GrpcJsTestServer,
 } from "@grpc-ws/interop";
 import { gzip } from "@grpc-ws/wire";
+import { Code, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PayloadType } from "../../../gen/grpc/testing/messages_pb.js";
 import { TestService } from "../../../gen/grpc/testing/test_pb.js";
 import { createWebSocketTransport, type WebSocketTransport } from "./index.js";
 
@@ -27,7 +29,10 @@ interface Counted {
 
 /** A bridge with `options` on 127.0.0.1, the two transports the cases take, and their byte counts. */
 function useCompressionPath(options: () => WebSocketBridgeOptions | Promise<WebSocketBridgeOptions>) {
+  let bridgeUrl = "";
   const path = {
+    /** The bridge's URL, once beforeAll ran. */
+    url: () => bridgeUrl,
     transports: {} as CompressionTransports,
     compressed: { sent: 0, received: 0 } as Counted,
     plain: { sent: 0, received: 0 } as Counted,
@@ -45,6 +50,7 @@ function useCompressionPath(options: () => WebSocketBridgeOptions | Promise<WebS
   beforeAll(async () => {
     bridge = createWebSocketBridge(await options());
     const { url } = await bridge.listen({ port: 0 });
+    bridgeUrl = url;
     const compressed = createWebSocketTransport({
       url,
       sendCompression: gzip,
@@ -70,14 +76,60 @@ describe("compression cases, grpc-ws client -> bridge, in-process TestService", 
   it("the compressed transport's messages were compressed both ways", async () => {
     path.reset();
     await compressionCases.server_compressed_unary(path.transports);
-    // Two calls of 271828 request and 314159 response zero bytes: gzip leaves a few hundred each.
+    // Two calls of 271828 request and 314159 response zero bytes: gzip leaves a few hundred each,
+    // except for the response the second call asked to get uncompressed (response_compressed false).
     expect(path.compressed.sent).toBeLessThan(10_000);
-    expect(path.compressed.received).toBeLessThan(10_000);
+    expect(path.compressed.received).toBeGreaterThan(314159);
+    expect(path.compressed.received).toBeLessThan(314159 + 10_000);
     path.reset();
     await compressionCases.client_compressed_unary(path.transports);
     // The plain transport's calls (the probe, the uncompressed request) went uncompressed.
     expect(path.plain.sent).toBeGreaterThan(2 * 271828);
     expect(path.plain.received).toBeGreaterThan(314159);
+  });
+
+  it("the in-process TestService checks each request message's flag and compresses responses as asked", async () => {
+    const client = createClient(TestService, path.transports.compressed);
+    const req = { responseType: PayloadType.COMPRESSABLE, responseSize: 314159 };
+    path.reset();
+    await client.unaryCall({ ...req, responseCompressed: { value: true } });
+    expect(path.compressed.received).toBeLessThan(5_000);
+    path.reset();
+    await client.unaryCall({ ...req, responseCompressed: { value: false } });
+    expect(path.compressed.received).toBeGreaterThan(314159);
+    path.reset();
+    const sizes: number[] = [];
+    for await (const r of client.streamingOutputCall({
+      ...req,
+      responseParameters: [
+        { size: 31415, compressed: { value: true } },
+        { size: 92653, compressed: { value: false } },
+      ],
+    }))
+      sizes.push(r.payload?.body.length ?? -1);
+    expect(sizes).toEqual([31415, 92653]);
+    // The second response went as it was, the first as a few hundred bytes.
+    expect(path.compressed.received).toBeGreaterThan(92653);
+    expect(path.compressed.received).toBeLessThan(92653 + 5_000);
+  });
+});
+
+describe("the in-process TestService refuses a request message without the flag on a gzip call", () => {
+  // sendCompression with the default compressMinBytes: a 10-byte request goes uncompressed.
+  const path = useCompressionPath(() => ({ routes: (r) => r.service(TestService, testServiceImpl) }));
+  it("expect_compressed on an uncompressed message of a gzip call is INVALID_ARGUMENT", async () => {
+    const { url } = path;
+    const transport = createWebSocketTransport({ url: url(), sendCompression: gzip });
+    try {
+      const client = createClient(TestService, transport);
+      const small = { payload: { body: new Uint8Array(10) } };
+      await expect(client.unaryCall({ ...small, expectCompressed: { value: true } })).rejects.toMatchObject({
+        code: Code.InvalidArgument,
+      });
+      await client.unaryCall({ payload: { body: new Uint8Array(2000) }, expectCompressed: { value: true } });
+    } finally {
+      await transport.close();
+    }
   });
 });
 

@@ -5,6 +5,7 @@ import {
   createTrailers,
   type Compression,
   type MessageError,
+  type MessageCompression,
   type Metadata,
   type StreamEvents,
 } from "@grpc-ws/wire";
@@ -47,6 +48,8 @@ export class CompressingCallStream implements CallStream {
   private failed = false;
   private readonly inflater: MessageInflater;
   private readonly deflater: MessageDeflater;
+  /** The handler's view (`messageCompressionKey`): the last request's flag, and whether responses are compressed. */
+  readonly messageCompression: MessageCompression;
 
   constructor(
     private readonly inner: CompressibleStream,
@@ -67,6 +70,13 @@ export class CompressingCallStream implements CallStream {
       (bytes, compressed) => void this.inner.write(bytes, compressed),
       () => this.events.onWritable?.(),
     );
+    const inflater = this.inflater;
+    this.messageCompression = {
+      get lastRequestCompressed() {
+        return inflater.lastReadCompressed;
+      },
+      compressResponses: true,
+    };
     inner.events = {
       onReadable: () => {
         this.inflater.fill();
@@ -97,7 +107,7 @@ export class CompressingCallStream implements CallStream {
 
   write(message: Uint8Array): boolean {
     if (this.failed) return false;
-    return this.deflater.write(message) && this.inner.writable;
+    return this.deflater.write(message, this.messageCompression.compressResponses) && this.inner.writable;
   }
 
   sendTrailers(trailers: Metadata, discardQueued = false): void {

@@ -35,10 +35,14 @@ export class MessageDeflater {
     return this.waitingBytes < this.highWaterMark;
   }
 
-  /** Queues `message`; false asks the writer to wait for `onDrain`. */
-  write(message: Uint8Array): boolean {
+  /**
+   * Queues `message` (`compress` false: sent uncompressed whatever its size); false asks the
+   * writer to wait for `onDrain`.
+   */
+  write(message: Uint8Array, compress = true): boolean {
     if (this.stopped) return false;
-    const { compression, minBytes } = this;
+    const compression = compress ? this.compression : undefined;
+    const minBytes = this.minBytes;
     if (this.waitingBytes === 0 && (compression === undefined || message.length < minBytes)) {
       this.sink(message, false);
       return true;

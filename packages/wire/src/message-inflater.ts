@@ -23,7 +23,10 @@ const READY_LIMIT = 2;
  */
 export class MessageInflater {
   private readonly ready: Uint8Array[] = [];
+  /** Per ready message: whether it arrived compressed. */
+  private readonly readyCompressed: boolean[] = [];
   private _inflating = false;
+  private _lastReadCompressed = false;
   private stopped = false;
 
   constructor(
@@ -45,11 +48,18 @@ export class MessageInflater {
     return this._inflating;
   }
 
+  /** Whether the message the last `read()` returned arrived compressed. */
+  get lastReadCompressed(): boolean {
+    return this._lastReadCompressed;
+  }
+
   /** The next message in order, plain, or undefined when none is ready yet. */
   read(): Uint8Array | undefined {
     if (this.ready.length === 0) this.fill();
     const message = this.ready.shift();
-    if (message !== undefined) this.fill();
+    if (message === undefined) return undefined;
+    this._lastReadCompressed = this.readyCompressed.shift() === true;
+    this.fill();
     return message;
   }
 
@@ -60,6 +70,7 @@ export class MessageInflater {
       if (bytes === undefined) return;
       if (!this.source.lastReadCompressed) {
         this.ready.push(bytes);
+        this.readyCompressed.push(false);
         continue;
       }
       this._inflating = true;
@@ -68,6 +79,7 @@ export class MessageInflater {
           this._inflating = false;
           if (this.stopped) return;
           this.ready.push(plain);
+          this.readyCompressed.push(true);
           this.fill();
           this.onInflated();
         },
@@ -86,5 +98,6 @@ export class MessageInflater {
   stop(): void {
     this.stopped = true;
     this.ready.length = 0;
+    this.readyCompressed.length = 0;
   }
 }

@@ -52,6 +52,19 @@ describe("MessageDeflater", () => {
     ]);
   });
 
+  it("write(message, false) sends a large message uncompressed, in order with the rest", async () => {
+    const { deflater, out } = collectingDeflater(unevenCompression, 100);
+    deflater.write(bytes(20_000));
+    deflater.write(bytes(5000), false);
+    deflater.write(bytes(3000));
+    expect(await ended(deflater)).toBe("done");
+    expect(out).toEqual([
+      [20_000, true],
+      [5000, false],
+      [3000, true],
+    ]);
+  });
+
   it("a small message with nothing waiting goes through at once, and end() runs at once", () => {
     const { deflater, out } = collectingDeflater(gzip, 100);
     expect(deflater.write(bytes(10))).toBe(true);
@@ -115,6 +128,7 @@ describe("MessageInflater", () => {
       [plain[3]!, false],
     ]);
     const got: Uint8Array[] = [];
+    const flags: boolean[] = [];
     let wake: () => void = () => undefined;
     const inflater = new MessageInflater(
       src,
@@ -127,10 +141,13 @@ describe("MessageInflater", () => {
     );
     for (let guard = 0; got.length < plain.length && guard < 100; guard++) {
       const m = inflater.read();
-      if (m !== undefined) got.push(m);
-      else await new Promise<void>((r) => (wake = r));
+      if (m !== undefined) {
+        got.push(m);
+        flags.push(inflater.lastReadCompressed);
+      } else await new Promise<void>((r) => (wake = r));
     }
     expect(got).toEqual(plain);
+    expect(flags).toEqual([true, false, true, false]);
     expect(inflater.inflating).toBe(false);
   });
 
