@@ -20,8 +20,9 @@ import {
   type Stream,
   type StreamEvents,
 } from "@grpc-ws/wire";
-import { headersToMetadata, metadataToHeaders, setDeadline } from "@grpc-ws/wire/internal";
+import { headersToMetadata, metadataToHeaders, setDeadline, type MessageInflater } from "@grpc-ws/wire/internal";
 import type { Channel, PendingCall } from "./channel.js";
+import { responseInflater, type ClientCompression } from "./compression.js";
 import { abortError, resetError, trailerError } from "./errors.js";
 import { TransparentRetry } from "./transparent-retry.js";
 
@@ -33,6 +34,7 @@ export interface CallContext {
   readonly channel: Channel;
   readonly readOptions: Partial<BinaryReadOptions> | undefined;
   readonly writeOptions: Partial<BinaryWriteOptions> | undefined;
+  readonly compression: ClientCompression;
 }
 
 /**
@@ -51,6 +53,14 @@ export abstract class Call implements PendingCall, StreamEvents {
   private deadlineAt = 0;
   private cancelDeadline: (() => void) | undefined;
   private abortListener: (() => void) | undefined;
+  /** Set when the response headers named a `grpc-encoding`: response messages are read through it. */
+  private inflater: MessageInflater | undefined;
+  /** Trailers that arrived while a response message was still inflating (`null`: OK). */
+  private heldStatus: ConnectError | null | undefined;
+  /** This side's limit on a response message (SETTINGS_MAX_MESSAGE_SIZE), decompressed. */
+  private readLimit = DEFAULT_SETTINGS.maxMessageSize;
+  /** Request bytes waiting for compression before a streaming call's writer waits. */
+  protected writeHighWaterMark = 64 * 1024;
 
   constructor(
     protected readonly ctx: CallContext,
@@ -87,6 +97,9 @@ export abstract class Call implements PendingCall, StreamEvents {
       const metadata = headersToMetadata(this.requestHeader, RESERVED_NAMES);
       if (this.deadlineAt > 0)
         metadata.push([GRPC_TIMEOUT, formatTimeout(Math.max(1, Math.ceil(this.deadlineAt - performance.now())))]);
+      for (const entry of this.ctx.compression.headers) metadata.push(entry);
+      this.readLimit = session.local.maxMessageSize;
+      this.writeHighWaterMark = session.writeHighWaterMark;
       // Throws before a stream id is spent: TypeError for what the wire cannot carry, RangeError
       // for headers over the server's max frame size.
       this.stream = session.openStream(methodPath(this.method.parent.typeName, this.method.name), metadata, this);
@@ -116,13 +129,26 @@ export abstract class Call implements PendingCall, StreamEvents {
   onHeaders(headers: Metadata): void {
     this.retry.seen();
     metadataToHeaders(headers, undefined, this.header);
+    if (this.stream !== undefined)
+      this.inflater = responseInflater(
+        this.ctx.compression,
+        this.stream,
+        headers,
+        this.readLimit,
+        () => this.inflated(),
+        (error) => this.inboundFailed(new ConnectError(error.message, error.status as number as Code)),
+      );
     this.headersArrived();
   }
 
   onTrailers(trailers: Metadata): void {
     this.retry.seen();
     metadataToHeaders(trailers, undefined, this.trailer);
-    this.trailersArrived(trailerError(trailers, this.header));
+    const error = trailerError(trailers, this.header);
+    // The status comes after every message: one still inflating holds it back.
+    this.onReadable();
+    if (this.inflater?.inflating) this.heldStatus = error ?? null;
+    else this.trailersArrived(error);
   }
 
   onReset(code: number, error: Error): void {
@@ -137,6 +163,36 @@ export abstract class Call implements PendingCall, StreamEvents {
   }
 
   abstract onReadable(): void;
+
+  /** The next response message in order (inflated if it came compressed), or undefined for now. */
+  protected readMessage(): Uint8Array | undefined {
+    return this.inflater ? this.inflater.read() : this.stream?.read();
+  }
+
+  /** Response messages received and not yet read (one being inflated counts). */
+  protected get unreadMessages(): number {
+    const inflater = this.inflater;
+    const queued = this.stream?.readableLength ?? 0;
+    return inflater ? inflater.readableLength + (inflater.inflating ? 1 : 0) + queued : queued;
+  }
+
+  /** A response message is inflating: more messages, then the status, come once it is done. */
+  protected get inflating(): boolean {
+    return this.inflater?.inflating === true;
+  }
+
+  /** A response message failed to inflate (limit, bad data, unaccepted encoding). */
+  protected inboundFailed(error: ConnectError): void {
+    this.fail(error);
+  }
+
+  private inflated(): void {
+    this.onReadable();
+    const held = this.heldStatus;
+    if (held === undefined || this.inflating || this.finished) return;
+    this.heldStatus = undefined;
+    this.trailersArrived(held ?? undefined);
+  }
 
   // --- for subclasses ----------------------------------------------------------------------
 
@@ -153,6 +209,7 @@ export abstract class Call implements PendingCall, StreamEvents {
   protected settle(error: ConnectError | undefined): void {
     if (this.finished) return;
     this.finished = true;
+    if (error !== undefined) this.inflater?.stop();
     this.cancelDeadline?.();
     if (this.abortListener) this.signal?.removeEventListener("abort", this.abortListener);
     if (this.stream === undefined) this.ctx.channel.cancel(this);

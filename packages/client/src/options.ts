@@ -2,6 +2,7 @@ import type { BinaryReadOptions, BinaryWriteOptions } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
 import {
   resolveSettings,
+  type Compression,
   type KeepaliveOptions,
   type Settings,
   type TelemetryOptions,
@@ -10,6 +11,7 @@ import {
 import { checkRange, resolveKeepalive, traceFromEnv, withDefaults } from "@grpc-ws/wire/internal";
 import { defaultWebSocket, type WebSocketConstructor } from "./websocket.js";
 import type { TokenSource } from "./credentials.js";
+import { resolveCompression, type ClientCompression } from "./compression.js";
 
 /**
  * Where the transport's connection stands.
@@ -61,6 +63,27 @@ export interface WebSocketTransportOptions {
    * fail the call with `ResourceExhausted`. Advertised to the server in SETTINGS. Default 4 MiB.
    */
   maxMessageSize?: number;
+  /**
+   * Compression algorithms this client accepts for response messages, most preferred first
+   * (Connect's option): listed in every call's `grpc-accept-encoding`, so a server may compress its
+   * responses with one of them. A response message is inflated under `maxMessageSize`, counted on
+   * the decompressed bytes while inflating. Any Connect `Compression` works (connect-node's
+   * `compressionGzip`, for instance). Default `[gzip]`: wire's `gzip`, built on the platform's
+   * `CompressionStream`/`DecompressionStream` (browsers, Node >= 18). `[]` asks for uncompressed
+   * responses.
+   */
+  acceptCompression?: Compression[];
+  /**
+   * Compresses request messages with this algorithm and names it in `grpc-encoding` (Connect's
+   * option). A server that does not accept it fails the call with `Unimplemented`. Default none:
+   * requests go uncompressed, since not every server accepts compression.
+   */
+  sendCompression?: Compression | null;
+  /**
+   * Request messages smaller than this many bytes are sent uncompressed even with
+   * `sendCompression` (Connect's option). Default 1024.
+   */
+  compressMinBytes?: number;
   /** Further SETTINGS this client advertises (windows, frame size, ...). `maxMessageSize` wins over `settings.maxMessageSize`. */
   settings?: Partial<Settings>;
   /** Keepalive PINGs; `false` turns them off. Default `{ intervalMs: 30000, timeoutMs: 10000 }`. */
@@ -133,6 +156,7 @@ export interface ResolvedTransportOptions {
   trace: TraceSink | undefined;
   token: TokenSource | undefined;
   headers: Readonly<Record<string, string>> | undefined;
+  compression: ClientCompression;
 }
 
 /** Reads the options; throws TypeError for a bad URL and RangeError for a bad number (NaN included), now rather than at the first call. */
@@ -160,5 +184,6 @@ export function resolveTransportOptions(options: WebSocketTransportOptions): Res
     trace: options.trace ?? traceFromEnv(),
     token: options.token,
     headers: options.headers,
+    compression: resolveCompression(options.acceptCompression, options.sendCompression, options.compressMinBytes),
   };
 }

@@ -1,8 +1,15 @@
 import type { DescMessage, DescMethodStreaming, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type StreamResponse } from "@connectrpc/connect";
 import { type Stream } from "@grpc-ws/wire";
-import { MessageIterator, WritableGate, pipeMessages, type MessageSink } from "@grpc-ws/wire/internal";
+import {
+  MessageIterator,
+  WritableGate,
+  pipeMessages,
+  type MessageDeflater,
+  type MessageSink,
+} from "@grpc-ws/wire/internal";
 import { Call, type CallContext } from "./call.js";
+import { requestDeflater } from "./compression.js";
 
 const noop = (): void => {};
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
@@ -25,6 +32,8 @@ export class StreamCall<I extends DescMessage, O extends DescMessage> extends Ca
   private input: AsyncIterator<MessageInitShape<I>> | undefined;
   private inputDone = false;
   private readonly gate = new WritableGate();
+  /** Set with `sendCompression`: requests go through it, in order, compressed or not. */
+  private deflater: MessageDeflater | undefined;
   private readonly responses = new MessageIterator<MessageShape<O>>(
     () => this.pull(),
     // The consumer stopped early (`break`): the call is cancelled.
@@ -58,6 +67,12 @@ export class StreamCall<I extends DescMessage, O extends DescMessage> extends Ca
 
   protected opened(stream: Stream, maxRequestSize: number): void {
     if (this.input === undefined) {
+      this.deflater = requestDeflater(
+        this.ctx.compression,
+        this.writeHighWaterMark,
+        (bytes, compressed) => this.send(bytes, compressed),
+        () => this.gate.open(),
+      );
       this.input = this.requests[Symbol.asyncIterator]();
       void this.sendRequests(this.input, maxRequestSize);
       return;
@@ -65,7 +80,7 @@ export class StreamCall<I extends DescMessage, O extends DescMessage> extends Ca
     // A transparent retry: the new stream carries again what the refused one did (and its
     // half-close), then the writer loop, waiting at the gate, goes on with the new stream.
     const { messages, ended } = this.retry.replayed();
-    for (const message of messages) stream.write(message);
+    for (const [message, compressed] of messages) stream.write(message, compressed);
     if (ended) stream.halfClose();
     this.gate.open();
   }
@@ -82,17 +97,25 @@ export class StreamCall<I extends DescMessage, O extends DescMessage> extends Ca
       write: (value) => {
         const bytes = this.encode(schema, value, maxRequestSize);
         if (bytes === undefined) return false;
-        this.retry.sent(bytes);
+        const deflater = this.deflater;
+        if (deflater === undefined) return this.send(bytes, false);
         // No stream while a retry waits for one: the replay will carry this message.
-        return this.stream !== undefined && this.stream.write(bytes);
+        return deflater.write(bytes) && this.stream !== undefined && this.stream.writable;
       },
       writable: () => this.gate.wait(),
     };
     try {
       if ((await pipeMessages(input, sink)) === "done") {
         this.inputDone = true;
-        this.retry.ended = true;
-        this.stream?.halfClose();
+        // The half-close follows the last request, which may still be compressing.
+        const halfClose = (): void => {
+          this.retry.ended = true;
+          this.stream?.halfClose();
+        };
+        if (this.deflater === undefined) return halfClose();
+        this.deflater.end(halfClose, (error) =>
+          this.fail(new ConnectError(`compress request: ${String(error)}`, Code.Internal)),
+        );
         return;
       }
     } catch (error) {
@@ -101,6 +124,13 @@ export class StreamCall<I extends DescMessage, O extends DescMessage> extends Ca
       return;
     }
     this.closeInput();
+  }
+
+  // One request message, as it goes on the wire; kept for a transparent retry.
+  private send(bytes: Uint8Array, compressed: boolean): boolean {
+    this.retry.sent(bytes, compressed);
+    // No stream while a retry waits for one: the replay will carry this message.
+    return this.stream !== undefined && this.stream.write(bytes, compressed);
   }
 
   onWritable(): void {
@@ -128,11 +158,18 @@ export class StreamCall<I extends DescMessage, O extends DescMessage> extends Ca
     this.responses.wake();
   }
 
+  // After the status arrived the call is settled: the failure is reported where iteration stands.
+  protected override inboundFailed(error: ConnectError): void {
+    if (!this.finished) return this.fail(error);
+    this.error = error;
+    this.responses.wake();
+  }
+
   protected trailersArrived(error: ConnectError | undefined): void {
     if (
       error === undefined &&
       this.streamMethod.methodKind === "client_streaming" &&
-      this.received + (this.stream?.readableLength ?? 0) === 0
+      this.received + this.unreadMessages === 0
     ) {
       error = new ConnectError("protocol error: missing response message", Code.Unimplemented);
     }
@@ -143,6 +180,7 @@ export class StreamCall<I extends DescMessage, O extends DescMessage> extends Ca
   }
 
   protected settled(error: ConnectError | undefined): void {
+    this.deflater?.stop();
     this.gate.open();
     if (this.input !== undefined && !this.inputDone && (error !== undefined || this.stream?.closed)) this.closeInput();
     if (error !== undefined) {
@@ -175,7 +213,7 @@ export class StreamCall<I extends DescMessage, O extends DescMessage> extends Ca
   private pull(): IteratorResult<MessageShape<O>, undefined> | undefined {
     for (;;) {
       if (this.error !== undefined) throw this.error;
-      const bytes = this.stream?.read();
+      const bytes = this.readMessage();
       if (bytes !== undefined) {
         this.received++;
         try {
@@ -193,7 +231,7 @@ export class StreamCall<I extends DescMessage, O extends DescMessage> extends Ca
           continue;
         }
       }
-      if (this.status === undefined) return undefined;
+      if (this.status === undefined || this.inflating) return undefined;
       if (this.status === null) return DONE;
       const status = this.status;
       this.status = null; // reported once; later next() calls see the end

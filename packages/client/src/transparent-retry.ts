@@ -19,17 +19,22 @@ export class TransparentRetry {
   private retries = 0;
   private replay: Uint8Array[] | undefined = [];
   private replayBytes = 0;
+  /** The kept messages that went compressed (allocated by the first). */
+  private compressed: WeakSet<Uint8Array> | undefined;
   /** A retry waits for its new stream: what is sent meanwhile must be kept, whatever its size. */
   private pending = false;
   /** The request stream was half-closed on the current attempt. */
   ended = false;
 
   /** A request message went out on the current attempt (streaming calls: the unary request is kept by the call itself). */
-  sent(message: Uint8Array): void {
+  sent(message: Uint8Array, compressed = false): void {
     if (this.replay === undefined) return;
     this.replayBytes += message.length;
     if (this.replayBytes > REPLAY_LIMIT_BYTES && !this.pending) this.replay = undefined;
-    else this.replay.push(message);
+    else {
+      this.replay.push(message);
+      if (compressed) (this.compressed ??= new WeakSet()).add(message);
+    }
   }
 
   /** The server answered on the stream (headers or trailers): it was seen, nothing will be replayed. */
@@ -47,9 +52,11 @@ export class TransparentRetry {
     return true;
   }
 
-  /** The new stream is open: requests to write on it before any new one, then whether to half-close. */
-  replayed(): { messages: readonly Uint8Array[]; ended: boolean } {
+  /** The new stream is open: requests (with their compressed flag) to write on it before any new one, then whether to half-close. */
+  replayed(): { messages: ReadonlyArray<readonly [Uint8Array, boolean]>; ended: boolean } {
     this.pending = false;
-    return { messages: this.replay ?? [], ended: this.ended };
+    const compressed = this.compressed;
+    const messages = (this.replay ?? []).map((m) => [m, compressed?.has(m) === true] as const);
+    return { messages, ended: this.ended };
   }
 }

@@ -134,14 +134,18 @@ describe("flow control", () => {
   it("a stalled consumer holds back only its own stream, with bounded server-side buffering", async () => {
     const MESSAGE = 64 * 1024;
     let yielded = 0;
-    const { bridge, transport } = await setup({
-      async *streamingOutputCall(_req, ctx) {
-        for (let i = 0; i < 1000 && !ctx.signal.aborted; i++) {
-          yielded++;
-          yield { payload: { type: COMPRESSABLE, body: new Uint8Array(MESSAGE) } };
-        }
+    const { bridge, transport } = await setup(
+      {
+        async *streamingOutputCall(_req, ctx) {
+          for (let i = 0; i < 1000 && !ctx.signal.aborted; i++) {
+            yielded++;
+            yield { payload: { type: COMPRESSABLE, body: new Uint8Array(MESSAGE) } };
+          }
+        },
+        // Uncompressed, so that the windows count the 64 KiB messages (gzip makes them ~100 bytes).
       },
-    });
+      { acceptCompression: [] },
+    );
     const client = createClient(TestService, transport);
     const abort = new AbortController();
     const stalled = client.streamingOutputCall({}, { signal: abort.signal })[Symbol.asyncIterator]();

@@ -69,6 +69,7 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
     channel,
     readOptions: options.readBinaryOptions,
     writeOptions: options.writeBinaryOptions,
+    compression: o.compression,
   };
   // Telemetry is the outermost interceptor: its span covers the others and the call.
   const all = [

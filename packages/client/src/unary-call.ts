@@ -1,11 +1,12 @@
 import type { DescMessage, DescMethodUnary, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type UnaryResponse } from "@connectrpc/connect";
-import type { Stream } from "@grpc-ws/wire";
+import { compressMessage, type Stream } from "@grpc-ws/wire";
 import { Call, type CallContext } from "./call.js";
 
 /** A unary call: one request message then END_STREAM; exactly one response message. */
 export class UnaryCall<I extends DescMessage, O extends DescMessage> extends Call {
   private response: MessageShape<O> | undefined;
+  private packed: Promise<{ bytes: Uint8Array; compressed: boolean }> | undefined;
   private resolve!: (response: UnaryResponse<I, O>) => void;
   private reject!: (error: ConnectError) => void;
 
@@ -30,16 +31,31 @@ export class UnaryCall<I extends DescMessage, O extends DescMessage> extends Cal
   }
 
   protected opened(stream: Stream, maxRequestSize: number): void {
-    const bytes = this.encode(this.unaryMethod.input, this.request, maxRequestSize);
-    if (bytes === undefined) return;
-    stream.halfClose(bytes);
+    const { send, minBytes } = this.ctx.compression;
+    if (send === undefined) {
+      const bytes = this.encode(this.unaryMethod.input, this.request, maxRequestSize);
+      if (bytes !== undefined) stream.halfClose(bytes);
+      return;
+    }
+    // Compressed once, kept for a transparent retry on a new stream.
+    if (this.packed === undefined) {
+      const bytes = this.encode(this.unaryMethod.input, this.request, maxRequestSize);
+      if (bytes === undefined) return;
+      this.packed = compressMessage(send, bytes, minBytes);
+    }
+    this.packed.then(
+      (out) => {
+        if (!this.finished && this.stream === stream) stream.halfClose(out.bytes, out.compressed);
+      },
+      (error: unknown) => this.fail(new ConnectError(`compress request: ${String(error)}`, Code.Internal)),
+    );
   }
 
   onReadable(): void {
     const stream = this.stream;
     if (stream === undefined) return;
     let bytes: Uint8Array | undefined;
-    while (!this.finished && (bytes = stream.read()) !== undefined) {
+    while (!this.finished && (bytes = this.readMessage()) !== undefined) {
       if (this.response !== undefined) {
         return this.fail(
           new ConnectError("protocol error: received extra output message for unary method", Code.Unimplemented),

@@ -2,7 +2,9 @@
 // Transport: each needs a transport that compresses requests (sendCompression gzip) and one that
 // does not. A Connect client cannot pick compression per message or see whether a response was
 // compressed, so these check what the server did with each request and the responses' sizes.
-// Browser-safe: no Node-only imports.
+// Browser-safe: no Node-only imports. Run by compression-cases.spec.ts (connect-node against the
+// reference servers), and with the grpc-ws client by client/src/compression-interop.spec.ts (in
+// process; through the gateway to grpc-js and to connect-node) and client/src/browser.spec.ts (Chromium).
 import { Code, createClient, type Transport } from "@connectrpc/connect";
 import { PayloadType } from "../../../gen/grpc/testing/messages_pb.js";
 import { TestService } from "../../../gen/grpc/testing/test_pb.js";

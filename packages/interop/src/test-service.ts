@@ -12,6 +12,7 @@ import {
   type StreamingOutputCallRequest,
   type StreamingOutputCallResponseSchema,
 } from "../../../gen/grpc/testing/messages_pb.js";
+import { messageCompressionKey } from "@grpc-ws/wire";
 import { ECHO_INITIAL_KEY, ECHO_TRAILING_KEY, abortable, sleep } from "./util.js";
 
 /** All TestService methods except UnimplementedMethod, which is left out on purpose so servers answer UNIMPLEMENTED. */
@@ -67,32 +68,50 @@ function echoMetadata(ctx: HandlerContext): void {
 
 /**
  * "Compressed Request": a request with expect_compressed = true must have come compressed, else
- * INVALID_ARGUMENT. A Connect handler sees the call's grpc-encoding, not each message's flag, so
+ * INVALID_ARGUMENT. Behind the grpc-ws bridge the handler sees each message's flag
+ * (`messageCompressionKey`); a plain Connect handler sees only the call's grpc-encoding, so there
  * this checks the call (what the interop probes need: they send such a request uncompressed).
  */
 function checkCompressed(expect: { value: boolean } | undefined, ctx: HandlerContext): void {
   if (!expect?.value) return;
+  const perMessage = ctx.values.get(messageCompressionKey);
+  if (perMessage !== undefined) {
+    if (!perMessage.lastRequestCompressed)
+      throw new ConnectError("expected a compressed request message, got one without the flag", Code.InvalidArgument);
+    return;
+  }
   const encoding = ctx.requestHeader.get("grpc-encoding") ?? "identity";
   if (encoding === "identity")
     throw new ConnectError("expected a compressed request (grpc-encoding), got identity", Code.InvalidArgument);
 }
 
+/**
+ * "Compressed Response": response_compressed (and each response parameter's `compressed`) says
+ * whether the next response goes compressed. Only where the handler can choose per message (the
+ * grpc-ws bridge, when the call negotiated an encoding); elsewhere the server's own rule applies.
+ */
+function compressNext(compressed: { value: boolean } | undefined, ctx: HandlerContext): void {
+  const perMessage = ctx.values.get(messageCompressionKey);
+  if (perMessage !== undefined && compressed !== undefined) perMessage.compressResponses = compressed.value;
+}
+
 /** Answers each request in turn; a request's response_status ends the call, so later requests are not processed (spec: Echo Status). */
 async function* respondEach(
   requests: Iterable<StreamingOutputCallRequest> | AsyncIterable<StreamingOutputCallRequest>,
-  signal: AbortSignal,
+  ctx: HandlerContext,
 ): AsyncGenerator<OutputInit> {
   for await (const req of requests) {
-    yield* respond(req, signal);
+    yield* respond(req, ctx);
     const err = statusError(req.responseStatus);
     if (err) throw err;
   }
 }
 
 /** One response per response_parameters entry; interval_us is a sleep before each, cut short by the signal. */
-async function* respond(req: StreamingOutputCallRequest, signal: AbortSignal): AsyncGenerator<OutputInit> {
+async function* respond(req: StreamingOutputCallRequest, ctx: HandlerContext): AsyncGenerator<OutputInit> {
   for (const p of req.responseParameters) {
-    if (p.intervalUs > 0) await sleep(p.intervalUs / 1000, signal);
+    if (p.intervalUs > 0) await sleep(p.intervalUs / 1000, ctx.signal);
+    compressNext(p.compressed, ctx);
     yield { payload: makePayload(req.responseType, p.size) };
   }
 }
@@ -167,6 +186,7 @@ export function createTestServiceImpl(observer?: TestServiceObserver): TestServi
         checkCompressed(req.expectCompressed, ctx);
         const err = statusError(req.responseStatus);
         if (err) throw err;
+        compressNext(req.responseCompressed, ctx);
         return { payload: makePayload(req.responseType, req.responseSize) };
       });
     },
@@ -174,7 +194,7 @@ export function createTestServiceImpl(observer?: TestServiceObserver): TestServi
     streamingOutputCall(req, ctx) {
       return observeStream(observer, "StreamingOutputCall", ctx, async function* () {
         echoMetadata(ctx);
-        yield* respondEach([req], ctx.signal);
+        yield* respondEach([req], ctx);
       });
     },
 
@@ -193,7 +213,7 @@ export function createTestServiceImpl(observer?: TestServiceObserver): TestServi
     fullDuplexCall(requests, ctx) {
       return observeStream(observer, "FullDuplexCall", ctx, async function* () {
         echoMetadata(ctx);
-        yield* respondEach(abortable(requests, ctx.signal), ctx.signal);
+        yield* respondEach(abortable(requests, ctx.signal), ctx);
       });
     },
 
@@ -202,7 +222,7 @@ export function createTestServiceImpl(observer?: TestServiceObserver): TestServi
         echoMetadata(ctx);
         const all: StreamingOutputCallRequest[] = [];
         for await (const req of abortable(requests, ctx.signal)) all.push(req);
-        yield* respondEach(all, ctx.signal);
+        yield* respondEach(all, ctx);
       });
     },
   };

@@ -85,6 +85,7 @@ class Bridge implements WebSocketBridge, ConnectionContext, GrpcWebSocketsContex
   readonly compression: CompressionOptions;
   readonly writeHighWaterMark: number;
   readonly headerTimeoutMs: number;
+  readonly keepalive: GrpcWebSocketsContext["keepalive"];
   readonly telemetry: BridgeTelemetry | undefined;
   readonly connectionAge: ConnectionContext["connectionAge"];
   private readonly open = new Set<Connection>();
@@ -151,6 +152,7 @@ class Bridge implements WebSocketBridge, ConnectionContext, GrpcWebSocketsContex
       writeHighWaterMark: o.writeHighWaterMark,
     };
     this.headerTimeoutMs = this.settingsTimeoutMs;
+    this.keepalive = o.keepalive;
     this.compatWss = new WebSocketServer({
       noServer: true,
       maxPayload: Math.max(settings.maxMessageSize + 6 + 64 * 1024, settings.maxMetadataSize),

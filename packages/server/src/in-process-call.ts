@@ -1,6 +1,6 @@
 import { create, fromBinary, isMessage, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import { Code, ConnectError, createHandlerContext, type ContextValues } from "@connectrpc/connect";
-import { RESERVED_NAMES, Status, createTrailers } from "@grpc-ws/wire";
+import { RESERVED_NAMES, Status, createTrailers, messageCompressionKey } from "@grpc-ws/wire";
 import {
   MessageIterator,
   WritableGate,
@@ -9,6 +9,7 @@ import {
   pipeMessages,
   type MessageSink,
 } from "@grpc-ws/wire/internal";
+import { CompressingCallStream } from "./compression-stream.js";
 import { errorTrailers, okTrailers, toConnectError } from "./error-trailers.js";
 import type { Route } from "./router.js";
 import type { CallHandler, ServerCall } from "./server-call.js";
@@ -54,6 +55,9 @@ export class InProcessCall implements CallHandler {
       requestSignal: call.signal,
       contextValues: env.contextValues,
     });
+    // Per-message compression for handlers that need it (the interop test service does).
+    if (call.stream instanceof CompressingCallStream)
+      ctx.values.set(messageCompressionKey, call.stream.messageCompression);
     // Filled in place: Connect copies a `requestHeader` it is given.
     metadataToHeaders(call.headers, undefined, ctx.requestHeader);
     // The call owns the one deadline timer; Connect's context would otherwise arm a second one.

@@ -28,3 +28,4 @@ export {
 } from "./access/connection-info.js";
 export { CREDENTIALS_EXPIRED } from "./access/expiry.js";
 export { gzipNode as compressionGzip } from "./compression-gzip.js";
+export { messageCompressionKey, type MessageCompression } from "@grpc-ws/wire";

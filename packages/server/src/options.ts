@@ -62,7 +62,10 @@ export interface WebSocketBridgeOptions {
   upstream?: UpstreamConfig;
   /** This side's wire settings, sent to every client (windows, stream and size limits). */
   settings?: Partial<Settings>;
-  /** PING a connection idle for `intervalMs`; drop it when no ack comes within `timeoutMs`. Default 30 s / 10 s; false disables. */
+  /**
+   * PING a connection idle for `intervalMs`; drop it when no ack comes within `timeoutMs`
+   * (grpc-websockets sockets: WebSocket pings and pongs). Default 30 s / 10 s; false disables.
+   */
   keepalive?: KeepaliveOptions | false;
   /**
    * How long a new connection may take to send its SETTINGS frame (the first thing a client

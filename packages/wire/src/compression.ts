@@ -35,7 +35,9 @@ const MAX_SLICE = 16 * 1024;
  */
 export const gzip: Compression = {
   name: "gzip",
-  compress: (bytes) => pipeThrough(new CompressionStream("gzip"), bytes, Number.MAX_SAFE_INTEGER),
+  // Compressing cannot blow up: the whole message goes in one write (fewer stream round trips).
+  compress: (bytes) =>
+    pipeThrough(new CompressionStream("gzip"), bytes, Number.MAX_SAFE_INTEGER, Math.max(1, bytes.length)),
   decompress: (bytes, readMaxBytes) =>
     bytes.length === 0
       ? Promise.resolve(new Uint8Array(0))
@@ -52,13 +54,13 @@ async function pipeThrough(
   stream: CompressionStream | DecompressionStream,
   input: Uint8Array,
   maxBytes: number,
+  slice = Math.max(MIN_SLICE, Math.min(MAX_SLICE, Math.floor(maxBytes / MAX_DEFLATE_RATIO))),
 ): Promise<Uint8Array> {
   const writer = stream.writable.getWriter();
   const reader = stream.readable.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
   let failed = false;
-  const slice = Math.max(MIN_SLICE, Math.min(MAX_SLICE, Math.floor(maxBytes / MAX_DEFLATE_RATIO)));
   const feed = (async () => {
     for (let o = 0; o < input.length && !failed; o += slice) {
       await writer.write(input.subarray(o, o + slice) as Uint8Array<ArrayBuffer>);
@@ -159,6 +161,11 @@ export function parseEncodingList(value: string | undefined): string[] {
     .filter((s) => s.length > 0);
 }
 
+// For error messages: every encoding a side takes, identity first.
+function supportedEncodings(accept: readonly Compression[]): string {
+  return [IDENTITY, ...accept.map((c) => c.name)].join(",");
+}
+
 /** The `grpc-accept-encoding` value a side sends for what it can decompress. */
 export function acceptEncodingValue(accept: readonly Compression[]): string {
   return accept.map((c) => c.name).join(",");
@@ -190,7 +197,7 @@ export function negotiateCompression(
   if (name && name !== IDENTITY) {
     request = accept.find((c) => c.name === name);
     if (!request) {
-      const supported = [IDENTITY, ...accept.map((c) => c.name)].join(",");
+      const supported = supportedEncodings(accept);
       return {
         request: undefined,
         response: undefined,
@@ -206,4 +213,28 @@ export function negotiateCompression(
   if (send && accepted.includes(send.name)) response = send;
   else if (request && accepted.includes(request.name)) response = request;
   return { request, response };
+}
+
+/**
+ * Client side of gRPC compression: the `Compression` for a response's `grpc-encoding`, or
+ * undefined for identity (or none). An encoding the client did not list in its
+ * `grpc-accept-encoding` is not refused at once, as grpc-js does: the server may still send every
+ * message uncompressed. A message compressed with it fails INTERNAL, as gRPC requires.
+ */
+export function responseCompression(
+  accept: readonly Compression[],
+  responseEncoding: string | undefined,
+): Compression | undefined {
+  const name = responseEncoding?.trim().toLowerCase();
+  if (!name || name === IDENTITY) return undefined;
+  const found = accept.find((c) => c.name === name);
+  if (found) return found;
+  const refuse = (): Promise<Uint8Array> =>
+    Promise.reject(
+      new MessageError(
+        Status.INTERNAL,
+        `received a message compressed with "${name}", which this side does not accept (accepted: ${supportedEncodings(accept)})`,
+      ),
+    );
+  return { name, compress: refuse, decompress: refuse };
 }

@@ -92,9 +92,11 @@ export {
   parseEncodingList,
   acceptEncodingValue,
   negotiateCompression,
+  responseCompression,
   type Compression,
   type Negotiated,
 } from "./compression.js";
+export { messageCompressionKey, type MessageCompression } from "./message-compression.js";
 
 // --- The grpc-websockets subprotocol of improbable-eng/grpc-web and nice-grpc-web (appendix A) --
 export {

@@ -8,6 +8,8 @@
  * @packageDocumentation
  */
 export { MessageIterator, pipeMessages, WritableGate, type MessageSink } from "./message-io.js";
+export { MessageInflater, type FlaggedSource } from "./message-inflater.js";
+export { MessageDeflater, type FlaggedSink } from "./message-deflater.js";
 export { encodeBase64, decodeBase64, headersToMetadata, metadataToHeaders } from "./headers.js";
 export { MAX_TIMER_MS, CLOSE_HANDSHAKE_MS, setDeadline, unref } from "./timers.js";
 export { checkRange, resolveKeepalive, withDefaults } from "./options.js";

@@ -173,13 +173,13 @@ export class Stream {
   /**
    * Half-closes: END_STREAM goes out after every queued message. With `lastMessage`, that
    * message is queued first and carries END_STREAM on its last frame (one frame fewer than
-   * `write` then `halfClose`, for unary requests).
+   * `write` then `halfClose`, for unary requests); `compressed` as for `write`.
    */
-  halfClose(lastMessage?: Uint8Array): void {
+  halfClose(lastMessage?: Uint8Array, compressed = false): void {
     if (this.sendClosed) return;
     this.out.end = HALF_CLOSE;
     if (lastMessage) {
-      this.out.push(lastMessage);
+      this.out.push(lastMessage, compressed);
       this.schedule();
     } else if (this.out.pendingBytes === 0) {
       this.host.writer.begin(FrameType.DATA, Flags.END_STREAM, this.id, 0);

@@ -7,9 +7,11 @@ import {
   createTrailers,
   decodeHeaderBlock,
   encodeMetadataFrame,
+  type KeepaliveOptions,
   type Metadata,
   type Settings,
 } from "@grpc-ws/wire";
+import { Keepalive } from "@grpc-ws/wire/internal";
 import type { RawData, WebSocket } from "ws";
 import { callContextValues, type ConnectionInfo, type ContextValuesHook } from "../../access/connection-info.js";
 import { reportCallEnd, startCall, type CallSource, type CallTargets } from "../../dispatch.js";
@@ -23,6 +25,11 @@ export interface GrpcWebSocketsContext extends CallTargets {
   readonly writeHighWaterMark: number;
   /** Close a socket whose header block has not arrived this long after the upgrade; 0: never. */
   readonly headerTimeoutMs: number;
+  /**
+   * The bridge's `keepalive`, as WebSocket pings: these clients send no PING frames of their own,
+   * and browsers answer a ping with a pong by themselves. Undefined: off.
+   */
+  readonly keepalive: KeepaliveOptions | undefined;
   readonly contextValues: ContextValuesHook | undefined;
   readonly onCallEnd: ((info: CallEndInfo) => void) | undefined;
   /** The socket has closed; `reason` says how (for `onConnectionClose`). */
@@ -50,6 +57,7 @@ export class GrpcWebSocketsConnection implements CallSource {
   private stream: WebSocketCallStream | undefined;
   private call: ServerCall | undefined;
   private headerTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly keepalive: Keepalive | undefined;
 
   constructor(
     readonly ws: WebSocket,
@@ -66,11 +74,29 @@ export class GrpcWebSocketsConnection implements CallSource {
       this.headerTimer = setTimeout(() => ws.close(PROTOCOL_ERROR, "no header block"), context.headerTimeoutMs);
       this.headerTimer.unref();
     }
-    ws.on("message", (data: RawData, isBinary: boolean) => this.onMessage(toBytes(data), isBinary));
+    // A dead peer (no pong, nothing else either) is dropped; its call ends as a client cancel.
+    const keepalive = context.keepalive
+      ? new Keepalive(
+          context.keepalive,
+          () => ws.ping(),
+          () => ws.terminate(),
+        )
+      : undefined;
+    this.keepalive = keepalive;
+    if (keepalive)
+      ws.on("pong", () => {
+        keepalive.received();
+        keepalive.acked();
+      });
+    ws.on("message", (data: RawData, isBinary: boolean) => {
+      keepalive?.received();
+      this.onMessage(toBytes(data), isBinary);
+    });
     ws.on("error", () => undefined);
     this.closed = new Promise((resolve) => {
       ws.on("close", (code: number, reason: Buffer) => {
         clearTimeout(this.headerTimer);
+        this.keepalive?.stop();
         this.stream?.socketClosed("the client closed the WebSocket");
         context.compatClosed(
           this,
