@@ -3,7 +3,7 @@
 // 2. End to end: a grpc-ws client calling the bridge's in-process handler over loopback, the
 // request and the response both carrying the payload: bytes on the socket per call and calls/s,
 // with the configurations interleaved round by round (medians reported). Also the cost of the
-// new client default (grpc-accept-encoding: gzip) on small calls that stay uncompressed.
+// opt-in acceptCompression [gzip] (grpc-accept-encoding: gzip) on small calls that stay uncompressed.
 // Run: npm run bench:compression -w bench   (ROUNDS=5, ROUND_MS=1500 by default)
 import { createClient } from "@connectrpc/connect";
 import { createWebSocketTransport, type WebSocketTransportOptions } from "@grpc-ws/client";
@@ -109,8 +109,8 @@ const configs: Config[] = [
     body: data,
     options: { sendCompression: gzipNode, acceptCompression: [gzipNode] },
   },
-  { label: "10 B, acceptCompression [] (old default)", body: small, options: { acceptCompression: [] } },
-  { label: "10 B, acceptCompression [gzip] (default)", body: small, options: {} },
+  { label: "10 B, acceptCompression [] (default)", body: small, options: {} },
+  { label: "10 B, acceptCompression [gzip]", body: small, options: { acceptCompression: [gzip] } },
 ];
 const clients = configs.map((c) => {
   const transport = createWebSocketTransport({

@@ -4,7 +4,6 @@ import {
   GRPC_ENCODING,
   acceptEncodingValue,
   getMetadata,
-  gzip,
   responseCompression,
   type Compression,
   type MessageError,
@@ -37,7 +36,7 @@ export function resolveCompression(
 ): ClientCompression {
   const minBytes = compressMinBytes ?? DEFAULT_COMPRESS_MIN_BYTES;
   checkRange("compressMinBytes", minBytes, 0, Number.MAX_SAFE_INTEGER);
-  const accepted = [...(accept ?? [gzip])];
+  const accepted = [...(accept ?? [])];
   const headers: Metadata = [];
   if (send) headers.push([GRPC_ENCODING, send.name]);
   if (accepted.length > 0) headers.push([GRPC_ACCEPT_ENCODING, acceptEncodingValue(accepted)]);

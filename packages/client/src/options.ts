@@ -68,9 +68,10 @@ export interface WebSocketTransportOptions {
    * (Connect's option): listed in every call's `grpc-accept-encoding`, so a server may compress its
    * responses with one of them. A response message is inflated under `maxMessageSize`, counted on
    * the decompressed bytes while inflating. Any Connect `Compression` works (connect-node's
-   * `compressionGzip`, for instance). Default `[gzip]`: wire's `gzip`, built on the platform's
-   * `CompressionStream`/`DecompressionStream` (browsers, Node >= 18). `[]` asks for uncompressed
-   * responses.
+   * `compressionGzip`, for instance; wire's `gzip` is built on the platform's
+   * `CompressionStream`/`DecompressionStream`, in browsers and Node >= 18). Default `[]`:
+   * uncompressed responses, which are faster wherever the link is not the bottleneck (see the
+   * client README's Compression section); `[gzip]` lets a server compress them.
    */
   acceptCompression?: Compression[];
   /**
