@@ -83,7 +83,9 @@ export function openSocket(
     perMessageDeflate: false,
     ...(headers ? { headers } : {}),
   });
-  socket.binaryType = "arraybuffer";
+  // `ws` hands over each message as a Buffer as received; "arraybuffer" would copy every message
+  // into a fresh ArrayBuffer first. Browsers (no `terminate`) know only "arraybuffer" and "blob".
+  socket.binaryType = keepsSentBytes(socket) ? "nodebuffer" : "arraybuffer";
   return socket;
 }
 
