@@ -83,9 +83,7 @@ export function openSocket(
     perMessageDeflate: false,
     ...(headers ? { headers } : {}),
   });
-  // `ws` hands over each message as a Buffer as received; "arraybuffer" would copy every message
-  // into a fresh ArrayBuffer first. Browsers (no `terminate`) know only "arraybuffer" and "blob".
-  socket.binaryType = keepsSentBytes(socket) ? "nodebuffer" : "arraybuffer";
+  socket.binaryType = "arraybuffer";
   return socket;
 }
 
