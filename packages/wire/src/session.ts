@@ -493,6 +493,8 @@ export class Session {
   }
 
   private resolveIdle(): void {
+    // Runs each time the last stream closes (between every two calls of a one-at-a-time client).
+    if (this.idleWaiters.length === 0) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const resolve of waiters) resolve();
