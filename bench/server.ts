@@ -8,6 +8,7 @@ import { Server, ServerCredentials } from "@grpc/grpc-js";
 // The file, not the package entry: the entry also loads playwright-core (slow to start).
 import { createGrpcJsServiceDefinition } from "../packages/interop/src/grpc-js-server.js";
 import { createWebSocketBridge } from "@grpc-ws/server";
+import { RESET_BURST, RESET_RATE_PER_S } from "@grpc-ws/wire";
 import { TestService } from "../gen/grpc/testing/test_pb.js";
 import { serveParent } from "./ipc.js";
 import { active, connectImpl, grpcJsImpl } from "./service.js";
@@ -20,6 +21,21 @@ export type ServerKind = "ws" | "grpc-js" | "connect" | "grpc-ws" | "gateway";
  * and 1,000-stream scenarios; every other setting and bound keeps its default.
  */
 export const BENCH_MAX_STREAMS = 10_000;
+
+/**
+ * grpc-ws servers admit this many connections from one address (default 256): every bench client
+ * is on 127.0.0.1, and the idle-connection scenario opens 1,000 of them.
+ */
+export const BENCH_MAX_CONNECTIONS_PER_ADDRESS = 2_000;
+
+/**
+ * The connect-node server takes RST_STREAM at the rate grpc-ws's bridge does by default (burst
+ * 1,000, then 100 per second; its `resets` budget) instead of nghttp2's default (burst 1,000, then
+ * 33 per second). Every capped stream sample ends with the client cancelling its streams (1,000 of
+ * them in `streams1000`), so with nghttp2's default the server sent GOAWAY ENHANCE_YOUR_CALM in
+ * round 2 and the connect-node peer's next samples failed. Both servers now bound resets alike.
+ */
+export const BENCH_RESET_LIMIT = { streamResetBurst: RESET_BURST, streamResetRate: RESET_RATE_PER_S };
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -43,6 +59,7 @@ async function start(
     }
     case "connect": {
       const server = createHttp2Server(
+        BENCH_RESET_LIMIT,
         connectNodeAdapter({
           routes: (router) => router.service(TestService, connectImpl),
           connect: false,
@@ -55,13 +72,12 @@ async function start(
     }
     case "grpc-ws":
     case "gateway": {
+      const settings = { maxConcurrentStreams: BENCH_MAX_STREAMS };
+      const limits = { maxConnectionsPerAddress: BENCH_MAX_CONNECTIONS_PER_ADDRESS };
       const bridge = createWebSocketBridge(
         kind === "gateway"
-          ? { upstream: upstream!, settings: { maxConcurrentStreams: BENCH_MAX_STREAMS } }
-          : {
-              routes: (router) => router.service(TestService, connectImpl),
-              settings: { maxConcurrentStreams: BENCH_MAX_STREAMS },
-            },
+          ? { upstream: upstream!, settings, limits }
+          : { routes: (router) => router.service(TestService, connectImpl), settings, limits },
       );
       const { url } = await bridge.listen();
       return { target: url, close: () => bridge.close({ drainTimeoutMs: 100 }) };

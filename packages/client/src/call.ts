@@ -26,6 +26,14 @@ import { responseInflater, type ClientCompression } from "./compression.js";
 import { abortError, resetError, trailerError } from "./errors.js";
 import { TransparentRetry } from "./transparent-retry.js";
 
+// "/package.Service/Method" per method, built once instead of per call.
+const paths = new WeakMap<DescMethod, string>();
+function pathOf(method: DescMethod): string {
+  let path = paths.get(method);
+  if (path === undefined) paths.set(method, (path = methodPath(method.parent.typeName, method.name)));
+  return path;
+}
+
 /** Stands in for a missing caller signal where an AbortSignal is required (interceptors' `req.signal`). */
 export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
 
@@ -67,7 +75,8 @@ export abstract class Call implements PendingCall, StreamEvents {
     protected readonly method: DescMethod,
     private readonly signal: AbortSignal | undefined,
     private readonly timeoutMs: number | undefined,
-    private readonly requestHeader: Headers,
+    /** Undefined when the caller gave none (and no interceptor runs): nothing to convert. */
+    private readonly requestHeader: Headers | undefined,
   ) {}
 
   /** Arms the deadline and the signal, then asks for a stream. */
@@ -94,7 +103,7 @@ export abstract class Call implements PendingCall, StreamEvents {
   start(session: Session): void {
     if (this.finished) return;
     try {
-      const metadata = headersToMetadata(this.requestHeader, RESERVED_NAMES);
+      const metadata = this.requestHeader ? headersToMetadata(this.requestHeader, RESERVED_NAMES) : [];
       if (this.deadlineAt > 0)
         metadata.push([GRPC_TIMEOUT, formatTimeout(Math.max(1, Math.ceil(this.deadlineAt - performance.now())))]);
       for (const entry of this.ctx.compression.headers) metadata.push(entry);
@@ -102,7 +111,7 @@ export abstract class Call implements PendingCall, StreamEvents {
       this.writeHighWaterMark = session.writeHighWaterMark;
       // Throws before a stream id is spent: TypeError for what the wire cannot carry, RangeError
       // for headers over the server's max frame size.
-      this.stream = session.openStream(methodPath(this.method.parent.typeName, this.method.name), metadata, this);
+      this.stream = session.openStream(pathOf(this.method), metadata, this);
     } catch (error) {
       const message = `invalid request header: ${error instanceof Error ? error.message : String(error)}`;
       return this.fail(new ConnectError(message, error instanceof RangeError ? Code.ResourceExhausted : Code.Internal));

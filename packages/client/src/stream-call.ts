@@ -45,7 +45,7 @@ export class StreamCall<I extends DescMessage, O extends DescMessage> extends Ca
     private readonly streamMethod: DescMethodStreaming<I, O>,
     signal: AbortSignal | undefined,
     timeoutMs: number | undefined,
-    header: Headers,
+    header: Headers | undefined,
     private readonly requests: AsyncIterable<MessageInitShape<I>>,
   ) {
     super(ctx, streamMethod, signal, timeoutMs, header);

@@ -104,6 +104,9 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
     input: MessageInitShape<I>,
     contextValues?: ContextValues,
   ): Promise<UnaryResponse<I, O>> {
+    // No interceptor and no header: no Headers object to build and read back per call.
+    if (!interceptors && header === undefined)
+      return new UnaryCall(ctx, method, signal, timeoutMs, undefined, input).run();
     const headers = new Headers(header);
     if (!interceptors) return new UnaryCall(ctx, method, signal, timeoutMs, headers, input).run();
     const next = applyInterceptors(
@@ -126,6 +129,8 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
     input: AsyncIterable<MessageInitShape<I>>,
     contextValues?: ContextValues,
   ): Promise<StreamResponse<I, O>> {
+    if (!interceptors && header === undefined)
+      return new StreamCall(ctx, method, signal, timeoutMs, undefined, input).run();
     const headers = new Headers(header);
     if (!interceptors) return new StreamCall(ctx, method, signal, timeoutMs, headers, input).run();
     const next = applyInterceptors(

@@ -15,7 +15,7 @@ export class UnaryCall<I extends DescMessage, O extends DescMessage> extends Cal
     private readonly unaryMethod: DescMethodUnary<I, O>,
     signal: AbortSignal | undefined,
     timeoutMs: number | undefined,
-    header: Headers,
+    header: Headers | undefined,
     private readonly request: MessageInitShape<I>,
   ) {
     super(ctx, unaryMethod, signal, timeoutMs, header);

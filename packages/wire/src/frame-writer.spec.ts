@@ -166,6 +166,18 @@ describe("FrameWriter memory when idle", () => {
     expect(sent[0]!.message).toEqual(sent[0]!.copy);
   });
 
+  test("after trim() a writer that was busy starts again with a first-size slab", () => {
+    const writer = new FrameWriter(() => {}, { schedule: () => {}, sinkCopies: true });
+    for (let i = 0; i < 4; i++) writer.data(1, new Uint8Array(30 * 1024));
+    writer.flush();
+    expect(writer.capacity).toBeGreaterThanOrEqual(64 * 1024);
+    expect(writer.trim()).toBe(true);
+    expect(writer.capacity).toBe(0);
+    writer.ping(new Uint8Array(8), false);
+    writer.flush();
+    expect(writer.capacity).toBe(4 * 1024);
+  });
+
   test("with a copying sink, trim() after a flush lets go of the slab at once", () => {
     const out: Uint8Array[] = [];
     const writer = new FrameWriter((m) => out.push(m.slice()), { schedule: () => {}, sinkCopies: true });

@@ -54,6 +54,7 @@ export class FrameWriter {
   private scheduled = false;
   private readonly schedule: (fn: () => void) => void;
   private slabSize: number;
+  private readonly firstSlabSize: number;
   private readonly busySlabSize: number;
   private readonly sinkCopies: boolean;
   private readonly flushBound = () => this.flush();
@@ -70,22 +71,29 @@ export class FrameWriter {
     options: FrameWriterOptions = {},
   ) {
     this.schedule = options.schedule ?? defaultSchedule;
-    this.slabSize = options.slabSize ?? DEFAULT_SLAB_SIZE;
+    this.slabSize = this.firstSlabSize = options.slabSize ?? DEFAULT_SLAB_SIZE;
     this.busySlabSize = options.slabSize ?? BUSY_SLAB_SIZE;
     this.sinkCopies = options.sinkCopies ?? false;
   }
 
   /**
    * Lets go of the slab (and the spare one) when nothing is pending and the sink holds nothing
-   * cut from it, so an idle connection keeps no buffer; the next write allocates a fresh slab of
-   * the size the bursts so far have needed. Returns false (and keeps everything) otherwise.
+   * cut from it, so an idle connection keeps no buffer, and forgets the bursts seen so far: the
+   * next write allocates a first slab (`slabSize`, 4 KiB by default) again, which grows only if
+   * the writer gets busy again. Returns false (and keeps everything) otherwise.
    */
   trim(): boolean {
     if (this.refs !== 0 || this.start !== this.end) return false;
     this.buf = EMPTY;
     this.spare = undefined;
     this.start = this.end = 0;
+    this.slabSize = this.firstSlabSize;
     return true;
+  }
+
+  /** Bytes of slab memory this writer holds (the current slab and the spare one). */
+  get capacity(): number {
+    return this.buf.length + (this.spare?.length ?? 0);
   }
 
   /** Bytes written and not yet flushed. */

@@ -21,10 +21,15 @@ export class Keepalive {
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
 
+  /**
+   * `onTick` runs on every check (at least once per `intervalMs`), before a PING is sent: the
+   * session uses it to drop buffers an idle connection no longer needs.
+   */
   constructor(
     private readonly options: KeepaliveOptions,
     private readonly sendPing: () => void,
     private readonly onTimeout: (message: string) => void,
+    private readonly onTick?: () => void,
   ) {
     if (options.intervalMs > 0) this.arm(options.intervalMs);
   }
@@ -53,6 +58,7 @@ export class Keepalive {
 
   private tick(): void {
     if (this.stopped) return;
+    this.onTick?.();
     const { intervalMs, timeoutMs } = this.options;
     const idle = Date.now() - this.lastReceive;
     if (idle >= intervalMs && !this.outstanding) {

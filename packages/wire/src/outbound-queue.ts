@@ -2,7 +2,13 @@ import { MESSAGE_PREFIX_SIZE } from "./message.js";
 import type { Metadata } from "./metadata.js";
 
 /** What goes out after the last queued message: END_STREAM (half-close) or the server's TRAILERS. */
-export type QueuedEnd = { readonly kind: "half-close" } | { readonly kind: "trailers"; readonly trailers: Metadata };
+export type QueuedEnd =
+  | { readonly kind: "half-close" }
+  | {
+      readonly kind: "trailers";
+      readonly trailers: Metadata /** Encoded size, measured once. */;
+      readonly size: number;
+    };
 
 export const HALF_CLOSE: QueuedEnd = Object.freeze({ kind: "half-close" });
 

@@ -415,6 +415,43 @@ describe("Session: GOAWAY, stream limits, keepalive", () => {
     expect(wire.closes[0]).toMatchObject({ by: "client", code: CloseCode.GOING_AWAY });
   });
 
+  test("keepalive: a connection that streamed and went idle holds the small slab again", async () => {
+    // The client's writer copies (as a Node `ws` client or a browser does), so nothing holds its slab.
+    const { client } = await pair(
+      { keepalive: { intervalMs: 20, timeoutMs: 1000 }, writer: { sinkCopies: true } },
+      { onStream: echo },
+    );
+    const messages = Array.from({ length: 16 }, (_, i) => new Uint8Array(16 * 1024).fill(i));
+    const result = await call(client, "/x/x", messages).done;
+    expect(result.messages).toHaveLength(16);
+    expect(result.trailers).toBeDefined();
+    // 256 KiB sent in one tick: the writer outgrew its first slab.
+    const busy = client.bufferBytes;
+    expect(busy).toBeGreaterThan(64 * 1024);
+    // No stream is open: the next keepalive check lets the slab go; a PING then takes a small one.
+    await until(() => client.bufferBytes <= 4 * 1024, "the idle client to trim its framing buffer", 2000);
+    expect(client.activeStreams).toBe(0);
+    expect(client.bufferBytes).toBeLessThan(busy);
+    // Busy again: the writer grows again and the stream still works.
+    const again = await call(client, "/x/x", messages.slice(0, 4)).done;
+    expect(again.messages.map((m) => m[0])).toEqual([0, 1, 2, 3]);
+  });
+
+  test("a session with an open stream keeps its framing buffer on keepalive checks", async () => {
+    const { client, server } = await pair(
+      { keepalive: { intervalMs: 20, timeoutMs: 1000 }, writer: { sinkCopies: true } },
+      { onStream: () => {} },
+    );
+    const { stream } = call(client, "/x/x", [new Uint8Array(100 * 1024)]);
+    await until(() => server.activeStreams === 1 && stream.pendingBytes === 0, "the request sent");
+    const held = client.bufferBytes;
+    expect(held).toBeGreaterThan(64 * 1024);
+    // Several keepalive checks (20 ms apart) pass with the stream open: the buffer stays.
+    await new Promise((r) => setTimeout(r, 120));
+    expect(client.activeStreams).toBe(1);
+    expect(client.bufferBytes).toBe(held);
+  });
+
   test("closing a session resets every open stream", async () => {
     const { client, server } = await pair({}, { onStream: () => {} });
     const r = call(client, "/x/x", []);

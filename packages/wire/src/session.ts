@@ -126,6 +126,7 @@ export class Session {
         keepalive,
         () => this.writer.ping(new Uint8Array(8), false),
         (message) => this.close(new SessionClosedError(message, ErrorCode.CANCEL), CloseCode.GOING_AWAY),
+        () => this.trimWhenIdle(),
       );
     }
   }
@@ -147,6 +148,11 @@ export class Session {
   /** Streams open right now. */
   get activeStreams(): number {
     return this.streams.size;
+  }
+
+  /** Bytes of framing buffer the session holds: 0 before the first write, 4 KiB when idle, more when busy. */
+  get bufferBytes(): number {
+    return this.writer.capacity;
   }
 
   /** The open stream with this id, if any. */
@@ -271,6 +277,13 @@ export class Session {
   }
 
   // --- outbound -------------------------------------------------------------------------
+
+  // On each keepalive check: a connection with no stream open lets its framing buffer go, so one
+  // that was busy once does not keep 64 KiB (or more) while idle. Not on every last stream's
+  // close: a client making one call at a time is idle between calls, and would reallocate per call.
+  private trimWhenIdle(): void {
+    if (this.streams.size === 0 && this.ready.length === 0) this.writer.trim();
+  }
 
   // Frames queued messages, one frame per ready stream in turn, while the connection window and the socket allow.
   private pump(): void {
@@ -480,6 +493,8 @@ export class Session {
   }
 
   private resolveIdle(): void {
+    // Runs each time the last stream closes (between every two calls of a one-at-a-time client).
+    if (this.idleWaiters.length === 0) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const resolve of waiters) resolve();

@@ -3,7 +3,7 @@ import { ErrorCode, ErrorCodeName, Flags, FrameType, MAX_WINDOW_SIZE } from "./c
 import { ProtocolError } from "./errors.js";
 import type { FrameWriter } from "./frame-writer.js";
 import { MESSAGE_PREFIX_SIZE, MessageError, MessageReader } from "./message.js";
-import { metadataSize, writeMetadataFrame, type Metadata } from "./metadata.js";
+import { metadataSize, writeMetadata, type Metadata } from "./metadata.js";
 import { HALF_CLOSE, OutboundQueue } from "./outbound-queue.js";
 import { Status } from "./status.js";
 import { createTrailers } from "./trailers.js";
@@ -152,8 +152,7 @@ export class Stream {
    */
   sendHeaders(headers: Metadata, endStream = false): void {
     if (this._state === "closed") return;
-    this.checkFits(headers, "headers");
-    writeMetadataFrame(this.host.writer, FrameType.HEADERS, this.id, headers, endStream);
+    this.writeMetadataBlock(FrameType.HEADERS, headers, this.checkFits(headers, "headers"), endStream);
     if (endStream) this.localEnd();
   }
 
@@ -195,19 +194,19 @@ export class Stream {
   sendTrailers(trailers: Metadata, discardQueued = false): void {
     if (this._state === "closed" || this.out.end?.kind === "trailers") return;
     // Checked now: trailers written later from the session's pump must not throw there.
-    this.checkFits(trailers, "trailers");
-    if (discardQueued) return this.trailersNow(trailers);
-    this.out.end = { kind: "trailers", trailers };
-    if (this.out.pendingBytes === 0) this.writeTrailers(trailers);
+    const size = this.checkFits(trailers, "trailers");
+    if (discardQueued) return this.trailersNow(trailers, size);
+    this.out.end = { kind: "trailers", trailers, size };
+    if (this.out.pendingBytes === 0) this.writeTrailers(trailers, size);
   }
 
   // Ends the stream with `trailers` at once, dropping queued messages. When half a message already
   // went out, trailers would corrupt it: the stream is reset instead.
-  private trailersNow(trailers: Metadata): void {
+  private trailersNow(trailers: Metadata, size: number): void {
     if (this.out.midMessage) return this.reset(ErrorCode.CANCEL);
     this.out.clear();
-    this.out.end = { kind: "trailers", trailers };
-    this.writeTrailers(trailers);
+    this.out.end = { kind: "trailers", trailers, size };
+    this.writeTrailers(trailers, size);
   }
 
   /** Abandons the stream and tells the peer with RST_STREAM. */
@@ -232,7 +231,7 @@ export class Stream {
     out.copyTo(writer.buf, o, length);
     this.sendWindow -= length;
     if (out.pendingBytes > 0) this.schedule();
-    else if (end?.kind === "trailers") this.writeTrailers(end.trailers);
+    else if (end?.kind === "trailers") this.writeTrailers(end.trailers, end.size);
     else if (end !== undefined) this.localEnd();
     if (!wasWritable && out.pendingBytes < hwm && !this.closed) this.events.onWritable?.();
     return length;
@@ -250,17 +249,27 @@ export class Stream {
     }
   }
 
-  private writeTrailers(trailers: Metadata): void {
-    writeMetadataFrame(this.host.writer, FrameType.TRAILERS, this.id, trailers);
+  private writeTrailers(trailers: Metadata, size: number): void {
+    this.writeMetadataBlock(FrameType.TRAILERS, trailers, size, false);
     this.close();
   }
 
-  // HEADERS and TRAILERS are single frames: a block over the peer's MAX_FRAME_SIZE would be a connection error there.
-  private checkFits(metadata: Metadata, what: string): void {
+  // `size` is checkFits()'s: the block is measured (and validated) once, not again to be written.
+  private writeMetadataBlock(type: FrameType, metadata: Metadata, size: number, endStream: boolean): void {
+    const writer = this.host.writer;
+    // begin() first: it may move the writer to a new slab.
+    const offset = writer.begin(type, endStream ? Flags.END_STREAM : 0, this.id, size);
+    writeMetadata(writer.buf, offset, metadata);
+  }
+
+  // HEADERS and TRAILERS are single frames: a block over the peer's MAX_FRAME_SIZE would be a
+  // connection error there. Returns the block's size.
+  private checkFits(metadata: Metadata, what: string): number {
     const size = metadataSize(metadata);
     const limit = this.host.peerMaxFrameSize;
     if (size > limit)
       throw new RangeError(`${what} of ${size} bytes exceed the peer's max frame size of ${limit} bytes`);
+    return size;
   }
 
   // --- inbound ----------------------------------------------------------------------------
@@ -390,8 +399,10 @@ export class Stream {
 
   /** A message this side cannot take: a server answers with its status, a client cancels. */
   private messageError(error: MessageError): void {
-    if (this.host.role === "server") this.trailersNow(createTrailers(error.status, error.message));
-    else this.reset(ErrorCode.CANCEL);
+    if (this.host.role === "server") {
+      const trailers = createTrailers(error.status, error.message);
+      this.trailersNow(trailers, metadataSize(trailers));
+    } else this.reset(ErrorCode.CANCEL);
     this.events.onReset?.(ErrorCode.CANCEL, error);
     // The peer made this side end the stream: a reset it caused ("MadeYouReset", CVE-2025-8671).
     this.host.budget.charge("resets");
