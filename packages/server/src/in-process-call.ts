@@ -1,6 +1,6 @@
 import { create, fromBinary, isMessage, toBinary, type DescMessage } from "@bufbuild/protobuf";
-import { Code, ConnectError, createHandlerContext, type ContextValues } from "@connectrpc/connect";
-import { RESERVED_NAMES, Status, createTrailers, messageCompressionKey } from "@grpc-ws/wire";
+import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
+import { RESERVED_NAMES, Status, createTrailers, messageCompressionKey, type Metadata } from "@grpc-ws/wire";
 import {
   MessageIterator,
   WritableGate,
@@ -11,11 +11,9 @@ import {
 } from "@grpc-ws/wire/internal";
 import { CompressingCallStream } from "./compression-stream.js";
 import { errorTrailers, okTrailers, toConnectError } from "./error-trailers.js";
+import { CALL_COMPLETE, CallHandlerContext, type CallHandlerContextSource } from "./handler-context.js";
 import type { Route } from "./router.js";
 import type { CallHandler, ServerCall } from "./server-call.js";
-
-type Controller = ReturnType<typeof createHandlerContext>;
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** Per-connection facts an in-process call needs. */
 export interface CallEnvironment {
@@ -23,17 +21,21 @@ export interface CallEnvironment {
   readonly origin: string;
   /** The client's largest accepted message (its SETTINGS). */
   readonly peerMaxMessageSize: number;
-  readonly contextValues: ContextValues | undefined;
-  /** Runs `fn`, which calls the handler, in the call's scope (its trace context). */
-  scope?(fn: () => void): void;
+  /** The call's context values; called when the handler first reads `ctx.values`, or at start with `userContextValues`. */
+  contextValues(): ContextValues;
+  /** The bridge has a `contextValues` hook: run it for every call at its start (a throw fails the call INTERNAL). */
+  readonly userContextValues: boolean;
 }
+
+/** Runs `fn`, which calls the handler, in the call's scope (its trace context). */
+export type CallScope = (fn: () => void) => void;
 
 /**
  * Runs one call against the user's function directly: decodes requests, calls the function in
  * its kind's convention, encodes responses with backpressure, and turns the outcome into trailers.
  */
-export class InProcessCall implements CallHandler {
-  private readonly ctx: Controller;
+export class InProcessCall implements CallHandler, CallHandlerContextSource, MessageSink<unknown> {
+  private readonly ctx: CallHandlerContext;
   private readonly maxOut: number;
   private headersSent = false;
   private requests: MessageIterator<unknown> | undefined;
@@ -45,25 +47,38 @@ export class InProcessCall implements CallHandler {
     private readonly call: ServerCall,
     private readonly route: Route,
     private readonly env: CallEnvironment,
+    private readonly scope: CallScope | undefined,
   ) {
-    const ctx = createHandlerContext({
+    this.ctx = new CallHandlerContext({
       service: route.service,
       method: route.method,
       protocolName: "grpc-ws",
-      requestMethod: "POST",
       url: env.origin + call.path,
-      requestSignal: call.signal,
-      contextValues: env.contextValues,
+      source: this,
     });
-    // Per-message compression for handlers that need it (the interop test service does).
-    if (call.stream instanceof CompressingCallStream)
-      ctx.values.set(messageCompressionKey, call.stream.messageCompression);
-    // Filled in place: Connect copies a `requestHeader` it is given.
-    metadataToHeaders(call.headers, undefined, ctx.requestHeader);
-    // The call owns the one deadline timer; Connect's context would otherwise arm a second one.
-    (ctx as Mutable<Controller>).timeoutMs = () => call.remainingMs();
-    this.ctx = ctx;
     this.maxOut = Math.min(env.peerMaxMessageSize, route.writeMaxBytes);
+  }
+
+  // --- CallHandlerContextSource: what the handler's context reads on first use ---------------
+
+  get signal(): AbortSignal {
+    return this.call.signal;
+  }
+
+  remainingMs(): number | undefined {
+    return this.call.remainingMs();
+  }
+
+  fillRequestHeader(into: Headers): void {
+    metadataToHeaders(this.call.headers, undefined, into);
+  }
+
+  contextValues(): ContextValues {
+    const values = this.env.contextValues();
+    // Per-message compression for handlers that need it (the interop test service does).
+    const stream = this.call.stream;
+    if (stream instanceof CompressingCallStream) values.set(messageCompressionKey, stream.messageCompression);
+    return values;
   }
 
   // --- CallHandler ------------------------------------------------------------------------
@@ -84,6 +99,8 @@ export class InProcessCall implements CallHandler {
   // ----------------------------------------------------------------------------------------
 
   start(): void {
+    // The user's hook runs for every call, and may throw here (the dispatcher fails the call INTERNAL).
+    if (this.env.userContextValues) void this.ctx.values;
     this.call.start(this);
     const gate = this.route.requestGate;
     if (gate === undefined) return this.run();
@@ -117,7 +134,7 @@ export class InProcessCall implements CallHandler {
 
   // The handler may start later than the call (its request arrives in another event): enter the call's scope again.
   private scoped(fn: () => void): void {
-    if (this.env.scope) this.env.scope(fn);
+    if (this.scope) this.scope(fn);
     else fn();
   }
 
@@ -158,7 +175,7 @@ export class InProcessCall implements CallHandler {
     let finished = false;
     const requests = new MessageIterator<unknown>(() => {
       if (finished) return DONE;
-      if (call.signal.aborted) throw call.signal.reason;
+      if (call.aborted) throw call.abortReason;
       if (call.ended) return DONE;
       const bytes = call.stream.read();
       if (bytes !== undefined) return { done: false, value: this.decode(bytes) };
@@ -181,7 +198,6 @@ export class InProcessCall implements CallHandler {
         Code.Internal,
       );
       this.call.end({ code: Status.INTERNAL, message: error.rawMessage, abort: true });
-      this.ctx.abort(error);
       throw error;
     }
   }
@@ -228,17 +244,9 @@ export class InProcessCall implements CallHandler {
   }
 
   private async pump(it: AsyncIterator<unknown>): Promise<void> {
-    const { call } = this;
     // Pauses the generator while the stream's queue is full: never buffer without bound.
-    const sink: MessageSink<unknown> = {
-      get stopped() {
-        return call.ended;
-      },
-      write: (value) => this.send(value),
-      writable: () => this.gate.wait(),
-    };
     try {
-      if ((await pipeMessages(it, sink)) === "done") return this.finish();
+      if ((await pipeMessages(it, this)) === "done") return this.finish();
     } catch (e) {
       this.fail(e);
     }
@@ -249,6 +257,20 @@ export class InProcessCall implements CallHandler {
     } catch {
       // The call is over; nothing to report to.
     }
+  }
+
+  // --- MessageSink: the responses of a streaming handler, written by pipeMessages ----------
+
+  get stopped(): boolean {
+    return this.call.ended;
+  }
+
+  write(value: unknown): boolean {
+    return this.send(value);
+  }
+
+  writable(): Promise<void> {
+    return this.gate.wait();
   }
 
   /** Encodes and queues one response; returns false when the handler should wait for `onWritable`. */
@@ -272,7 +294,8 @@ export class InProcessCall implements CallHandler {
     if (this.headersSent) return;
     this.headersSent = true;
     try {
-      this.call.stream.sendHeaders(headersToMetadata(this.ctx.responseHeader, RESERVED_NAMES));
+      const set = this.ctx.responseHeaderIfMade;
+      this.call.stream.sendHeaders(set === undefined ? NO_METADATA : headersToMetadata(set, RESERVED_NAMES));
     } catch (e) {
       // Unencodable, or larger than the client's max frame size (the echo of a large request header).
       throw new ConnectError(
@@ -288,7 +311,7 @@ export class InProcessCall implements CallHandler {
     if (this.call.ended) return this.cleanup();
     try {
       this.sendHeaders();
-      this.call.end({ code: Status.OK, message: "", trailers: okTrailers(this.ctx.responseTrailer) });
+      this.call.end({ code: Status.OK, message: "", trailers: okTrailers(this.ctx.responseTrailerIfMade) });
     } catch (e) {
       return this.fail(e);
     }
@@ -302,14 +325,15 @@ export class InProcessCall implements CallHandler {
     let code = error.code as number as Status;
     let message = error.rawMessage;
     try {
-      trailers = errorTrailers(error, this.ctx.responseTrailer);
+      trailers = errorTrailers(error, this.ctx.responseTrailerIfMade);
     } catch (conversion) {
       code = Status.INTERNAL;
       message = `invalid response trailer: ${conversion instanceof Error ? conversion.message : String(conversion)}`;
       trailers = createTrailers(code, message);
     }
     // Response headers the handler set before failing still reach the client; without any, trailers-only.
-    if (!this.headersSent && !isEmpty(this.ctx.responseHeader)) {
+    const header = this.ctx.responseHeaderIfMade;
+    if (!this.headersSent && header !== undefined && !isEmpty(header)) {
       try {
         this.sendHeaders();
       } catch {
@@ -324,13 +348,15 @@ export class InProcessCall implements CallHandler {
     this.fail(new ConnectError(message, code as number as Code));
   }
 
-  // Connect's contract: the context's signal fires once the call is complete, whatever the outcome.
+  // Connect's contract: the context's signal fires once the call is complete, whatever the
+  // outcome: with the error on failure, else with the shared CALL_COMPLETE (no DOMException per call).
   private cleanup(reason?: unknown): void {
-    this.ctx.abort(reason);
+    this.call.abort(reason ?? CALL_COMPLETE);
     this.readable = undefined;
   }
 }
 
+const NO_METADATA: Metadata = [];
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
