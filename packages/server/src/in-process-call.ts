@@ -1,4 +1,4 @@
-import { create, fromBinary, isMessage, toBinary, type DescMessage } from "@bufbuild/protobuf";
+import { create, fromBinary, isMessage, type DescMessage } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
 import { RESERVED_NAMES, Status, createTrailers, messageCompressionKey, type Metadata } from "@grpc-ws/wire";
 import {
@@ -12,6 +12,7 @@ import {
 import { CompressingCallStream } from "./compression-stream.js";
 import { errorTrailers, okTrailers, toConnectError } from "./error-trailers.js";
 import { CALL_COMPLETE, CallHandlerContext, type CallHandlerContextSource } from "./handler-context.js";
+import { encodeMessage } from "./response-encoder.js";
 import type { Route } from "./router.js";
 import type { CallHandler, ServerCall } from "./server-call.js";
 
@@ -278,7 +279,7 @@ export class InProcessCall implements CallHandler, CallHandlerContextSource, Mes
     if (this.call.ended) return false;
     const schema: DescMessage = this.route.method.output;
     const message = isMessage(value, schema) ? value : create(schema, value as never);
-    const bytes = toBinary(schema, message, this.route.writeOptions);
+    const bytes = encodeMessage(schema, message, this.route.writeOptions);
     if (bytes.length > this.maxOut) {
       throw new ConnectError(
         `response message of ${bytes.length} bytes exceeds the client's limit of ${this.maxOut} bytes`,
