@@ -41,8 +41,9 @@ export class InProcessCall implements CallHandler, CallHandlerContextSource, Mes
   private headersSent = false;
   private requests: MessageIterator<unknown> | undefined;
   /** What a readable stream wakes: the single-request check or the request iterator. */
-  private readable: (() => void) | undefined;
-  private readonly gate = new WritableGate();
+  private reading: "single" | "stream" | undefined;
+  // Made when a streaming handler first waits for the stream to drain.
+  private gate: WritableGate | undefined;
 
   constructor(
     private readonly call: ServerCall,
@@ -85,15 +86,16 @@ export class InProcessCall implements CallHandler, CallHandlerContextSource, Mes
   // --- CallHandler ------------------------------------------------------------------------
 
   onReadable(): void {
-    this.readable?.();
+    if (this.reading === "single") this.checkSingle();
+    else if (this.reading === "stream") this.requests?.wake();
   }
 
   onWritable(): void {
-    this.gate.open();
+    this.gate?.open();
   }
 
   onEnd(): void {
-    this.gate.open();
+    this.gate?.open();
     this.requests?.wake();
   }
 
@@ -120,53 +122,60 @@ export class InProcessCall implements CallHandler, CallHandlerContextSource, Mes
   }
 
   private run(): void {
-    const impl = this.route.impl;
-    switch (this.route.method.methodKind) {
-      case "unary":
-        return this.readSingle((req) => this.scoped(() => this.settleUnary(() => impl(req, this.ctx))));
-      case "server_streaming":
-        return this.readSingle((req) => this.scoped(() => this.settleStream(() => impl(req, this.ctx))));
-      case "client_streaming":
-        return this.scoped(() => this.settleUnary(() => impl(this.requestStream(), this.ctx)));
-      case "bidi_streaming":
-        return this.scoped(() => this.settleStream(() => impl(this.requestStream(), this.ctx)));
-    }
+    const kind = this.route.method.methodKind;
+    if (kind === "unary" || kind === "server_streaming") return this.readSingle();
+    this.scoped(this.requestStream());
   }
 
   // The handler may start later than the call (its request arrives in another event): enter the call's scope again.
-  private scoped(fn: () => void): void {
-    if (this.scope) this.scope(fn);
-    else fn();
+  private scoped(input: unknown): void {
+    if (this.scope) this.scope(() => this.invoke(input));
+    else this.invoke(input);
+  }
+
+  // Calls the user's function in its kind's convention.
+  private invoke(input: unknown): void {
+    let result: unknown;
+    try {
+      result = this.route.impl(input, this.ctx);
+    } catch (e) {
+      return this.fail(e);
+    }
+    const kind = this.route.method.methodKind;
+    if (kind === "unary" || kind === "client_streaming") this.settleUnary(result);
+    else this.settleStream(result);
   }
 
   // --- requests -------------------------------------------------------------------------
 
   // Unary and server streaming: exactly one message, then the client's half-close.
-  private readSingle(then: (req: unknown) => void): void {
+  private readSingle(): void {
+    this.reading = "single";
     const stream = this.call.stream;
-    const check = (): void => {
-      if (this.call.ended) return;
-      if (stream.readableLength > 1)
-        return this.failWith(
-          Status.INTERNAL,
-          "received more than one request message for a unary or server-streaming method",
-        );
-      if (!stream.remoteEnded) return;
-      this.readable = undefined;
-      const bytes = stream.read();
-      if (bytes === undefined)
-        return this.failWith(Status.INTERNAL, "the client half-closed without sending the request message");
-      let req: unknown;
-      try {
-        req = this.decode(bytes);
-      } catch {
-        return; // decode() has failed the call
-      }
-      then(req);
-    };
-    this.readable = check;
     // The client may have half-closed in its HEADERS frame already.
-    if (stream.remoteEnded || stream.readableLength > 0) check();
+    if (stream.remoteEnded || stream.readableLength > 0) this.checkSingle();
+  }
+
+  private checkSingle(): void {
+    const stream = this.call.stream;
+    if (this.call.ended) return;
+    if (stream.readableLength > 1)
+      return this.failWith(
+        Status.INTERNAL,
+        "received more than one request message for a unary or server-streaming method",
+      );
+    if (!stream.remoteEnded) return;
+    this.reading = undefined;
+    const bytes = stream.read();
+    if (bytes === undefined)
+      return this.failWith(Status.INTERNAL, "the client half-closed without sending the request message");
+    let req: unknown;
+    try {
+      req = this.decode(bytes);
+    } catch {
+      return; // decode() has failed the call
+    }
+    this.scoped(req);
   }
 
   // Client and bidi streaming: the requests as the handler's AsyncIterable. They are read only as
@@ -185,7 +194,7 @@ export class InProcessCall implements CallHandler, CallHandlerContextSource, Mes
       return DONE;
     });
     this.requests = requests;
-    this.readable = () => requests.wake();
+    this.reading = "stream";
     return requests;
   }
 
@@ -206,13 +215,7 @@ export class InProcessCall implements CallHandler, CallHandlerContextSource, Mes
   // --- responses ------------------------------------------------------------------------
 
   // Unary and client streaming: the function returns one response (or a promise of it).
-  private settleUnary(invoke: () => unknown): void {
-    let result: unknown;
-    try {
-      result = invoke();
-    } catch (e) {
-      return this.fail(e);
-    }
+  private settleUnary(result: unknown): void {
     if (isPromiseLike(result)) {
       result.then(
         (res) => this.respondOnce(res),
@@ -234,27 +237,33 @@ export class InProcessCall implements CallHandler, CallHandlerContextSource, Mes
   }
 
   // Server and bidi streaming: the function returns an AsyncIterable of responses.
-  private settleStream(invoke: () => unknown): void {
+  private settleStream(result: unknown): void {
     let it: AsyncIterator<unknown>;
     try {
-      it = (invoke() as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+      it = (result as AsyncIterable<unknown>)[Symbol.asyncIterator]();
     } catch (e) {
       return this.fail(e);
     }
-    void this.pump(it);
+    this.pump(it);
   }
 
-  private async pump(it: AsyncIterator<unknown>): Promise<void> {
+  // Not an async function: one frame and promise fewer held by every open streaming call.
+  private pump(it: AsyncIterator<unknown>): void {
     // Pauses the generator while the stream's queue is full: never buffer without bound.
-    try {
-      if ((await pipeMessages(it, this)) === "done") return this.finish();
-    } catch (e) {
-      this.fail(e);
-    }
-    // Cancelled, timed out or failed mid-stream: let the generator run its finally blocks.
+    pipeMessages(it, this).then(
+      (outcome) => (outcome === "done" ? this.finish() : this.abandon(it)),
+      (e: unknown) => {
+        this.fail(e);
+        this.abandon(it);
+      },
+    );
+  }
+
+  // Cancelled, timed out or failed mid-stream: let the generator run its finally blocks.
+  private abandon(it: AsyncIterator<unknown>): void {
     this.cleanup();
     try {
-      await it.return?.();
+      Promise.resolve(it.return?.()).catch(ignore);
     } catch {
       // The call is over; nothing to report to.
     }
@@ -271,7 +280,7 @@ export class InProcessCall implements CallHandler, CallHandlerContextSource, Mes
   }
 
   writable(): Promise<void> {
-    return this.gate.wait();
+    return (this.gate ??= new WritableGate()).wait();
   }
 
   /** Encodes and queues one response; returns false when the handler should wait for `onWritable`. */
@@ -353,11 +362,13 @@ export class InProcessCall implements CallHandler, CallHandlerContextSource, Mes
   // outcome: with the error on failure, else with the shared CALL_COMPLETE (no DOMException per call).
   private cleanup(reason?: unknown): void {
     this.call.abort(reason ?? CALL_COMPLETE);
-    this.readable = undefined;
+    this.reading = undefined;
   }
 }
 
 const NO_METADATA: Metadata = [];
+// The call is over; nothing to report to.
+const ignore = (): void => {};
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {

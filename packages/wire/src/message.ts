@@ -41,7 +41,8 @@ export const PIN_RATIO = 4;
  * bytes received, never the size a prefix declares.
  */
 export class MessageReader {
-  private header = new Uint8Array(MESSAGE_PREFIX_SIZE);
+  // Made when a prefix first arrives split across frames: most streams never need it.
+  private header: Uint8Array | undefined;
   private headerFill = 0;
   private body: Uint8Array | null = null;
   private bodyFill = 0;
@@ -89,11 +90,11 @@ export class MessageReader {
         o += MESSAGE_PREFIX_SIZE;
       } else {
         const take = Math.min(MESSAGE_PREFIX_SIZE - this.headerFill, n - o);
-        this.header.set(chunk.subarray(o, o + take), this.headerFill);
+        const h = (this.header ??= new Uint8Array(MESSAGE_PREFIX_SIZE));
+        h.set(chunk.subarray(o, o + take), this.headerFill);
         this.headerFill += take;
         o += take;
         if (this.headerFill < MESSAGE_PREFIX_SIZE) return;
-        const h = this.header;
         flags = h[0]!;
         length = ((h[1]! << 24) | (h[2]! << 16) | (h[3]! << 8) | h[4]!) >>> 0;
         this.headerFill = 0;
