@@ -15,7 +15,7 @@ import { WebSocket, type RawData } from "ws";
 import { callContextValues, type ConnectionInfo, type ContextValuesHook } from "./access/connection-info.js";
 import { watchExpiry } from "./access/expiry.js";
 import { armConnectionAge, type ResolvedConnectionAge } from "./connection-age.js";
-import { reportCallEnd, startCall, type CallTargets } from "./dispatch.js";
+import { reportCallEnd, startCall, type CallSource, type CallTargets } from "./dispatch.js";
 import type { CallEndInfo } from "./options.js";
 import type { BridgeRouter } from "./router.js";
 import { ServerCall } from "./server-call.js";
@@ -64,6 +64,9 @@ export class Connection {
     if (!this.socketBlocked && this.ws.isPaused) this.ws.resume();
   };
 
+  /** What every call of this connection knows of it: one object for all of them. */
+  private readonly callSource: CallSource;
+
   constructor(
     readonly ws: WebSocket,
     private readonly request: IncomingMessage,
@@ -74,6 +77,16 @@ export class Connection {
     const encrypted = (request.socket as Partial<TLSSocket>).encrypted === true;
     this.origin = `${encrypted ? "https" : "http"}://${request.headers.host ?? "localhost"}`;
     this.telemetry = context.telemetry;
+    const session = (): Session => this.session;
+    this.callSource = {
+      origin: this.origin,
+      get peerMaxMessageSize() {
+        return session().peer?.maxMessageSize ?? 0;
+      },
+      connection: info,
+      contextValues: () => this.contextValues(),
+      userContextValues: context.contextValues !== undefined,
+    };
     ws.binaryType = "nodebuffer";
     this.session = new Session(
       {
@@ -208,17 +221,13 @@ export class Connection {
   }
 
   private onStream(stream: Stream, path: string, headers: Metadata): void {
-    const env = {
-      origin: this.origin,
-      peerMaxMessageSize: this.session.peer?.maxMessageSize ?? 0,
-      connection: this.info,
-      contextValues: () => this.contextValues(),
-    };
-    startCall(stream, path, headers, env, this.context, this.callEnded, (call) => {
-      this.calls.add(call);
-      this.callCount++;
-    });
+    startCall(stream, path, headers, this.callSource, this.context, this.callEnded, this.trackCall);
   }
+
+  private readonly trackCall = (call: ServerCall): void => {
+    this.calls.add(call);
+    this.callCount++;
+  };
 }
 
 function toBuffer(data: RawData): Buffer {

@@ -49,8 +49,10 @@ export interface CallSource {
   readonly peerMaxMessageSize: number;
   /** The connection the call came on: its identity and upgrade request (access control). */
   readonly connection: ConnectionInfo;
-  /** Context values for an in-process call (the bridge's `contextValues` option). */
-  contextValues(): ContextValues | undefined;
+  /** Context values for an in-process call (the bridge's `contextValues` option); called when the handler first reads `ctx.values`. */
+  contextValues(): ContextValues;
+  /** The bridge has a `contextValues` hook: it runs at the start of every in-process call. */
+  readonly userContextValues: boolean;
 }
 
 /** Tells the bridge's `onCallEnd` hook about one finished call, from either front end; the hook must not break the call. */
@@ -140,12 +142,7 @@ export function startCall(
         } else {
           // The handler runs with the call's span active, so spans it starts are children of it.
           const scope = t ? (fn: () => void) => t.run(fn) : undefined;
-          new InProcessCall(call, route, {
-            origin: source.origin,
-            peerMaxMessageSize: source.peerMaxMessageSize,
-            contextValues: source.contextValues(),
-            scope,
-          }).start();
+          new InProcessCall(call, route, source, scope).start();
         }
       } else {
         const forward = targets.forwarder?.route(path);

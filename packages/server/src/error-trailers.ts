@@ -16,7 +16,7 @@ export function toConnectError(error: unknown): ConnectError {
  * TRAILERS for a failed call: code, message, `grpc-status-details-bin` (a google.rpc.Status with
  * the error's details), the error's metadata and the handler's response trailers.
  */
-export function errorTrailers(error: ConnectError, responseTrailer: Headers): Metadata {
+export function errorTrailers(error: ConnectError, responseTrailer: Headers | undefined): Metadata {
   const h = new Headers(responseTrailer);
   appendErrorMetadata(h, error);
   // Without details of its own, a status details value the handler set in its trailers stays.
@@ -30,7 +30,7 @@ export function errorTrailers(error: ConnectError, responseTrailer: Headers): Me
   );
 }
 
-/** TRAILERS for a call that succeeded. */
-export function okTrailers(responseTrailer: Headers): Metadata {
-  return createTrailers(Status.OK, "", headersToMetadata(responseTrailer, RESERVED_NAMES));
+/** TRAILERS for a call that succeeded; `responseTrailer` undefined: the handler set none. */
+export function okTrailers(responseTrailer: Headers | undefined): Metadata {
+  return createTrailers(Status.OK, "", responseTrailer && headersToMetadata(responseTrailer, RESERVED_NAMES));
 }

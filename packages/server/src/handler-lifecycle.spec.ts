@@ -1,6 +1,6 @@
 // How a handler's view of its call (request iterator, signal, generator) ends, whichever way the call ends.
 import { create, toBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
+import { Code, ConnectError, createContextValues, type HandlerContext } from "@connectrpc/connect";
 import { ErrorCode, Status, type Session } from "@grpc-ws/wire";
 import { beforeEach, describe, expect, test } from "vitest";
 import {
@@ -8,6 +8,7 @@ import {
   StreamingOutputCallRequestSchema,
 } from "../../../gen/grpc/testing/messages_pb.js";
 import { TestService } from "../../../gen/grpc/testing/test_pb.js";
+import { CALL_COMPLETE } from "./handler-context.js";
 import { createWebSocketBridge, type CallEndInfo } from "./index.js";
 import { useBridge } from "./bridge-fixture.test-util.js";
 import { TestClient, until, type TestCall } from "./test-client.test-util.js";
@@ -173,6 +174,46 @@ describe("user hooks that throw", () => {
     } finally {
       await client.close();
       await hooked.close({ drainTimeoutMs: 100 });
+    }
+  });
+});
+
+describe("the handler's signal, made only when read", () => {
+  test("read during the call it fires once at completion; first read after the call it is already aborted with the same reason", async () => {
+    const contexts: HandlerContext[] = [];
+    const fired: unknown[] = [];
+    const bridge = createWebSocketBridge({
+      routes: (router) =>
+        router
+          .rpc(TestService.method.emptyCall, (_req, ctx) => {
+            // The first call only keeps its context; the second listens during the call.
+            if (contexts.length === 0) contexts.push(ctx);
+            else ctx.signal.addEventListener("abort", () => fired.push(ctx.signal.reason));
+            return {};
+          })
+          .rpc(TestService.method.unaryCall, (_req, ctx) => {
+            contexts.push(ctx);
+            throw new ConnectError("refused", Code.PermissionDenied);
+          }),
+      keepalive: false,
+    });
+    const { url } = await bridge.listen();
+    const client = await TestClient.connect(url);
+    try {
+      expect((await client.call(`${TS}/EmptyCall`, [new Uint8Array(0)]).done).status?.code).toBe(Status.OK);
+      expect((await client.call(`${TS}/UnaryCall`, [new Uint8Array(0)]).done).status?.code).toBe(
+        Status.PERMISSION_DENIED,
+      );
+      expect((await client.call(`${TS}/EmptyCall`, [new Uint8Array(0)]).done).status?.code).toBe(Status.OK);
+      const [ok, failed] = contexts;
+      expect(ok!.signal.aborted).toBe(true);
+      expect(ok!.signal.reason).toBe(CALL_COMPLETE);
+      expect(failed!.signal.aborted).toBe(true);
+      expect(ConnectError.from(failed!.signal.reason).code).toBe(Code.PermissionDenied);
+      expect(fired).toEqual([CALL_COMPLETE]);
+    } finally {
+      await client.close();
+      await bridge.close({ drainTimeoutMs: 100 });
     }
   });
 });

@@ -1,6 +1,6 @@
-import { create, fromBinary, isMessage, toBinary, type DescMessage } from "@bufbuild/protobuf";
-import { Code, ConnectError, createHandlerContext, type ContextValues } from "@connectrpc/connect";
-import { RESERVED_NAMES, Status, createTrailers, messageCompressionKey } from "@grpc-ws/wire";
+import { create, fromBinary, isMessage, type DescMessage } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
+import { RESERVED_NAMES, Status, createTrailers, messageCompressionKey, type Metadata } from "@grpc-ws/wire";
 import {
   MessageIterator,
   WritableGate,
@@ -11,11 +11,10 @@ import {
 } from "@grpc-ws/wire/internal";
 import { CompressingCallStream } from "./compression-stream.js";
 import { errorTrailers, okTrailers, toConnectError } from "./error-trailers.js";
+import { CALL_COMPLETE, CallHandlerContext, type CallHandlerContextSource } from "./handler-context.js";
+import { encodeMessage } from "./response-encoder.js";
 import type { Route } from "./router.js";
 import type { CallHandler, ServerCall } from "./server-call.js";
-
-type Controller = ReturnType<typeof createHandlerContext>;
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** Per-connection facts an in-process call needs. */
 export interface CallEnvironment {
@@ -23,67 +22,88 @@ export interface CallEnvironment {
   readonly origin: string;
   /** The client's largest accepted message (its SETTINGS). */
   readonly peerMaxMessageSize: number;
-  readonly contextValues: ContextValues | undefined;
-  /** Runs `fn`, which calls the handler, in the call's scope (its trace context). */
-  scope?(fn: () => void): void;
+  /** The call's context values; called when the handler first reads `ctx.values`, or at start with `userContextValues`. */
+  contextValues(): ContextValues;
+  /** The bridge has a `contextValues` hook: run it for every call at its start (a throw fails the call INTERNAL). */
+  readonly userContextValues: boolean;
 }
+
+/** Runs `fn`, which calls the handler, in the call's scope (its trace context). */
+export type CallScope = (fn: () => void) => void;
 
 /**
  * Runs one call against the user's function directly: decodes requests, calls the function in
  * its kind's convention, encodes responses with backpressure, and turns the outcome into trailers.
  */
-export class InProcessCall implements CallHandler {
-  private readonly ctx: Controller;
+export class InProcessCall implements CallHandler, CallHandlerContextSource, MessageSink<unknown> {
+  private readonly ctx: CallHandlerContext;
   private readonly maxOut: number;
   private headersSent = false;
   private requests: MessageIterator<unknown> | undefined;
   /** What a readable stream wakes: the single-request check or the request iterator. */
-  private readable: (() => void) | undefined;
-  private readonly gate = new WritableGate();
+  private reading: "single" | "stream" | undefined;
+  // Made when a streaming handler first waits for the stream to drain.
+  private gate: WritableGate | undefined;
 
   constructor(
     private readonly call: ServerCall,
     private readonly route: Route,
     private readonly env: CallEnvironment,
+    private readonly scope: CallScope | undefined,
   ) {
-    const ctx = createHandlerContext({
+    this.ctx = new CallHandlerContext({
       service: route.service,
       method: route.method,
       protocolName: "grpc-ws",
-      requestMethod: "POST",
       url: env.origin + call.path,
-      requestSignal: call.signal,
-      contextValues: env.contextValues,
+      source: this,
     });
-    // Per-message compression for handlers that need it (the interop test service does).
-    if (call.stream instanceof CompressingCallStream)
-      ctx.values.set(messageCompressionKey, call.stream.messageCompression);
-    // Filled in place: Connect copies a `requestHeader` it is given.
-    metadataToHeaders(call.headers, undefined, ctx.requestHeader);
-    // The call owns the one deadline timer; Connect's context would otherwise arm a second one.
-    (ctx as Mutable<Controller>).timeoutMs = () => call.remainingMs();
-    this.ctx = ctx;
     this.maxOut = Math.min(env.peerMaxMessageSize, route.writeMaxBytes);
+  }
+
+  // --- CallHandlerContextSource: what the handler's context reads on first use ---------------
+
+  get signal(): AbortSignal {
+    return this.call.signal;
+  }
+
+  remainingMs(): number | undefined {
+    return this.call.remainingMs();
+  }
+
+  fillRequestHeader(into: Headers): void {
+    metadataToHeaders(this.call.headers, undefined, into);
+  }
+
+  contextValues(): ContextValues {
+    const values = this.env.contextValues();
+    // Per-message compression for handlers that need it (the interop test service does).
+    const stream = this.call.stream;
+    if (stream instanceof CompressingCallStream) values.set(messageCompressionKey, stream.messageCompression);
+    return values;
   }
 
   // --- CallHandler ------------------------------------------------------------------------
 
   onReadable(): void {
-    this.readable?.();
+    if (this.reading === "single") this.checkSingle();
+    else if (this.reading === "stream") this.requests?.wake();
   }
 
   onWritable(): void {
-    this.gate.open();
+    this.gate?.open();
   }
 
   onEnd(): void {
-    this.gate.open();
+    this.gate?.open();
     this.requests?.wake();
   }
 
   // ----------------------------------------------------------------------------------------
 
   start(): void {
+    // The user's hook runs for every call, and may throw here (the dispatcher fails the call INTERNAL).
+    if (this.env.userContextValues) void this.ctx.values;
     this.call.start(this);
     const gate = this.route.requestGate;
     if (gate === undefined) return this.run();
@@ -102,53 +122,60 @@ export class InProcessCall implements CallHandler {
   }
 
   private run(): void {
-    const impl = this.route.impl;
-    switch (this.route.method.methodKind) {
-      case "unary":
-        return this.readSingle((req) => this.scoped(() => this.settleUnary(() => impl(req, this.ctx))));
-      case "server_streaming":
-        return this.readSingle((req) => this.scoped(() => this.settleStream(() => impl(req, this.ctx))));
-      case "client_streaming":
-        return this.scoped(() => this.settleUnary(() => impl(this.requestStream(), this.ctx)));
-      case "bidi_streaming":
-        return this.scoped(() => this.settleStream(() => impl(this.requestStream(), this.ctx)));
-    }
+    const kind = this.route.method.methodKind;
+    if (kind === "unary" || kind === "server_streaming") return this.readSingle();
+    this.scoped(this.requestStream());
   }
 
   // The handler may start later than the call (its request arrives in another event): enter the call's scope again.
-  private scoped(fn: () => void): void {
-    if (this.env.scope) this.env.scope(fn);
-    else fn();
+  private scoped(input: unknown): void {
+    if (this.scope) this.scope(() => this.invoke(input));
+    else this.invoke(input);
+  }
+
+  // Calls the user's function in its kind's convention.
+  private invoke(input: unknown): void {
+    let result: unknown;
+    try {
+      result = this.route.impl(input, this.ctx);
+    } catch (e) {
+      return this.fail(e);
+    }
+    const kind = this.route.method.methodKind;
+    if (kind === "unary" || kind === "client_streaming") this.settleUnary(result);
+    else this.settleStream(result);
   }
 
   // --- requests -------------------------------------------------------------------------
 
   // Unary and server streaming: exactly one message, then the client's half-close.
-  private readSingle(then: (req: unknown) => void): void {
+  private readSingle(): void {
+    this.reading = "single";
     const stream = this.call.stream;
-    const check = (): void => {
-      if (this.call.ended) return;
-      if (stream.readableLength > 1)
-        return this.failWith(
-          Status.INTERNAL,
-          "received more than one request message for a unary or server-streaming method",
-        );
-      if (!stream.remoteEnded) return;
-      this.readable = undefined;
-      const bytes = stream.read();
-      if (bytes === undefined)
-        return this.failWith(Status.INTERNAL, "the client half-closed without sending the request message");
-      let req: unknown;
-      try {
-        req = this.decode(bytes);
-      } catch {
-        return; // decode() has failed the call
-      }
-      then(req);
-    };
-    this.readable = check;
     // The client may have half-closed in its HEADERS frame already.
-    if (stream.remoteEnded || stream.readableLength > 0) check();
+    if (stream.remoteEnded || stream.readableLength > 0) this.checkSingle();
+  }
+
+  private checkSingle(): void {
+    const stream = this.call.stream;
+    if (this.call.ended) return;
+    if (stream.readableLength > 1)
+      return this.failWith(
+        Status.INTERNAL,
+        "received more than one request message for a unary or server-streaming method",
+      );
+    if (!stream.remoteEnded) return;
+    this.reading = undefined;
+    const bytes = stream.read();
+    if (bytes === undefined)
+      return this.failWith(Status.INTERNAL, "the client half-closed without sending the request message");
+    let req: unknown;
+    try {
+      req = this.decode(bytes);
+    } catch {
+      return; // decode() has failed the call
+    }
+    this.scoped(req);
   }
 
   // Client and bidi streaming: the requests as the handler's AsyncIterable. They are read only as
@@ -158,7 +185,7 @@ export class InProcessCall implements CallHandler {
     let finished = false;
     const requests = new MessageIterator<unknown>(() => {
       if (finished) return DONE;
-      if (call.signal.aborted) throw call.signal.reason;
+      if (call.aborted) throw call.abortReason;
       if (call.ended) return DONE;
       const bytes = call.stream.read();
       if (bytes !== undefined) return { done: false, value: this.decode(bytes) };
@@ -167,7 +194,7 @@ export class InProcessCall implements CallHandler {
       return DONE;
     });
     this.requests = requests;
-    this.readable = () => requests.wake();
+    this.reading = "stream";
     return requests;
   }
 
@@ -181,7 +208,6 @@ export class InProcessCall implements CallHandler {
         Code.Internal,
       );
       this.call.end({ code: Status.INTERNAL, message: error.rawMessage, abort: true });
-      this.ctx.abort(error);
       throw error;
     }
   }
@@ -189,13 +215,7 @@ export class InProcessCall implements CallHandler {
   // --- responses ------------------------------------------------------------------------
 
   // Unary and client streaming: the function returns one response (or a promise of it).
-  private settleUnary(invoke: () => unknown): void {
-    let result: unknown;
-    try {
-      result = invoke();
-    } catch (e) {
-      return this.fail(e);
-    }
+  private settleUnary(result: unknown): void {
     if (isPromiseLike(result)) {
       result.then(
         (res) => this.respondOnce(res),
@@ -217,38 +237,50 @@ export class InProcessCall implements CallHandler {
   }
 
   // Server and bidi streaming: the function returns an AsyncIterable of responses.
-  private settleStream(invoke: () => unknown): void {
+  private settleStream(result: unknown): void {
     let it: AsyncIterator<unknown>;
     try {
-      it = (invoke() as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+      it = (result as AsyncIterable<unknown>)[Symbol.asyncIterator]();
     } catch (e) {
       return this.fail(e);
     }
-    void this.pump(it);
+    this.pump(it);
   }
 
-  private async pump(it: AsyncIterator<unknown>): Promise<void> {
-    const { call } = this;
+  // Not an async function: one frame and promise fewer held by every open streaming call.
+  private pump(it: AsyncIterator<unknown>): void {
     // Pauses the generator while the stream's queue is full: never buffer without bound.
-    const sink: MessageSink<unknown> = {
-      get stopped() {
-        return call.ended;
+    pipeMessages(it, this).then(
+      (outcome) => (outcome === "done" ? this.finish() : this.abandon(it)),
+      (e: unknown) => {
+        this.fail(e);
+        this.abandon(it);
       },
-      write: (value) => this.send(value),
-      writable: () => this.gate.wait(),
-    };
-    try {
-      if ((await pipeMessages(it, sink)) === "done") return this.finish();
-    } catch (e) {
-      this.fail(e);
-    }
-    // Cancelled, timed out or failed mid-stream: let the generator run its finally blocks.
+    );
+  }
+
+  // Cancelled, timed out or failed mid-stream: let the generator run its finally blocks.
+  private abandon(it: AsyncIterator<unknown>): void {
     this.cleanup();
     try {
-      await it.return?.();
+      Promise.resolve(it.return?.()).catch(ignore);
     } catch {
       // The call is over; nothing to report to.
     }
+  }
+
+  // --- MessageSink: the responses of a streaming handler, written by pipeMessages ----------
+
+  get stopped(): boolean {
+    return this.call.ended;
+  }
+
+  write(value: unknown): boolean {
+    return this.send(value);
+  }
+
+  writable(): Promise<void> {
+    return (this.gate ??= new WritableGate()).wait();
   }
 
   /** Encodes and queues one response; returns false when the handler should wait for `onWritable`. */
@@ -256,7 +288,7 @@ export class InProcessCall implements CallHandler {
     if (this.call.ended) return false;
     const schema: DescMessage = this.route.method.output;
     const message = isMessage(value, schema) ? value : create(schema, value as never);
-    const bytes = toBinary(schema, message, this.route.writeOptions);
+    const bytes = encodeMessage(schema, message, this.route.writeOptions);
     if (bytes.length > this.maxOut) {
       throw new ConnectError(
         `response message of ${bytes.length} bytes exceeds the client's limit of ${this.maxOut} bytes`,
@@ -272,7 +304,8 @@ export class InProcessCall implements CallHandler {
     if (this.headersSent) return;
     this.headersSent = true;
     try {
-      this.call.stream.sendHeaders(headersToMetadata(this.ctx.responseHeader, RESERVED_NAMES));
+      const set = this.ctx.responseHeaderIfMade;
+      this.call.stream.sendHeaders(set === undefined ? NO_METADATA : headersToMetadata(set, RESERVED_NAMES));
     } catch (e) {
       // Unencodable, or larger than the client's max frame size (the echo of a large request header).
       throw new ConnectError(
@@ -288,7 +321,7 @@ export class InProcessCall implements CallHandler {
     if (this.call.ended) return this.cleanup();
     try {
       this.sendHeaders();
-      this.call.end({ code: Status.OK, message: "", trailers: okTrailers(this.ctx.responseTrailer) });
+      this.call.end({ code: Status.OK, message: "", trailers: okTrailers(this.ctx.responseTrailerIfMade) });
     } catch (e) {
       return this.fail(e);
     }
@@ -302,14 +335,15 @@ export class InProcessCall implements CallHandler {
     let code = error.code as number as Status;
     let message = error.rawMessage;
     try {
-      trailers = errorTrailers(error, this.ctx.responseTrailer);
+      trailers = errorTrailers(error, this.ctx.responseTrailerIfMade);
     } catch (conversion) {
       code = Status.INTERNAL;
       message = `invalid response trailer: ${conversion instanceof Error ? conversion.message : String(conversion)}`;
       trailers = createTrailers(code, message);
     }
     // Response headers the handler set before failing still reach the client; without any, trailers-only.
-    if (!this.headersSent && !isEmpty(this.ctx.responseHeader)) {
+    const header = this.ctx.responseHeaderIfMade;
+    if (!this.headersSent && header !== undefined && !isEmpty(header)) {
       try {
         this.sendHeaders();
       } catch {
@@ -324,13 +358,17 @@ export class InProcessCall implements CallHandler {
     this.fail(new ConnectError(message, code as number as Code));
   }
 
-  // Connect's contract: the context's signal fires once the call is complete, whatever the outcome.
+  // Connect's contract: the context's signal fires once the call is complete, whatever the
+  // outcome: with the error on failure, else with the shared CALL_COMPLETE (no DOMException per call).
   private cleanup(reason?: unknown): void {
-    this.ctx.abort(reason);
-    this.readable = undefined;
+    this.call.abort(reason ?? CALL_COMPLETE);
+    this.reading = undefined;
   }
 }
 
+const NO_METADATA: Metadata = [];
+// The call is over; nothing to report to.
+const ignore = (): void => {};
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {

@@ -10,6 +10,7 @@ import {
   type UnaryResponse,
 } from "@connectrpc/connect";
 import type { AnyMethodImpl } from "./router.js";
+import { withFields } from "./handler-context.js";
 
 type AnyFn = (req: UnaryRequest | StreamRequest) => Promise<UnaryResponse | StreamResponse>;
 
@@ -115,7 +116,12 @@ function requestCommon(method: DescMethod, ctx: HandlerContext) {
 
 // What an interceptor passed to `next` (a replaced header, signal or context values) is what the handler sees.
 function handlerContext(ctx: HandlerContext, req: UnaryRequest | StreamRequest): HandlerContext {
-  return { ...ctx, service: req.service, requestHeader: req.header, signal: req.signal, values: req.contextValues };
+  return withFields(ctx, {
+    service: req.service,
+    requestHeader: req.header,
+    signal: req.signal,
+    values: req.contextValues,
+  });
 }
 
 function unaryResponse(method: DescMethod, ctx: HandlerContext, message: unknown): UnaryResponse {

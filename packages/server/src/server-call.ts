@@ -80,8 +80,7 @@ export type CallEnded = (call: ServerCall, code: Status, message: string, error:
  * behind `signal`, and ends exactly once, whichever comes first: the handler's status, a reset by
  * the client, the deadline, the connection closing or the bridge shutting down.
  */
-export class ServerCall {
-  readonly signal: AbortSignal;
+export class ServerCall implements StreamEvents {
   readonly path: string;
   readonly headers: Metadata;
   readonly timeoutMs: number | undefined;
@@ -91,7 +90,10 @@ export class ServerCall {
   forwarded = false;
   private _ended = false;
   private handler: CallHandler | undefined;
-  private readonly controller = new AbortController();
+  // Made when `signal` is first read: most calls end without anyone looking at it.
+  private controller: AbortController | undefined;
+  private _aborted = false;
+  private _abortReason: unknown;
   private cancelDeadline: (() => void) | undefined;
 
   constructor(
@@ -108,9 +110,40 @@ export class ServerCall {
       startedAt: this.startedAt,
       connection: this.connection,
     } = request);
-    this.signal = this.controller.signal;
-    stream.events = { onReset: (code, error) => this.onReset(code, error) };
+    // The call is its stream's events object: no closures per call.
+    stream.events = this;
     if (this.timeoutMs !== undefined) this.cancelDeadline = setDeadline(this.timeoutMs, () => this.onDeadline());
+  }
+
+  /**
+   * Fires once the call is over for its handler: with a ConnectError when the call did not
+   * complete normally, else with what `abort` was given. Made on first read; read after the call
+   * ended, it is already aborted with the same reason.
+   */
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this._aborted) this.controller.abort(this._abortReason);
+    }
+    return this.controller.signal;
+  }
+
+  /** `signal` has fired (read without making the signal). */
+  get aborted(): boolean {
+    return this._aborted;
+  }
+
+  /** Why `signal` fired, once `aborted`. */
+  get abortReason(): unknown {
+    return this._abortReason;
+  }
+
+  /** Fires `signal` with `reason`; the first reason wins. */
+  abort(reason: unknown): void {
+    if (this._aborted) return;
+    this._aborted = true;
+    this._abortReason = reason;
+    this.controller?.abort(reason);
   }
 
   /** Trailers were queued or the stream was reset: nothing more goes to the client. */
@@ -122,9 +155,16 @@ export class ServerCall {
   start(handler: CallHandler): void {
     if (this.handler !== undefined) throw new Error("a call is started once");
     this.handler = handler;
-    const events = this.stream.events;
-    events.onReadable = handler.onReadable.bind(handler);
-    events.onWritable = handler.onWritable.bind(handler);
+  }
+
+  /** @internal StreamEvents: a request message arrived or the client half-closed. */
+  onReadable(): void {
+    this.handler?.onReadable();
+  }
+
+  /** @internal StreamEvents: the stream takes responses again. */
+  onWritable(): void {
+    this.handler?.onWritable();
   }
 
   /** Milliseconds left until the deadline (negative once passed), or undefined without one. */
@@ -167,8 +207,8 @@ export class ServerCall {
     });
   }
 
-  // The session closed the stream: the client reset it, the connection went away, or a message broke a limit.
-  private onReset(code: number, error: Error): void {
+  /** @internal StreamEvents: the session closed the stream: the client reset it, the connection went away, or a message broke a limit. */
+  onReset(code: number, error: Error): void {
     if (this._ended) return;
     // A MessageError was already answered with its status in trailers by the wire.
     const status = statusOfReset(code, error);
@@ -186,7 +226,7 @@ export class ServerCall {
     this.cancelDeadline?.();
     // Abort before waking the handler's waiters: a pending request `next()` must reject with the
     // reason, not end as if the client had half-closed.
-    if (abort && !this.controller.signal.aborted) this.controller.abort(abort);
+    if (abort) this.abort(abort);
     this.onEnded(this, code, message, error);
     this.handler?.onEnd(code, message);
   }

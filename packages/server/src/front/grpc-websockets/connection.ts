@@ -112,6 +112,10 @@ export class GrpcWebSocketsConnection implements CallSource {
     return this.context.settings.maxMessageSize;
   }
 
+  get userContextValues(): boolean {
+    return this.context.contextValues !== undefined;
+  }
+
   contextValues(): ContextValues {
     return callContextValues(this.context.contextValues, this.request, this.connection);
   }
