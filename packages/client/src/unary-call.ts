@@ -41,6 +41,8 @@ export class UnaryCall<I extends DescMessage, O extends DescMessage> extends Cal
     if (this.packed === undefined) {
       const bytes = this.encode(this.unaryMethod.input, this.request, maxRequestSize);
       if (bytes === undefined) return;
+      // Below `minBytes` nothing is compressed: sent at once, as on the uncompressed path (no promise).
+      if (bytes.length < minBytes) return stream.halfClose(bytes);
       this.packed = compressMessage(send, bytes, minBytes);
     }
     this.packed.then(

@@ -76,10 +76,7 @@ async function pipeThrough(
       total += value.length;
       if (total > maxBytes) {
         failed = true;
-        throw new MessageError(
-          Status.RESOURCE_EXHAUSTED,
-          `message exceeds the limit of ${maxBytes} bytes after decompression`,
-        );
+        throw overLimit(maxBytes);
       }
       chunks.push(value);
     }
@@ -92,6 +89,11 @@ async function pipeThrough(
     throw new MessageError(Status.INTERNAL, `invalid gzip data: ${e instanceof Error ? e.message : String(e)}`);
   }
   return concat(chunks, total);
+}
+
+// The one error for a message whose decompressed size passes the limit, whichever check saw it.
+function overLimit(limit: number): MessageError {
+  return new MessageError(Status.RESOURCE_EXHAUSTED, `message exceeds the limit of ${limit} bytes after decompression`);
 }
 
 function concat(chunks: Uint8Array[], total: number): Uint8Array {
@@ -123,22 +125,14 @@ export async function decompressMessage(
     if (e instanceof MessageError) throw e;
     // Another implementation (connect-node's) reports the limit as a ConnectError ResourceExhausted.
     const code = (e as { code?: unknown } | null)?.code;
-    if (code === Status.RESOURCE_EXHAUSTED)
-      throw new MessageError(
-        Status.RESOURCE_EXHAUSTED,
-        `message exceeds the limit of ${readMaxBytes} bytes after decompression`,
-      );
+    if (code === Status.RESOURCE_EXHAUSTED) throw overLimit(readMaxBytes);
     throw new MessageError(
       Status.INTERNAL,
       `invalid ${compression.name} message: ${e instanceof Error ? e.message : String(e)}`,
     );
   }
   // An implementation that does not check while inflating is still held to the limit.
-  if (out.length > readMaxBytes)
-    throw new MessageError(
-      Status.RESOURCE_EXHAUSTED,
-      `message exceeds the limit of ${readMaxBytes} bytes after decompression`,
-    );
+  if (out.length > readMaxBytes) throw overLimit(readMaxBytes);
   return out;
 }
 

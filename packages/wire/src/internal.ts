@@ -11,11 +11,11 @@ export { MessageIterator, pipeMessages, WritableGate, type MessageSink } from ".
 export { MessageInflater, type FlaggedSource } from "./message-inflater.js";
 export { MessageDeflater, type FlaggedSink } from "./message-deflater.js";
 export { encodeBase64, decodeBase64, headersToMetadata, metadataToHeaders } from "./headers.js";
-export { MAX_TIMER_MS, CLOSE_HANDSHAKE_MS, setDeadline, unref } from "./timers.js";
+export { CLOSE_HANDSHAKE_MS, setDeadline, unref } from "./timers.js";
 export { checkRange, resolveKeepalive, withDefaults } from "./options.js";
 export { statusOfReset } from "./reset-status.js";
 export { Keepalive } from "./keepalive.js";
-export { traceFromEnv, describeFrame } from "./trace.js";
+export { traceFromEnv } from "./trace.js";
 export {
   RPC_SYSTEM,
   SPAN_KIND_CLIENT,

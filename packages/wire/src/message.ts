@@ -122,11 +122,12 @@ export class MessageReader {
 
   private check(flags: number, length: number): void {
     // A compressed message's length is checked here, its decompressed size while inflating.
-    const allowed = flags === 0 || (flags === MessageFlags.COMPRESSED && this.acceptCompressed);
-    if (!allowed && flags === MessageFlags.COMPRESSED) {
-      throw new MessageError(Status.INTERNAL, "received a compressed message, but no grpc-encoding was negotiated");
+    if (flags !== 0) {
+      if (flags !== MessageFlags.COMPRESSED)
+        throw new MessageError(Status.INTERNAL, `invalid message flags 0x${flags.toString(16)}`);
+      if (!this.acceptCompressed)
+        throw new MessageError(Status.INTERNAL, "received a compressed message, but no grpc-encoding was negotiated");
     }
-    if (!allowed) throw new MessageError(Status.INTERNAL, `invalid message flags 0x${flags.toString(16)}`);
     if (length > this.maxMessageSize) {
       throw new MessageError(
         Status.RESOURCE_EXHAUSTED,
