@@ -74,8 +74,7 @@ export class Connection {
     readonly info: ConnectionInfo,
     private readonly context: ConnectionContext,
   ) {
-    const encrypted = (request.socket as Partial<TLSSocket>).encrypted === true;
-    this.origin = `${encrypted ? "https" : "http"}://${request.headers.host ?? "localhost"}`;
+    this.origin = requestOrigin(request);
     this.telemetry = context.telemetry;
     const session = (): Session => this.session;
     this.callSource = {
@@ -120,9 +119,9 @@ export class Connection {
     }
     ws.on("message", (data: RawData, isBinary: boolean) => {
       if (!isBinary) return this.session.receiveText();
-      const buf = toBuffer(data);
-      this.telemetry?.received(buf.length);
-      this.session.receive(new Uint8Array(buf.buffer, buf.byteOffset, buf.length));
+      const bytes = socketBytes(data);
+      this.telemetry?.received(bytes.length);
+      this.session.receive(bytes);
       // A peer that does not read its socket (yet asks for PING acks, refused streams, errors)
       // must not make the socket's buffer grow without bound: read no more until it drains.
       if (this.socketBlocked && !ws.isPaused) ws.pause();
@@ -230,8 +229,14 @@ export class Connection {
   };
 }
 
-function toBuffer(data: RawData): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data);
-  return Buffer.from(data);
+/** The bytes of one socket message, as a plain `Uint8Array` view (no copy of a single Buffer). Both front ends. */
+export function socketBytes(data: RawData): Uint8Array {
+  const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
+}
+
+/** "http://host" or "https://host" of an upgrade request: a call's `url` is this plus its path. Both front ends. */
+export function requestOrigin(request: IncomingMessage): string {
+  const encrypted = (request.socket as Partial<TLSSocket>).encrypted === true;
+  return `${encrypted ? "https" : "http"}://${request.headers.host ?? "localhost"}`;
 }

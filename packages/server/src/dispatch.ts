@@ -103,7 +103,7 @@ export function startCall(
   const callStream =
     compression?.setup && isCompressible(stream) ? new CompressingCallStream(stream, compression.setup) : stream;
   // The OpenTelemetry API never throws, so the span can start before the call exists; it ends before `onEnded` reports.
-  const t = targets.telemetry?.startCall(path, headers, source.connection);
+  const t = targets.telemetry?.startCall(path, headers, source.connection, startedAt);
   const ended: CallEnded = t
     ? (c, code, message, error) => {
         t.end(code, message, error);

@@ -20,6 +20,7 @@ import {
   StreamingInputCallRequestSchema,
   StreamingOutputCallRequestSchema,
 } from "../../../gen/grpc/testing/messages_pb.js";
+import { concat } from "./test-client.test-util.js";
 
 const TS = "/grpc.testing.TestService/";
 export const METHODS = [
@@ -463,16 +464,6 @@ function prefixed(message: Uint8Array, flags = 0, declared = message.length): Ui
   const out = new Uint8Array(5 + message.length);
   writeMessagePrefix(out, 0, declared, flags);
   out.set(message, 5);
-  return out;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
   return out;
 }
 

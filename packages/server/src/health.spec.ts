@@ -1,28 +1,16 @@
-import { createServer, request as httpRequest, type Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import { createClient } from "@connectrpc/connect";
 import { createWebSocketTransport } from "@grpc-ws/client";
 import { createTestServiceImpl } from "@grpc-ws/interop";
 import { afterEach, describe, expect, test } from "vitest";
 import { TestService } from "../../../gen/grpc/testing/test_pb.js";
 import { createHealthHandler, createWebSocketBridge, type WebSocketBridge } from "./index.js";
+import { httpGet as get } from "./test-client.test-util.js";
 
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
-
-function get(port: number, path: string, method = "GET"): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: "127.0.0.1", port, path, method, agent: false }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => (body += chunk));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
 
 function bridgeWithSlowStream(): WebSocketBridge {
   return createWebSocketBridge({ routes: (r) => r.service(TestService, createTestServiceImpl()), keepalive: false });

@@ -15,6 +15,8 @@ import {
 } from "@grpc-ws/wire";
 import type { TestClient } from "./test-client.test-util.js";
 
+export { concat } from "./test-client.test-util.js";
+
 v8.setFlagsFromString("--expose-gc");
 const collect = vm.runInNewContext("gc") as () => void;
 
@@ -62,16 +64,6 @@ export function messagePayload(message: Uint8Array, declared = message.length): 
 export function u32(value: number): Uint8Array {
   const out = new Uint8Array(4);
   new DataView(out.buffer).setUint32(0, value);
-  return out;
-}
-
-export function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
   return out;
 }
 

@@ -1,5 +1,6 @@
 // A minimal raw grpc-ws client for the bridge's tests: the wire Session over a real `ws` socket,
 // with every call's headers, messages and trailers (or reset) recorded as they arrive.
+import { request as httpRequest } from "node:http";
 import {
   ErrorCodeName,
   FrameReader,
@@ -266,4 +267,29 @@ export class RawPeer {
     if (this.ws.readyState !== WebSocket.CLOSED) this.ws.terminate();
     await this.closed;
   }
+}
+
+/** The bytes of `parts` one after another in a new array. */
+export function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** A plain HTTP request on a fresh connection: its status and UTF-8 body. */
+export function httpGet(port: number, path: string, method = "GET"): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: "127.0.0.1", port, path, method, agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (body += chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
 }

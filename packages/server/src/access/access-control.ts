@@ -1,13 +1,14 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
 import { refusalCloseCode, type Status } from "@grpc-ws/wire";
 import { checkRange } from "@grpc-ws/wire/internal";
 import type { WebSocket } from "ws";
 import { expiryTime, runAuthenticate, type AuthOutcome, type AuthenticateHook } from "./authenticate.js";
 import { ConnectionIds, connectionInfo, type ConnectionInfo } from "./connection-info.js";
 import { originCheck, type OriginPolicy } from "./origin.js";
-import { logRefusal, refusalHttpStatus, refuseAfterUpgrade, refuseWithHttp, type RefusalInfo } from "./refusal.js";
+import { logRefusal, refuseAfterUpgrade, refuseWithHttp, type RefusalInfo } from "./refusal.js";
 import { readUpgradeRequest, type UpgradeRequest } from "./upgrade-request.js";
 import { pathOf } from "../request-path.js";
 
@@ -152,7 +153,8 @@ export class AccessControl {
     const { error } = outcome;
     const origin = request.headers.origin;
     const browser = origin !== undefined;
-    const httpStatus = browser ? undefined : refusalHttpStatus(error.code);
+    // Connect's mapping: Unauthenticated 401, PermissionDenied 403, ...
+    const httpStatus = browser ? undefined : codeToHttpStatus(error.code);
     const reason =
       outcome.kind !== "refused"
         ? outcome.kind

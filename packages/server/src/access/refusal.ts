@@ -1,7 +1,6 @@
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Code, ConnectError } from "@connectrpc/connect";
-import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
 import { encodeStatusMessage, refusalCloseCode, refusalCloseReason, type Status } from "@grpc-ws/wire";
 import type { WebSocket } from "ws";
 
@@ -39,11 +38,6 @@ export function logRefusal(info: RefusalInfo): void {
   console.warn(
     `grpc-ws: refused a WebSocket upgrade to ${info.path} from ${from}: ${info.reason}, ${how}: ${info.message}${cause}`,
   );
-}
-
-/** The HTTP status for a refusal with `code` (Connect's mapping: Unauthenticated 401, PermissionDenied 403, ...). */
-export function refusalHttpStatus(code: Code): number {
-  return codeToHttpStatus(code);
 }
 
 /**

@@ -110,8 +110,11 @@ export class BridgeTelemetry {
     return site;
   }
 
-  /** A call's HEADERS arrived: starts its span (a child of the caller's `traceparent`) and counts it. */
-  startCall(path: string, headers: Metadata, connection: ConnectionInfo): CallTelemetry {
+  /**
+   * A call's HEADERS arrived (at `startedAt`, `performance.now()`, the call's own start): starts its
+   * span (a child of the caller's `traceparent`) and counts it.
+   */
+  startCall(path: string, headers: Metadata, connection: ConnectionInfo, startedAt: number): CallTelemetry {
     const site = this.siteOf(connection);
     const api = this.api;
     const attrs = this.methodAttributes(path);
@@ -133,7 +136,7 @@ export class BridgeTelemetry {
       { kind: KIND_SERVER, attributes },
       parent,
     );
-    return new CallTelemetry(this, span, api.trace.setSpan(parent, span), attrs, performance.now());
+    return new CallTelemetry(this, span, api.trace.setSpan(parent, span), attrs, startedAt);
   }
 
   // Attribute objects per method, made once: the SDK copies them, and every call would otherwise

@@ -1,4 +1,3 @@
-import { request as httpRequest } from "node:http";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createWebSocketTransport, type WebSocketTransport } from "@grpc-ws/client";
@@ -18,7 +17,7 @@ import {
   type ConnectionInfo,
   type WebSocketBridge,
 } from "../index.js";
-import { until } from "../test-client.test-util.js";
+import { httpGet as get, until } from "../test-client.test-util.js";
 import { createTestTelemetry, type TestTelemetry } from "./telemetry.test-util.js";
 
 const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -271,19 +270,6 @@ describe("Prometheus", () => {
     }
   });
 });
-
-function get(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: "127.0.0.1", port, path }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => (body += chunk));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
 
 describe("client telemetry", () => {
   function tracedClient() {

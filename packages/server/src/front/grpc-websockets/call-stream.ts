@@ -171,14 +171,15 @@ export class WebSocketCallStream implements CompressibleStream {
 
   private send(frame: Uint8Array): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
-    this.ws.send(frame, BINARY, () => this.sent());
+    this.ws.send(frame, BINARY, this.sent);
   }
 
-  private sent(): void {
+  // One callback for every frame the call sends, not a closure per message.
+  private readonly sent = (): void => {
     if (!this.writeBlocked || !this.writable) return;
     this.writeBlocked = false;
     this.events.onWritable?.();
-  }
+  };
 
   private close(): void {
     if (this.ws.isPaused) this.ws.resume();

@@ -1,5 +1,4 @@
 import type { IncomingMessage } from "node:http";
-import type { TLSSocket } from "node:tls";
 import type { ContextValues } from "@connectrpc/connect";
 import {
   GrpcWebSocketsError,
@@ -14,6 +13,7 @@ import {
 import { Keepalive } from "@grpc-ws/wire/internal";
 import type { RawData, WebSocket } from "ws";
 import { callContextValues, type ConnectionInfo, type ContextValuesHook } from "../../access/connection-info.js";
+import { requestOrigin, socketBytes } from "../../connection.js";
 import { reportCallEnd, startCall, type CallSource, type CallTargets } from "../../dispatch.js";
 import type { CallEndInfo } from "../../options.js";
 import type { ServerCall } from "../../server-call.js";
@@ -67,8 +67,7 @@ export class GrpcWebSocketsConnection implements CallSource {
     readonly connection: ConnectionInfo,
     private readonly context: GrpcWebSocketsContext,
   ) {
-    const encrypted = (request.socket as Partial<TLSSocket>).encrypted === true;
-    this.origin = `${encrypted ? "https" : "http"}://${request.headers.host ?? "localhost"}`;
+    this.origin = requestOrigin(request);
     ws.binaryType = "nodebuffer";
     if (context.headerTimeoutMs > 0) {
       this.headerTimer = setTimeout(() => ws.close(PROTOCOL_ERROR, "no header block"), context.headerTimeoutMs);
@@ -90,7 +89,7 @@ export class GrpcWebSocketsConnection implements CallSource {
       });
     ws.on("message", (data: RawData, isBinary: boolean) => {
       keepalive?.received();
-      this.onMessage(toBytes(data), isBinary);
+      this.onMessage(socketBytes(data), isBinary);
     });
     ws.on("error", () => undefined);
     this.closed = new Promise((resolve) => {
@@ -184,8 +183,3 @@ export class GrpcWebSocketsConnection implements CallSource {
 }
 
 class HeaderBlockLimit extends Error {}
-
-function toBytes(data: RawData): Uint8Array {
-  const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
-}
