@@ -1,22 +1,10 @@
 import * as zlib from "node:zlib";
-import { MessageError, Status, gzip } from "@grpc-ws/wire";
+import { Status, gzip } from "@grpc-ws/wire";
 import { describe, expect, it } from "vitest";
-import { maxRssBytes, zipBomb } from "../../wire/src/zip-bomb.test-util.js";
+import { maxRssBytes, same, statusOf, zipBomb } from "../../wire/src/zip-bomb.test-util.js";
 import { gzipNode } from "./compression-gzip.js";
 
 const text = new TextEncoder().encode("a compressible gRPC payload ".repeat(3000));
-const same = (a: Uint8Array, b: Uint8Array): boolean =>
-  Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
-
-async function statusOf(p: Promise<unknown>): Promise<number> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(MessageError);
-    return (e as MessageError).status;
-  }
-  throw new Error("expected a MessageError");
-}
 
 describe("gzip with Node's zlib", () => {
   it("round-trips, and interoperates with the platform CompressionStream backend both ways", async () => {

@@ -1,6 +1,7 @@
 import { promisify } from "node:util";
 import * as zlib from "node:zlib";
 import { MessageError, Status, type Compression } from "@grpc-ws/wire";
+import { overLimit } from "@grpc-ws/wire/internal";
 
 const gzipAsync = promisify(zlib.gzip);
 const gunzipAsync = promisify(zlib.gunzip);
@@ -17,23 +18,21 @@ export const gzipNode: Compression = {
   },
   async decompress(bytes, readMaxBytes) {
     if (bytes.length === 0) return new Uint8Array(0);
-    const limit = `message exceeds the limit of ${readMaxBytes} bytes after decompression`;
     // zlib rejects a maxOutputLength of 0; nothing non-empty fits then anyway.
     if (readMaxBytes < 1) {
-      const out = await gunzip(bytes, 1, limit);
-      if (out.length > 0) throw new MessageError(Status.RESOURCE_EXHAUSTED, limit);
+      const out = await gunzip(bytes, 1, readMaxBytes);
+      if (out.length > 0) throw overLimit(readMaxBytes);
       return out;
     }
-    return gunzip(bytes, readMaxBytes, limit);
+    return gunzip(bytes, readMaxBytes, readMaxBytes);
   },
 };
 
-async function gunzip(bytes: Uint8Array, maxOutputLength: number, limit: string): Promise<Uint8Array> {
+async function gunzip(bytes: Uint8Array, maxOutputLength: number, limit: number): Promise<Uint8Array> {
   try {
     return view(await gunzipAsync(bytes, { maxOutputLength }));
   } catch (e) {
-    if ((e as { code?: unknown }).code === "ERR_BUFFER_TOO_LARGE")
-      throw new MessageError(Status.RESOURCE_EXHAUSTED, limit);
+    if ((e as { code?: unknown }).code === "ERR_BUFFER_TOO_LARGE") throw overLimit(limit);
     throw new MessageError(Status.INTERNAL, `invalid gzip message: ${e instanceof Error ? e.message : String(e)}`);
   }
 }

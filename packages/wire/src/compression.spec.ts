@@ -8,24 +8,10 @@ import {
   parseEncodingList,
   type Compression,
 } from "./compression.js";
-import { MessageError } from "./message.js";
 import { Status } from "./status.js";
-import { maxRssBytes, zipBomb } from "./zip-bomb.test-util.js";
+import { maxRssBytes, same, statusOf, zipBomb } from "./zip-bomb.test-util.js";
 
 const text = new TextEncoder().encode("hello compressible world ".repeat(4000));
-// vitest's deep equality walks typed arrays element by element: compare bytes directly.
-const same = (a: Uint8Array, b: Uint8Array): boolean =>
-  Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
-
-async function statusOf(p: Promise<unknown>): Promise<number> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(MessageError);
-    return (e as MessageError).status;
-  }
-  throw new Error("expected a MessageError");
-}
 
 describe("gzip with the platform's CompressionStream", () => {
   it("round-trips and really compresses; zlib reads what it writes and the other way round", async () => {

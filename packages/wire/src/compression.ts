@@ -91,8 +91,8 @@ async function pipeThrough(
   return concat(chunks, total);
 }
 
-// The one error for a message whose decompressed size passes the limit, whichever check saw it.
-function overLimit(limit: number): MessageError {
+/** The one error for a message whose decompressed size passes the limit, whichever check (or backend) saw it. */
+export function overLimit(limit: number): MessageError {
   return new MessageError(Status.RESOURCE_EXHAUSTED, `message exceeds the limit of ${limit} bytes after decompression`);
 }
 

@@ -14,6 +14,7 @@ export { encodeBase64, decodeBase64, headersToMetadata, metadataToHeaders } from
 export { CLOSE_HANDSHAKE_MS, setDeadline, unref } from "./timers.js";
 export { checkRange, resolveKeepalive, withDefaults } from "./options.js";
 export { statusOfReset } from "./reset-status.js";
+export { overLimit } from "./compression.js";
 export { Keepalive } from "./keepalive.js";
 export { traceFromEnv } from "./trace.js";
 export {

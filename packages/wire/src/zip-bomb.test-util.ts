@@ -1,4 +1,6 @@
 import * as zlib from "node:zlib";
+import { expect } from "vitest";
+import { MessageError } from "./message.js";
 
 /**
  * A gzip stream that inflates to `mib` MiB of zeros from about 1 KB per MiB. Built from
@@ -32,4 +34,19 @@ export async function zipBomb(mib: number): Promise<Uint8Array> {
 /** The process's peak resident memory in bytes so far. */
 export function maxRssBytes(): number {
   return process.resourceUsage().maxRSS * 1024;
+}
+
+// vitest's deep equality walks typed arrays element by element: compare bytes directly.
+export const same = (a: Uint8Array, b: Uint8Array): boolean =>
+  Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
+
+/** The status of the MessageError `p` rejects with; fails the test when it resolves or rejects otherwise. */
+export async function statusOf(p: Promise<unknown>): Promise<number> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(MessageError);
+    return (e as MessageError).status;
+  }
+  throw new Error("expected a MessageError");
 }

@@ -23,7 +23,7 @@ export class GrpcWebSocketsError extends Error {
   override readonly name = "GrpcWebSocketsError";
 }
 
-const enum C {
+enum C {
   TAB = 0x09,
   LF = 0x0a,
   CR = 0x0d,
