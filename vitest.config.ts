@@ -7,11 +7,12 @@ const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.
 export default defineConfig({
   resolve: {
     alias: {
-      // Before "@grpc-ws/wire", which would otherwise take the subpath as a prefix match.
+      // Subpaths before their package, which would otherwise take them as a prefix match.
       "@grpc-ws/wire/internal": fileURLToPath(new URL("./packages/wire/src/internal.ts", import.meta.url)),
       "@grpc-ws/wire": src("wire"),
       "@grpc-ws/client": src("client"),
       "@grpc-ws/server": src("server"),
+      "@grpc-ws/interop/page-server": fileURLToPath(new URL("./packages/interop/src/page-server.ts", import.meta.url)),
       "@grpc-ws/interop": src("interop"),
     },
   },

@@ -43,7 +43,8 @@ function sample(c: Case, ms: number, maxBatches: number): number {
   return (n * 1000) / (t - t0);
 }
 
-const median = (xs: number[]): number => {
+/** The median (the mean of the middle two for an even count). */
+export const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;

@@ -1,6 +1,7 @@
 // Turns the samples into figures (median, min, max), the ratios against the targets
 // (all from this run), the Markdown tables and the results file.
 import type { ScenarioResult } from "./client.js";
+import { median } from "./measure.js";
 import type { MemoryResults, MemorySample } from "./memory.js";
 import type { PeerKind } from "./peers.js";
 import type { Scenario } from "./scenarios.js";
@@ -60,12 +61,6 @@ export interface Report {
   browser: unknown;
   samples: Record<string, Partial<Record<PeerKind, Sample[]>>>;
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 export function stat(values: number[], errors: string[] = []): Stat | undefined {
   if (values.length === 0)

@@ -13,7 +13,7 @@ import {
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestService } from "../../../gen/grpc/testing/test_pb.js";
-import { repoRoot, servePage, type ServedPage } from "./page-server.test-util.js";
+import { repoRoot, servePage, type ServedPage } from "@grpc-ws/interop/page-server";
 
 // Runs in the page: one EmptyCall through a fresh transport; reports the outcome and the states.
 const entry = `

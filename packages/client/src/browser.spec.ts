@@ -5,7 +5,7 @@ import { launchChromium, testServiceImpl } from "@grpc-ws/interop";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestService } from "../../../gen/grpc/testing/test_pb.js";
-import { repoRoot as root, servePage, type ServedPage } from "./page-server.test-util.js";
+import { repoRoot as root, servePage, type ServedPage } from "@grpc-ws/interop/page-server";
 
 // Runs in the page: every interop case through createWebSocketTransport with the native WebSocket.
 const entry = `

@@ -2,16 +2,16 @@
 // (a) to the bridge's in-process TestService, (b) through the gateway to a real grpc-js server,
 // (b') through the gateway to connect-node's server, which compresses its responses, so the
 // client inflates what the gateway passed through. The Chromium run is in browser.spec.ts.
-import * as http2 from "node:http2";
-import type { AddressInfo } from "node:net";
-import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
+import { compressionGzip } from "@connectrpc/connect-node";
 import { createWebSocketBridge, type WebSocketBridgeOptions } from "@grpc-ws/server";
 import {
   compressionCaseNames,
   compressionCases,
+  startConnectNodeServer,
   startGrpcJsTestServer,
   testServiceImpl,
   type CompressionTransports,
+  type ConnectNodeTestServer,
   type GrpcJsTestServer,
 } from "@grpc-ws/interop";
 import { gzip } from "@grpc-ws/wire";
@@ -155,29 +155,15 @@ describe("compression cases, grpc-ws client -> gateway -> grpc-js", () => {
 });
 
 describe("compression cases, grpc-ws client -> gateway -> connect-node (compresses responses)", () => {
-  let h2: http2.Http2Server | undefined;
-  const sessions = new Set<http2.ServerHttp2Session>();
+  let server: ConnectNodeTestServer | undefined;
   const path = useCompressionPath(async () => {
-    const server = http2.createServer(
-      connectNodeAdapter({
-        routes: (router) => router.service(TestService, testServiceImpl),
-        acceptCompression: [compressionGzip],
-      }),
-    );
-    h2 = server;
-    server.on("session", (s) => {
-      sessions.add(s);
-      s.on("close", () => sessions.delete(s));
+    server = await startConnectNodeServer({
+      routes: (router) => router.service(TestService, testServiceImpl),
+      acceptCompression: [compressionGzip],
     });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    return { upstream: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+    return { upstream: server.baseUrl };
   });
-  afterAll(async () => {
-    if (!h2) return;
-    const closed = new Promise<void>((resolve) => h2!.close(() => resolve()));
-    for (const s of sessions) s.close();
-    await closed;
-  });
+  afterAll(() => server?.close());
 
   for (const name of compressionCaseNames) it(name, () => compressionCases[name](path.transports));
 

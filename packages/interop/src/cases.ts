@@ -20,6 +20,14 @@ import {
   type StreamingOutputCallResponse,
 } from "../../../gen/grpc/testing/messages_pb.js";
 import { TestService, UnimplementedService } from "../../../gen/grpc/testing/test_pb.js";
+import {
+  ECHO_INITIAL_VALUE,
+  ECHO_TRAILING_VALUE,
+  REQUEST_SIZES,
+  RESPONSE_SIZES,
+  requests,
+  zeros,
+} from "./case-data.js";
 import { ECHO_INITIAL_KEY, ECHO_TRAILING_KEY, pushable, sleep } from "./util.js";
 
 /** One interop case: creates its own clients from the transport, throws on any failed assertion. */
@@ -126,25 +134,14 @@ function assertPayload(payload: Payload | undefined, size: number, what: string)
 
 type OutputRequestInit = MessageInitShape<typeof StreamingOutputCallRequestSchema>;
 
-const zeros = (n: number): Uint8Array => new Uint8Array(n);
-
-/** Sends `items` and then half-closes. */
-async function* requests<T>(...items: T[]): AsyncGenerator<T> {
-  yield* items;
-}
-
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const x of it) out.push(x);
   return out;
 }
 
-const REQUEST_SIZES = [27182, 8, 1828, 45904];
-const RESPONSE_SIZES = [31415, 9, 2653, 58979];
 const LARGE_REQUEST_SIZE = 271828;
 const LARGE_RESPONSE_SIZE = 314159;
-const ECHO_INITIAL_VALUE = "test_initial_metadata_value";
-const ECHO_TRAILING_VALUE = new Uint8Array([0xab, 0xab, 0xab]);
 const TEST_STATUS_MESSAGE = "test status message";
 const SPECIAL_STATUS_MESSAGE = "\t\ntest with whitespace\r\nand Unicode BMP \u263A and non-BMP \u{1F608}\t\n";
 

@@ -3,18 +3,14 @@
 // real grpc-js server.
 import { createWebSocketBridge, type WebSocketBridge } from "@grpc-ws/server";
 import { Code } from "@connectrpc/connect";
-import { build } from "esbuild";
-import { createServer, type Server } from "node:http";
-import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestService } from "../../../gen/grpc/testing/test_pb.js";
 import { launchChromium } from "./chromium.js";
 import { compatCaseNames, type CompatLibrary } from "./compat-cases.js";
 import { startGrpcJsTestServer, type GrpcJsTestServer } from "./grpc-js-server.js";
+import { repoRoot as root, servePage, type ServedPage } from "./page-server.js";
 import { createTestServiceImpl, type TestServiceMethodName } from "./test-service.js";
-
-const root = fileURLToPath(new URL("../../../", import.meta.url));
 
 // Runs in the page: every case of both libraries against one base URL.
 const entry = `
@@ -41,7 +37,7 @@ describe("grpc-websockets client libraries in Chromium", () => {
   let upstream: GrpcJsTestServer;
   let inProcess: WebSocketBridge;
   let gateway: WebSocketBridge;
-  let pageServer: Server;
+  let page: ServedPage;
   let browser: Browser;
   let tab: Page;
   let inProcessUrl = "";
@@ -49,37 +45,22 @@ describe("grpc-websockets client libraries in Chromium", () => {
 
   beforeAll(async () => {
     // The page has an origin of its own: the bridges list it (access control applies to both front ends).
-    let script = "";
-    pageServer = createServer((req, res) => {
-      if (req.url === "/app.js") res.writeHead(200, { "content-type": "text/javascript" }).end(script);
-      else res.writeHead(200, { "content-type": "text/html" }).end(`<!doctype html><script src="/app.js"></script>`);
-    });
-    await new Promise<void>((resolve) => pageServer.listen(0, "127.0.0.1", resolve));
-    const pageOrigin = `http://127.0.0.1:${(pageServer.address() as { port: number }).port}`;
+    page = await servePage(entry);
+    const pageOrigin = page.origin;
     const impl = createTestServiceImpl({ onAbort: (method, reason) => aborts.push({ method, reason }) });
     inProcess = createWebSocketBridge({ routes: (r) => r.service(TestService, impl), allowedOrigins: [pageOrigin] });
     inProcessUrl = `http://127.0.0.1:${(await inProcess.listen()).port}`;
     upstream = await startGrpcJsTestServer();
     gateway = createWebSocketBridge({ upstream: upstream.baseUrl, allowedOrigins: [pageOrigin] });
     gatewayUrl = `http://127.0.0.1:${(await gateway.listen({ path: "/rpc" })).port}/rpc`;
-    const bundle = await build({
-      stdin: { contents: entry, resolveDir: root, loader: "ts" },
-      bundle: true,
-      platform: "browser",
-      format: "iife",
-      write: false,
-      logLevel: "silent",
-      tsconfig: `${root}tsconfig.json`,
-    });
-    script = bundle.outputFiles[0]!.text;
     browser = await launchChromium();
     tab = await browser.newPage();
-    await tab.goto(`${pageOrigin}/`);
+    await tab.goto(page.url);
   });
 
   afterAll(async () => {
     await browser?.close();
-    await new Promise<void>((resolve) => (pageServer ? pageServer.close(() => resolve()) : resolve()));
+    await page?.close();
     await inProcess?.close({ drainTimeoutMs: 50 });
     await gateway?.close({ drainTimeoutMs: 50 });
     await upstream?.close();

@@ -10,6 +10,14 @@ import {
   type StreamingOutputCallResponse,
 } from "../../../gen/grpc/testing/messages_pb.js";
 import { TestService, UnimplementedService } from "../../../gen/grpc/testing/test_pb.js";
+import {
+  ECHO_INITIAL_VALUE,
+  ECHO_TRAILING_VALUE,
+  REQUEST_SIZES,
+  RESPONSE_SIZES,
+  requests,
+  zeros,
+} from "./case-data.js";
 import { assert, assertBytesEqual, assertEqual } from "./cases.js";
 import { improbableMethod, improbableRequest, niceService, type ImprobableMessage } from "./compat-clients.js";
 import { ECHO_INITIAL_KEY, ECHO_TRAILING_KEY } from "./util.js";
@@ -29,16 +37,10 @@ export type CompatLibrary = "improbable-eng" | "nice-grpc-web";
 /** One case: runs calls to the bridge at `baseUrl` (http://host:port[/path]), throws on any failed assertion. */
 export type CompatCase = (baseUrl: string) => Promise<void>;
 
-const REQUEST_SIZES = [27182, 8, 1828, 45904];
-const RESPONSE_SIZES = [31415, 9, 2653, 58979];
-const ECHO_INITIAL_VALUE = "test_initial_metadata_value";
-const ECHO_TRAILING_VALUE = new Uint8Array([0xab, 0xab, 0xab]);
 const ECHO_TRAILING_BASE64 = "q6ur";
 export const COMPAT_STATUS_MESSAGE = "\t\ntest with whitespace\r\nand Unicode BMP \u263A and non-BMP \u{1F608}\t\n";
 /** The deadline the `deadline` case sends in `grpc-timeout`; the handler sleeps 5 s. */
 export const COMPAT_DEADLINE_MS = 300;
-
-const zeros = (n: number): Uint8Array => new Uint8Array(n);
 
 function base64ToBytes(text: string): Uint8Array {
   const bin = atob(text);
@@ -232,10 +234,6 @@ async function niceError(fn: () => Promise<unknown>, code: number, what: string,
   throw new Error(`${what}: the call succeeded, expected status ${code}`);
 }
 
-async function* items<T>(...values: T[]): AsyncIterable<T> {
-  yield* values;
-}
-
 function niceClients(baseUrl: string) {
   const channel = createChannel(baseUrl, WebsocketTransport());
   return {
@@ -275,7 +273,7 @@ const niceCases: Record<CompatCaseName, CompatCase> = {
 
   async client_streaming(baseUrl) {
     const res = await niceClients(baseUrl).test.streamingInputCall(
-      items(...REQUEST_SIZES.map((n) => ({ payload: { body: zeros(n) } }))),
+      requests(...REQUEST_SIZES.map((n) => ({ payload: { body: zeros(n) } }))),
     );
     assertEqual(res.aggregatedPayloadSize, 74922, "aggregated_payload_size");
   },
@@ -284,14 +282,14 @@ const niceCases: Record<CompatCaseName, CompatCase> = {
     // Each request waits for the previous reply: the generator is pulled only after it came.
     let replies = 0;
     const waiters: Array<() => void> = [];
-    async function* requests() {
+    async function* paced() {
       for (let i = 0; i < REQUEST_SIZES.length; i++) {
         if (i > replies) await new Promise<void>((resolve) => waiters.push(resolve));
         yield { responseParameters: [{ size: RESPONSE_SIZES[i]! }], payload: { body: zeros(REQUEST_SIZES[i]!) } };
       }
     }
     const sizes: number[] = [];
-    for await (const r of niceClients(baseUrl).test.fullDuplexCall(requests())) {
+    for await (const r of niceClients(baseUrl).test.fullDuplexCall(paced())) {
       sizes.push(r.payload?.body.length ?? -1);
       replies++;
       waiters.shift()?.();
@@ -305,7 +303,7 @@ const niceCases: Record<CompatCaseName, CompatCase> = {
     await niceError(() => test.unaryCall({ responseStatus }), 2, "UnaryCall", COMPAT_STATUS_MESSAGE);
     await niceError(
       async () => {
-        for await (const _ of test.fullDuplexCall(items({ responseStatus }))) void _;
+        for await (const _ of test.fullDuplexCall(requests({ responseStatus }))) void _;
       },
       2,
       "FullDuplexCall",

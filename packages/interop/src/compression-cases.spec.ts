@@ -1,12 +1,11 @@
 // Validates the compression cases and the reference servers against each other through
 // connect-node's gRPC transport with gzip: an implementation independent of grpc-ws.
-import * as http2 from "node:http2";
-import type { AddressInfo } from "node:net";
-import { compressionGzip, connectNodeAdapter, createGrpcTransport } from "@connectrpc/connect-node";
+import { compressionGzip, createGrpcTransport } from "@connectrpc/connect-node";
 import { createRouterTransport } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestService } from "../../../gen/grpc/testing/test_pb.js";
 import { compressionCaseNames, compressionCases, type CompressionTransports } from "./compression-cases.js";
+import { startConnectNodeServer, type ConnectNodeTestServer } from "./connect-node-server.js";
 import { startGrpcJsTestServer, type GrpcJsTestServer } from "./grpc-js-server.js";
 import { testServiceImpl } from "./test-service.js";
 
@@ -23,31 +22,17 @@ function transports(baseUrl: string): CompressionTransports {
 }
 
 describe("compression cases against the Connect ServiceImpl via connect-node", () => {
-  let h2: http2.Http2Server;
-  const sessions = new Set<http2.ServerHttp2Session>();
-  let baseUrl = "";
+  let server: ConnectNodeTestServer | undefined;
 
   beforeAll(async () => {
-    h2 = http2.createServer(
-      connectNodeAdapter({
-        routes: (router) => router.service(TestService, testServiceImpl),
-        acceptCompression: [compressionGzip],
-      }),
-    );
-    h2.on("session", (s) => {
-      sessions.add(s);
-      s.on("close", () => sessions.delete(s));
+    server = await startConnectNodeServer({
+      routes: (router) => router.service(TestService, testServiceImpl),
+      acceptCompression: [compressionGzip],
     });
-    await new Promise<void>((resolve) => h2.listen(0, "127.0.0.1", resolve));
-    baseUrl = `http://127.0.0.1:${(h2.address() as AddressInfo).port}`;
   });
-  afterAll(async () => {
-    const closed = new Promise<void>((resolve) => h2.close(() => resolve()));
-    for (const s of sessions) s.close();
-    await closed;
-  });
+  afterAll(() => server?.close());
 
-  for (const name of compressionCaseNames) it(name, () => compressionCases[name](transports(baseUrl)));
+  for (const name of compressionCaseNames) it(name, () => compressionCases[name](transports(server!.baseUrl)));
 });
 
 describe("compression cases against grpc-js via connect-node", () => {

@@ -8,6 +8,7 @@
 import { Code, createClient, type Transport } from "@connectrpc/connect";
 import { PayloadType } from "../../../gen/grpc/testing/messages_pb.js";
 import { TestService } from "../../../gen/grpc/testing/test_pb.js";
+import { requests, zeros } from "./case-data.js";
 import { assert, assertEqual, expectConnectError } from "./cases.js";
 
 export interface CompressionTransports {
@@ -32,8 +33,6 @@ export const compressionCaseNames = [
 ] as const;
 export type CompressionCaseName = (typeof compressionCaseNames)[number];
 
-const zeros = (n: number): Uint8Array => new Uint8Array(n);
-
 function assertZeros(body: Uint8Array | undefined, size: number, what: string): void {
   assert(body !== undefined, `${what}: response has no payload`);
   assertEqual(body.length, size, `${what}: payload size`);
@@ -41,10 +40,6 @@ function assertZeros(body: Uint8Array | undefined, size: number, what: string): 
     body.every((b) => b === 0),
     `${what}: payload is not all zero`,
   );
-}
-
-async function* requests<T>(...items: T[]): AsyncGenerator<T> {
-  yield* items;
 }
 
 export const compressionCases: Record<CompressionCaseName, CompressionCase> = {

@@ -1,11 +1,10 @@
 // Validates the interop cases and the grpc-js reference server against each other through
 // connect-node's gRPC-over-HTTP/2 transport: an implementation independent of grpc-ws.
-import * as http2 from "node:http2";
-import type { AddressInfo } from "node:net";
-import { connectNodeAdapter, createGrpcTransport } from "@connectrpc/connect-node";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Code, ConnectError, createClient, createRouterTransport, type Transport } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InteropAssertionError, interopCaseNames, interopCases } from "./cases.js";
+import { startConnectNodeServer, type ConnectNodeTestServer } from "./connect-node-server.js";
 import { startGrpcJsTestServer, type GrpcJsTestServer } from "./grpc-js-server.js";
 import {
   createTestServiceImpl,
@@ -85,8 +84,7 @@ describe("interop cases against grpc-js via connect-node (gRPC over HTTP/2)", ()
 });
 
 describe("interop cases against the Connect ServiceImpl via connect-node (gRPC over HTTP/2)", () => {
-  let h2: http2.Http2Server;
-  const sessions = new Set<http2.ServerHttp2Session>();
+  let server: ConnectNodeTestServer | undefined;
   let transport: Transport;
   const aborts: { method: TestServiceMethodName; reason: unknown }[] = [];
   const waiters = new Set<() => void>();
@@ -118,23 +116,11 @@ describe("interop cases against the Connect ServiceImpl via connect-node (gRPC o
         for (const w of [...waiters]) w();
       },
     });
-    h2 = http2.createServer(connectNodeAdapter({ routes: (router) => router.service(TestService, impl) }));
-    h2.on("session", (session) => {
-      sessions.add(session);
-      session.on("close", () => sessions.delete(session));
-    });
-    await new Promise<void>((resolve) => h2.listen(0, "127.0.0.1", resolve));
-    const { port } = h2.address() as AddressInfo;
-    transport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` });
+    server = await startConnectNodeServer({ routes: (router) => router.service(TestService, impl) });
+    transport = createGrpcTransport({ baseUrl: server.baseUrl });
   });
 
-  afterAll(async () => {
-    if (!h2) return;
-    // The client transport keeps its HTTP/2 session open; close it from this side so close() returns.
-    const closed = new Promise<void>((resolve) => h2.close(() => resolve()));
-    for (const session of sessions) session.close();
-    await closed;
-  });
+  afterAll(() => server?.close());
 
   for (const name of interopCaseNames) {
     it(name, async () => {

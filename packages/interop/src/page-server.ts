@@ -1,5 +1,6 @@
 // A page for Chromium tests: `entry` (TypeScript, may import the repo's sources by absolute path)
-// bundled for the browser with esbuild and served on 127.0.0.1 from a free port.
+// bundled for the browser with esbuild and served on 127.0.0.1 from a free port. Node only; its own
+// entry (@grpc-ws/interop/page-server), so importing the package does not load esbuild.
 import { build } from "esbuild";
 import { createServer, type OutgoingHttpHeaders } from "node:http";
 import { fileURLToPath } from "node:url";
